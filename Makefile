@@ -1,0 +1,42 @@
+# make demo: set-up, demo runs written to runs/, TensorBoard started.
+# make test: set-up, the whole test suite (browser tests included).
+# make bench: set-up, the benchmark table (benchmarks/RESULTS.md).
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 6006
+TF_PACKAGE ?= tensorflow-cpu==2.21.0
+
+.PHONY: demo test bench browser proto clean
+
+$(STAMP): setup.py
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TF_PACKAGE)" "keras>=3.15,<4"
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+# Debian's Chromium for the browser tests; Playwright drives it (never `playwright install`).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium chromium-driver; }
+
+demo: $(STAMP)
+	$(VENV)/bin/tb-filters demo --logdir runs
+	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port $(PORT)
+
+test: $(STAMP) browser
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP) browser
+	$(PY) benchmarks/run.py
+
+# Regenerates filters_pb2.py with a protoc as old as TensorBoard's gencode (6.31).
+proto:
+	$(PY) -m pip install -q --target $(VENV)/protoc "grpcio-tools==1.74.0"
+	PYTHONPATH=$(VENV)/protoc $(PY) -m grpc_tools.protoc -I. --python_out=. tb_filters/proto/filters.proto
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

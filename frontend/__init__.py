@@ -1,0 +1,1 @@
+# Makes the tab's static files importable as tb_filters.frontend (see setup.py).

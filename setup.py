@@ -1,0 +1,33 @@
+from setuptools import setup
+
+setup(
+    name="tb_filters",
+    version="0.1.0",
+    description="Interpret the Conv1D filters of Keras text models, in TensorBoard",
+    python_requires=">=3.10",
+    packages=["tb_filters", "tb_filters.proto", "tb_filters.frontend"],
+    # The tab's sources live in frontend/ and ship inside the package.
+    package_dir={"tb_filters.frontend": "frontend"},
+    package_data={
+        "tb_filters": ["py.typed", "http_api.md"],
+        "tb_filters.proto": ["*.proto"],
+        "tb_filters.frontend": ["*.js", "*.css", "views/*.js"],
+    },
+    install_requires=[
+        "tensorboard>=2.16",
+        "keras>=3.0",
+        "numpy>=1.24",
+        "protobuf>=6.31.1,<8",
+        "h5py",
+    ],
+    extras_require={
+        # The writer side needs TensorFlow; the TensorBoard plugin does not.
+        "tensorflow": ["tensorflow>=2.16"],
+        "cpu": ["tensorflow-cpu>=2.16"],
+        "test": ["pytest>=8", "hypothesis>=6", "playwright>=1.40", "werkzeug"],
+    },
+    entry_points={
+        "tensorboard_plugins": ["filters = tb_filters.plugin:FiltersPlugin"],
+        "console_scripts": ["tb-filters = tb_filters.cli:main"],
+    },
+)

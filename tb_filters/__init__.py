@@ -1,0 +1,46 @@
+"""tb_filters: what has each Conv1D filter of a Keras text model learned?
+
+Public API:
+    interpret(model, sequences, ...) -> Report
+    FiltersCallback(sequences, vocab, ...)   a Keras callback
+    summary.filters / summary.write_report   TensorBoard summaries
+    FiltersError                             bad input
+
+Heavy modules (TensorFlow, Keras) load on first use: TensorBoard imports this
+package when it loads the plugin, and must not pay for them.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from tb_filters.errors import FiltersError
+from tb_filters.report import FilterReport, FilterStats, LayerReport, Report, Window
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "interpret": ("tb_filters.engine", "interpret"),
+    "FiltersCallback": ("tb_filters.callback", "FiltersCallback"),
+    "summary": ("tb_filters.summary", None),
+}
+
+__all__ = [
+    "interpret",
+    "FiltersCallback",
+    "summary",
+    "FiltersError",
+    "Report",
+    "LayerReport",
+    "FilterReport",
+    "FilterStats",
+    "Window",
+]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tb_filters' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    return module if attr is None else getattr(module, attr)
