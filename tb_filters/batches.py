@@ -1,0 +1,82 @@
+"""Token-id batches from arrays, memory maps, iterables and tf.data datasets.
+
+Every batch comes out as a 2-D integer numpy array; nothing here holds more
+than one batch, so memory-mapped data is read one slice at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from tb_filters.errors import FiltersError
+
+
+def batches(sequences: Any, batch_size: int) -> Iterator[np.ndarray]:
+    """Yields [rows, length] integer arrays; raises FiltersError for bad data."""
+    array = _as_array(sequences)
+    if array is not None:
+        _check(array, "sequences")
+        if array.shape[0] == 0:
+            raise FiltersError(f"Expected at least one sequence. Received an empty array of shape {array.shape}")
+        for start in range(0, array.shape[0], batch_size):
+            yield np.asarray(array[start: start + batch_size])
+        return
+    if not hasattr(sequences, "__iter__") or isinstance(sequences, (str, bytes, dict)):
+        raise FiltersError(
+            "Expected sequences as a 2-D integer array [examples, tokens], an iterable of such batches "
+            f"or a tf.data.Dataset. Received: {type(sequences).__name__}"
+        )
+    seen = 0
+    for item in sequences:
+        batch = _to_numpy(item[0] if isinstance(item, (tuple, list)) else item)
+        _check(batch, f"batch {seen}")
+        seen += 1
+        if batch.shape[0]:
+            yield batch
+    if seen == 0:
+        raise FiltersError(f"Expected at least one batch of sequences. Received an empty {type(sequences).__name__}")
+
+
+def _as_array(sequences: Any) -> np.ndarray | None:
+    """The data as one array when it is one (numpy, memmap, a tensor, nested lists)."""
+    if isinstance(sequences, np.ndarray):
+        return sequences
+    if _is_tensor(sequences):
+        return _to_numpy(sequences)
+    if isinstance(sequences, list) and sequences and not _is_batch_like(sequences[0]):
+        try:
+            return np.asarray(sequences)
+        except ValueError:
+            raise FiltersError(
+                "Expected sequences as a 2-D integer array [examples, tokens]. Received ragged nested lists"
+            ) from None
+    return None
+
+
+def _is_batch_like(item: Any) -> bool:
+    return isinstance(item, tuple) or _is_tensor(item) or (isinstance(item, np.ndarray) and item.ndim == 2)
+
+
+def _is_tensor(value: Any) -> bool:
+    return type(value).__module__.startswith("tensorflow") and hasattr(value, "numpy") and hasattr(value, "shape")
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if _is_tensor(value):
+        if getattr(value, "dtype", None) is not None and value.dtype.name == "string":
+            raise FiltersError(
+                "Expected integer token ids. Received strings; tokenize them first "
+                "(the engine reads ids fed after the model's TextVectorization)"
+            )
+        return value.numpy()
+    return np.asarray(value)
+
+
+def _check(array: np.ndarray, what: str) -> None:
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
+        raise FiltersError(
+            "Expected 2-D integer token ids [examples, tokens]. "
+            f"Received {what} of shape {tuple(array.shape)} and dtype {array.dtype}"
+        )

@@ -1,0 +1,265 @@
+"""`interpret`: every filter's top token windows, in one streaming pass.
+
+The model is cut down to the layers between the token ids and the requested
+conv layers (chains.py); one compiled step per batch computes them all and
+folds them into running top-k windows and statistics (stream.py); after the
+pass the winners get their tokens and contributions, and become a Report.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable, Iterator, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_filters import batches as batches_lib
+from tb_filters import chains as chains_lib
+from tb_filters import receptive, stream
+from tb_filters import vocab as vocab_lib
+from tb_filters.contributions import contributions
+from tb_filters.errors import FiltersError
+from tb_filters.report import FilterReport, FilterStats, LayerGeometry, LayerReport, Report, Window
+
+
+def interpret(
+    model: Any,
+    sequences: Any,
+    layers: str | Sequence[str] | None = None,
+    vocab: Any = None,
+    top_k: int = 10,
+    distinct: bool = True,
+    batch_size: int = 1024,
+    progress: Callable[[int], Any] | None = None,
+) -> Report:
+    """Finds each conv filter's top-k token windows over `sequences`.
+
+    Args:
+        model: a Functional or Sequential Keras 3 model.
+        sequences: token ids [examples, tokens] as a numpy array or memmap, or
+            an iterable of such batches / a tf.data.Dataset (tuple elements:
+            the first item).
+        layers: conv layer name(s); default every Conv1D, in model order.
+        vocab: see `vocab.load_vocabulary`; None reads the model's
+            TextVectorization/StringLookup, else shows ids as numbers.
+        top_k: windows per filter.
+        distinct: True lists k distinct token windows with occurrence counts;
+            False the raw top-k (example, position) pairs.
+        batch_size: examples per compiled step (array input).
+        progress: called with the number of examples done after each batch.
+
+    Example:
+        report = tb_filters.interpret(model, x_test, vocab="word_index.json", top_k=10)
+        for f in report["conv_1"].filters:
+            print(f.index, [w.words for w in f.windows[:3]])
+    """
+    _check_positive("top_k", top_k)
+    _check_positive("batch_size", batch_size)
+    if isinstance(layers, str):
+        layers = [layers]
+    chains = chains_lib.find_chains(model, layers)
+    vocabulary = vocab_lib.load_vocabulary(vocab, model)
+    run = _Run(chains, vocabulary, int(top_k), bool(distinct))
+    for batch in batches_lib.batches(sequences, int(batch_size)):
+        run.feed(batch)
+        if progress is not None:
+            progress(run.examples)
+    return run.report()
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise FiltersError(f"Expected {name} >= 1 (an integer). Received: {name}={value!r}")
+
+
+class _Run:
+    """The state of one interpret call: set up on the first batch, fed batch by batch."""
+
+    def __init__(self, chains: list[chains_lib.Chain], vocabulary: vocab_lib.Vocabulary, top_k: int, distinct: bool):
+        self.chains = chains
+        self.vocabulary = vocabulary
+        self.top_k = top_k
+        self.distinct = distinct
+        self.examples = 0
+        self.length: int | None = None
+        self.rows = 0
+        self.id_limit, self.id_limit_reason = _id_limit(chains, vocabulary)
+
+    def _start(self, length: int) -> None:
+        for chain in self.chains:
+            fixed = chain.fixed_length
+            if fixed is not None and fixed != length:
+                raise FiltersError(
+                    f"Expected sequences of {fixed} tokens (model input {chain.feed_name!r}). "
+                    f"Received sequences of {length} tokens"
+                )
+        self.length = length
+        self.plans = [self._plan(chain, length) for chain in self.chains]
+        self.step = stream.make_step(chains_lib.forward(self.chains), self.plans)
+        self.states = {plan.name: stream.initial_state(plan) for plan in self.plans}
+
+    def _plan(self, chain: chains_lib.Chain, length: int) -> stream.LayerPlan:
+        steps = chain.steps(length)
+        output_length = receptive.output_length(steps, length)
+        if output_length < 1:
+            raise FiltersError(
+                f"Expected sequences long enough for layer {chain.name!r} (its output would have "
+                f"{output_length} positions). Received sequences of {length} tokens"
+            )
+        return stream.LayerPlan(
+            name=chain.name,
+            num_filters=int(chain.conv.filters),
+            top_k=self.top_k,
+            distinct=self.distinct,
+            span=receptive.compose(steps),
+            output_length=output_length,
+            boundary_keys=receptive.boundary_keys(steps, length),
+        )
+
+    def feed(self, batch: np.ndarray) -> None:
+        if self.length is None:
+            self._start(batch.shape[1])
+        elif batch.shape[1] != self.length:
+            raise FiltersError(
+                f"Expected every batch to hold sequences of {self.length} tokens, like the first. "
+                f"Received a batch of shape {tuple(batch.shape)}"
+            )
+        self._check_ids(batch)
+        valid = batch.shape[0]
+        self.rows = max(self.rows, valid)
+        ids = np.zeros((self.rows, self.length), np.int32)
+        ids[:valid] = batch
+        self.states, flags = self.step(
+            tf.constant(ids), tf.constant(valid, tf.int32), tf.constant(self.examples, tf.int64), self.states
+        )
+        self._check_finite(flags)
+        self.examples += valid
+
+    def _check_ids(self, batch: np.ndarray) -> None:
+        low, high = int(batch.min()), int(batch.max())
+        if low >= 0 and (self.id_limit is None or high < self.id_limit):
+            return
+        bad = low if low < 0 else high
+        row = int(np.argwhere(batch == bad)[0][0])
+        limit = "" if self.id_limit is None else f", < {self.id_limit} ({self.id_limit_reason})"
+        raise FiltersError(
+            f"Expected token ids >= 0{limit}. Received token id {bad} in example {self.examples + row}"
+        )
+
+    def _check_finite(self, flags: dict[str, tf.Tensor]) -> None:
+        for name, flag in flags.items():
+            bad = np.flatnonzero(flag.numpy())
+            if bad.size:
+                raise FiltersError(
+                    f"Expected finite activations. Received NaN or infinite values in layer {name!r}, "
+                    f"filter {int(bad[0])} (examples {self.examples}..{self.examples + self.rows - 1})"
+                )
+
+    def report(self) -> Report:
+        if self.length is None:
+            raise FiltersError("Expected at least one sequence. Received none")
+        layers = {}
+        for chain, plan in zip(self.chains, self.plans):
+            state = {key: value.numpy() for key, value in self.states[plan.name].items()}
+            layers[chain.name] = self._layer_report(chain, plan, state)
+        return Report(layers=layers)
+
+    def _layer_report(self, chain: chains_lib.Chain, plan: stream.LayerPlan, state: dict) -> LayerReport:
+        contrib = None
+        if chain.feeds_on_embedding:
+            # Empty entries (fewer windows than k) get a harmless stand-in window.
+            found = np.isfinite(state["value"])
+            positions = np.where(found, state["flat"] % plan.output_length, 0)
+            token_ids = np.where(found[..., None], state["tokens"], 0)
+            contrib = contributions(chain, self.length, positions, token_ids)
+        bias = _bias(chain.conv)
+        filters = tuple(
+            FilterReport(
+                index=f,
+                windows=tuple(self._windows(plan, state, f, contrib)),
+                stats=_stats(state, f, self.examples * plan.output_length),
+                bias=float(bias[f]),
+            )
+            for f in range(plan.num_filters)
+        )
+        return LayerReport(
+            name=chain.name,
+            geometry=_geometry(chain, plan, self.length),
+            top_k=self.top_k,
+            distinct=self.distinct,
+            num_examples=self.examples,
+            filters=filters,
+            has_contributions=contrib is not None,
+        )
+
+    def _windows(self, plan: stream.LayerPlan, state: dict, f: int, contrib: np.ndarray | None) -> Iterator[Window]:
+        vocabulary = self.vocabulary
+        for i in np.flatnonzero(np.isfinite(state["value"][f])):
+            example, position = divmod(int(state["flat"][f, i]), plan.output_length)
+            token_ids = tuple(int(t) for t in state["tokens"][f, i])
+            yield Window(
+                activation=float(state["value"][f, i]),
+                example=example,
+                position=position,
+                span_start=int(plan.span.start(position)),
+                token_ids=token_ids,
+                tokens=tuple(vocabulary.tokens(token_ids)),
+                padding=tuple(vocabulary.is_padding(t) for t in token_ids),
+                contributions=None if contrib is None else tuple(float(c) for c in contrib[f, i]),
+                count=int(state["count"][f, i]),
+            )
+
+
+def _id_limit(chains: list[chains_lib.Chain], vocabulary: vocab_lib.Vocabulary) -> tuple[int | None, str]:
+    """The smallest exclusive upper bound on token ids, and where it comes from."""
+    limits = [(int(chain.embedding.input_dim), f"embedding {chain.embedding.name!r} input_dim") for chain in chains]
+    if vocabulary.size is not None:
+        limits.append((vocabulary.size, f"vocabulary size from {vocabulary.source}"))
+    return min(limits)
+
+
+def _bias(conv: Any) -> np.ndarray:
+    if conv.use_bias:
+        return keras.ops.convert_to_numpy(conv.bias).astype(np.float32)
+    return np.zeros(conv.filters, np.float32)
+
+
+def _f32(value: float) -> float:
+    """A Python float holding a float32 value, so it round-trips through the proto."""
+    return float(np.float32(value))
+
+
+def _stats(state: dict, f: int, positions: int) -> FilterStats:
+    return FilterStats(
+        max=_f32(state["max"][f]),
+        min=_f32(state["min"][f]),
+        mean=_f32(state["sum"][f] / positions),
+        positive_fraction=_f32(state["positive"][f] / positions),
+        positions=int(positions),
+        histogram=tuple(int(c) for c in state["histogram"][:, f]),
+    )
+
+
+def _activation_name(conv: Any) -> str:
+    activation = conv.activation
+    return getattr(activation, "__name__", type(activation).__name__)
+
+
+def _geometry(chain: chains_lib.Chain, plan: stream.LayerPlan, length: int) -> LayerGeometry:
+    conv = chain.conv
+    return LayerGeometry(
+        num_filters=plan.num_filters,
+        kernel_size=int(conv.kernel_size[0]),
+        stride=int(conv.strides[0]),
+        dilation=int(conv.dilation_rate[0]),
+        padding=str(conv.padding),
+        activation=_activation_name(conv),
+        input_length=int(length),
+        output_length=plan.output_length,
+        span_width=plan.span.width,
+        span_stride=plan.span.stride,
+        span_offset=plan.span.offset,
+        path=chain.path,
+    )
