@@ -1,0 +1,82 @@
+// DOM helpers. Every string reaches the page through textContent or an
+// attribute value, never through HTML parsing: tokens are user text (tweets)
+// and the plugin iframe is not sandboxed.
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/**
+ * Creates an element.
+ * options: {className, text, title, attrs: {name: value}, dataset: {k: v},
+ *           style: {prop: value}, on: {event: handler}}
+ * children: nodes or strings (strings become text nodes); null/false skipped.
+ */
+export function el(tag, options = {}, children = []) {
+  const node = document.createElement(tag);
+  applyOptions(node, options);
+  append(node, children);
+  return node;
+}
+
+/** Creates an SVG element; attribute values are set with setAttribute. */
+export function svg(tag, attrs = {}, children = []) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    node.setAttribute(name, String(value));
+  }
+  append(node, children);
+  return node;
+}
+
+export function append(node, children) {
+  for (const child of [].concat(children)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.appendChild(typeof child === "string" || typeof child === "number"
+      ? document.createTextNode(String(child))
+      : child);
+  }
+  return node;
+}
+
+export function clear(node) {
+  while (node.firstChild) node.removeChild(node.firstChild);
+  return node;
+}
+
+function applyOptions(node, options) {
+  if (options.className) node.className = options.className;
+  if (options.text !== undefined) node.textContent = String(options.text);
+  if (options.title) node.title = options.title;
+  for (const [name, value] of Object.entries(options.attrs || {})) {
+    if (value === false || value === null || value === undefined) continue;
+    node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const [key, value] of Object.entries(options.dataset || {})) {
+    node.dataset[key] = String(value);
+  }
+  for (const [prop, value] of Object.entries(options.style || {})) {
+    node.style.setProperty(prop, String(value));
+  }
+  for (const [event, handler] of Object.entries(options.on || {})) {
+    node.addEventListener(event, handler);
+  }
+}
+
+/** Formats an activation-like number compactly: 3 significant digits. */
+export function formatNumber(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  if (!Number.isFinite(value)) return value > 0 ? "+∞" : "−∞";
+  const magnitude = Math.abs(value);
+  if (magnitude !== 0 && (magnitude < 0.001 || magnitude >= 1e5)) {
+    return value.toExponential(2);
+  }
+  return Number(value.toPrecision(3)).toString();
+}
+
+export function formatPercent(fraction) {
+  if (fraction === null || fraction === undefined || Number.isNaN(fraction)) return "–";
+  return `${(fraction * 100).toFixed(fraction < 0.1 ? 1 : 0)}%`;
+}
+
+export function formatCount(count) {
+  return Number(count).toLocaleString("en-US");
+}

@@ -1,0 +1,180 @@
+// One filter of one run at one step: its top windows in rank order, its
+// statistics and its activation histogram.
+
+import { el, formatCount, formatNumber, formatPercent } from "./dom.js";
+import { histogramSparkline } from "./histogram.js";
+
+/** Windows rendered at first; the rest on demand, to keep 64-card pages fast. */
+export const WINDOWS_SHOWN = 10;
+
+/**
+ * One card. options:
+ *   filter       a normalized filter (api.js); its windows may be the first few only
+ *   facts        the page's layer facts: {distinct, hasContributions, histogramEdges}
+ *   scale        the activation that fills a whole bar (shared by a row's cards,
+ *                so runs compare at a glance)
+ *   run, step, requestedStep   for the caption
+ *   loadAll      async () => the same filter with all its windows
+ *   highlight    a token to outline wherever it appears (search), or null
+ */
+export function filterCard(options) {
+  const { filter, run } = options;
+  const card = el("article", { className: "filter-card", dataset: { run, filter: filter.index } });
+  card.appendChild(cardHead(options));
+  const list = el("ol", { className: "windows" });
+  const contributionScale = maxAbsContribution(filter.windows);
+  let windows = filter.windows;
+  const addWindows = (from, to) => {
+    for (let rank = from; rank < to; rank += 1) {
+      list.appendChild(windowRow(windows[rank], rank, options, contributionScale));
+    }
+  };
+  addWindows(0, Math.min(WINDOWS_SHOWN, windows.length));
+  card.appendChild(list);
+  if (!filter.numWindows) {
+    card.appendChild(el("p", { className: "note", text: "No windows recorded for this filter." }));
+  }
+  if (filter.numWindows > WINDOWS_SHOWN) {
+    const loadWindows = async () => {
+      if (windows.length < filter.numWindows) windows = (await options.loadAll()).windows;
+      return windows.length;
+    };
+    card.appendChild(moreButton(list, filter.numWindows, loadWindows, addWindows));
+  }
+  return card;
+}
+
+/** A placeholder where a run has no data for this layer, step or page. */
+export function missingCard(run, message) {
+  return el("article", { className: "filter-card missing", dataset: { run } }, [
+    el("div", { className: "card-head" }, [el("span", { className: "run-name", text: run })]),
+    el("p", { className: "note", text: message }),
+  ]);
+}
+
+function cardHead({ filter, facts, run, step, requestedStep }) {
+  const stats = filter.stats;
+  const stepText = step === requestedStep ? `step ${step}` : `step ${step} (nearest to ${requestedStep})`;
+  return el("div", { className: "card-head" }, [
+    el("div", { className: "card-caption" }, [
+      el("span", { className: "run-name", text: run, title: `run ${run}` }),
+      el("span", { className: "step-badge", text: stepText }),
+    ]),
+    el("div", { className: "card-stats" }, [
+      stat("max", formatNumber(stats.max), "largest activation over all positions"),
+      stat("mean", formatNumber(stats.mean), "mean activation over all positions"),
+      stat("active", formatPercent(stats.positiveFraction),
+        "activation rate: fraction of positions where the activation is above 0"),
+      el("span", {
+        className: "histogram-wrap",
+        title: `activation histogram over ${formatCount(stats.positions)} positions (log count); bias ${formatNumber(filter.bias)}`,
+      }, [histogramSparkline(stats.histogram, facts.histogramEdges)]),
+    ]),
+  ]);
+}
+
+function stat(name, value, explanation) {
+  return el("span", { className: `stat stat-${name}`, title: explanation }, [
+    el("span", { className: "stat-name", text: name }),
+    el("span", { className: "stat-value", text: value }),
+  ]);
+}
+
+function windowRow(window, rank, { facts, scale, highlight }, contributionScale) {
+  const width = scale > 0 ? Math.max(0, Math.min(1, window.activation / scale)) : 0;
+  return el("li", { className: "window", title: windowTitle(window, facts) }, [
+    el("span", { className: "rank", text: String(rank + 1) }),
+    el("span", { className: "bar-cell" }, [
+      el("span", { className: "bar", style: { width: `${(width * 100).toFixed(1)}%` } }),
+      el("span", { className: "value", text: formatNumber(window.activation) }),
+    ]),
+    facts.distinct
+      ? el("span", {
+        className: window.count > 1 ? "count" : "count single",
+        text: `×${formatCount(window.count)}`,
+        title: `this exact window occurs ${formatCount(window.count)} times`,
+      })
+      : null,
+    tokenStrip(window, contributionScale, highlight),
+  ]);
+}
+
+function tokenStrip(window, contributionScale, highlight) {
+  const strip = el("span", { className: "tokens" });
+  const strongest = strongestSlot(window);
+  window.tokens.forEach((token, slot) => {
+    const classes = ["token"];
+    if (window.padding[slot]) classes.push("pad");
+    if (slot === strongest) classes.push("strongest");
+    if (highlight !== null && highlight !== undefined && token === highlight) classes.push("match");
+    const span = el("span", { className: classes.join(" "), text: token });
+    const contribution = window.contributions ? window.contributions[slot] : null;
+    if (contribution !== null && contributionScale > 0) {
+      span.style.backgroundColor = contributionColour(contribution / contributionScale);
+      span.title = `${token}: contribution ${formatNumber(contribution)}`;
+    }
+    strip.appendChild(span);
+  });
+  return strip;
+}
+
+/** The slot with the largest positive contribution, or -1. */
+function strongestSlot(window) {
+  if (!window.contributions) return -1;
+  let best = -1;
+  window.contributions.forEach((value, slot) => {
+    if (value > 0 && !window.padding[slot] && (best < 0 || value > window.contributions[best])) {
+      best = slot;
+    }
+  });
+  return best;
+}
+
+/** Orange for tokens that raise the activation, blue for those that lower it. */
+function contributionColour(relative) {
+  const alpha = Math.min(1, Math.abs(relative)) * 0.8;
+  return relative >= 0
+    ? `rgba(245, 124, 0, ${alpha.toFixed(3)})`
+    : `rgba(30, 136, 229, ${alpha.toFixed(3)})`;
+}
+
+function maxAbsContribution(windows) {
+  let peak = 0;
+  for (const window of windows) {
+    for (const value of window.contributions || []) peak = Math.max(peak, Math.abs(value));
+  }
+  return peak;
+}
+
+function windowTitle(window, facts) {
+  const lines = [
+    `activation ${formatNumber(window.activation)}`,
+    `${facts.distinct ? "first seen in " : ""}example ${window.example}, output position ${window.position}`,
+    `input tokens ${window.spanStart} to ${window.spanStart + window.tokens.length - 1}`,
+  ];
+  if (facts.distinct) lines.push(`occurs ${formatCount(window.count)} times`);
+  return lines.join("\n");
+}
+
+function moreButton(list, total, loadWindows, addWindows) {
+  const showAll = `show all ${total} windows`;
+  const button = el("button", { className: "more", attrs: { type: "button" }, text: showAll });
+  button.addEventListener("click", async () => {
+    if (list.children.length > WINDOWS_SHOWN) {
+      while (list.children.length > WINDOWS_SHOWN) list.removeChild(list.lastChild);
+      button.textContent = showAll;
+      return;
+    }
+    button.disabled = true;
+    button.textContent = "loading…";
+    try {
+      addWindows(list.children.length, await loadWindows());
+      button.textContent = "show fewer";
+    } catch (e) {
+      button.textContent = `could not load the windows: ${e.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}

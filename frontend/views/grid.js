@@ -1,0 +1,117 @@
+// The page of filters: one row per filter, one column per picked run, so the
+// same filter of two runs sits side by side.
+
+import { el, formatCount } from "./dom.js";
+import { filterCard, missingCard } from "./filter_card.js";
+
+/**
+ * columns: one per picked run, in order:
+ *   {run, step, requestedStep, page (api.js filter page) | null, error: string | null}
+ * options: {offset, limit, highlight, loadAll(run, step, index), onHistory(index)}
+ */
+export function filterGrid(columns, options) {
+  const compare = columns.length > 1;
+  const grid = el("div", {
+    className: compare ? "grid compare" : "grid single",
+    style: { "--columns": columns.length },
+  });
+  if (compare) grid.appendChild(columnHeader(columns));
+  for (const index of rowIndices(columns, options)) {
+    grid.appendChild(filterRow(index, columns, options));
+  }
+  return grid;
+}
+
+function rowIndices(columns, { offset, limit }) {
+  const total = Math.max(0, ...columns.map((c) => (c.page ? c.page.numFilters : 0)));
+  const indices = [];
+  for (let index = offset; index < Math.min(total, offset + limit); index += 1) indices.push(index);
+  return indices;
+}
+
+function columnHeader(columns) {
+  return el("div", { className: "column-header" }, [
+    el("span", { className: "row-label", text: "filter" }),
+    ...columns.map((c) => el("div", { className: "column-run", title: `run ${c.run}` }, [
+      el("span", { className: "run-name", text: c.run }),
+      c.page ? el("span", { className: "column-facts", text: layerDescription(c.page.facts) }) : null,
+    ])),
+  ]);
+}
+
+/** "kernel 3 · 3-token windows · top 10 distinct of 2,000 examples" */
+export function layerDescription({ geometry, topK, distinct, numExamples }) {
+  const dilation = geometry.dilation > 1 ? ` dilation ${geometry.dilation}` : "";
+  const stride = geometry.stride > 1 ? ` stride ${geometry.stride}` : "";
+  return `kernel ${geometry.kernel_size}${dilation}${stride} · ${geometry.span_width}-token windows · ` +
+    `top ${topK}${distinct ? " distinct" : ""} of ${formatCount(numExamples)} examples`;
+}
+
+function filterRow(index, columns, options) {
+  const found = columns.map((column) => ({ column, filter: filterAt(column, index) }));
+  const scale = Math.max(0, ...found.map(({ filter }) => (filter ? rowScale(filter) : 0)));
+  const history = el("button", {
+    className: "history-button",
+    attrs: { type: "button" },
+    text: "history",
+    title: `filter ${index} across the steps of each picked run`,
+    on: { click: () => options.onHistory(index) },
+  });
+  return el("section", {
+    className: "filter-row",
+    attrs: { id: `filter-${index}` },
+    dataset: { filter: index },
+  }, [
+    el("div", { className: "row-head" }, [el("h3", { text: `Filter ${index}` }), history]),
+    el("div", { className: "row-columns" }, found.map(({ column, filter }) => (
+      filter
+        ? filterCard({
+          filter,
+          facts: column.page.facts,
+          scale,
+          run: column.run,
+          step: column.step,
+          requestedStep: column.requestedStep,
+          highlight: options.highlight,
+          loadAll: () => options.loadAll(column.run, column.step, index),
+        })
+        : missingCard(column.run, missingReason(column, index))
+    ))),
+  ]);
+}
+
+function filterAt(column, index) {
+  if (!column.page) return null;
+  const position = index - column.page.offset;
+  const filter = column.page.filters[position];
+  return filter && filter.index === index ? filter : column.page.filters.find((f) => f.index === index) || null;
+}
+
+function rowScale(filter) {
+  const top = filter.windows.length ? filter.windows[0].activation : 0;
+  return Math.max(top, Number.isFinite(filter.stats.max) ? filter.stats.max : 0);
+}
+
+function missingReason(column, index) {
+  if (column.error) return column.error;
+  if (column.page && index >= column.page.numFilters) {
+    return `This run's layer has ${column.page.numFilters} filters only.`;
+  }
+  return "No data.";
+}
+
+/** "Filters 64–127 of 1024" with previous/next buttons. */
+export function pager({ offset, limit, total, onPage }) {
+  const last = Math.min(total, offset + limit) - 1;
+  const button = (text, target, enabled) => el("button", {
+    className: "page-button",
+    attrs: { type: "button", disabled: !enabled },
+    text,
+    on: { click: () => onPage(target) },
+  });
+  return el("nav", { className: "pager", attrs: { "aria-label": "filter pages" } }, [
+    button("◀ previous", Math.max(0, offset - limit), offset > 0),
+    el("span", { className: "page-label", text: total ? `filters ${offset}–${last} of ${total}` : "no filters" }),
+    button("next ▶", offset + limit, offset + limit < total),
+  ]);
+}
