@@ -1,0 +1,141 @@
+"""FiltersCallback in a real model.fit, read back through TensorBoard's data provider."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import tb_filters
+from readback import listing, read_reports
+from tb_filters.errors import FiltersError
+from text_models import LENGTH, VOCAB_SIZE, conv, embedding, token_data, tokens_input
+
+VOCAB = ["<pad>"] + [f"w{i}" for i in range(1, VOCAB_SIZE)]
+
+
+def tiny_classifier() -> keras.Model:
+    tokens = tokens_input()
+    x = embedding(tokens)
+    x = keras.layers.ZeroPadding1D(1, name="zero_padding1d")(x)
+    x = conv(4, 3, "conv_1", activation="relu")(x)
+    x = keras.layers.GlobalMaxPooling1D()(x)
+    model = keras.Model(tokens, keras.layers.Dense(1, activation="sigmoid")(x))
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model
+
+
+@pytest.fixture(scope="module")
+def data():
+    x = token_data(64)
+    y = (x[:, 0] % 2).astype("float32")
+    return x, y
+
+
+def fit(callback, data, epochs: int = 3):
+    x, y = data
+    return tiny_classifier().fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=[callback])
+
+
+def test_one_step_per_epoch(tmp_path, data):
+    run = tmp_path / "run"
+    callback = tb_filters.FiltersCallback(data[0], vocab=VOCAB, log_dir=str(run), top_k=3)
+    assert not run.exists()  # nothing on disk before the first report
+
+    fit(callback, data)
+
+    reports = read_reports(tmp_path)["run"]["conv_1"]
+    assert sorted(reports) == [0, 1, 2]
+    assert [step for step, _ in callback.written] == [0, 1, 2]
+    for report in reports.values():
+        assert report.num_examples == len(data[0])
+        assert len(report.filters) == 4
+        assert all(len(f.windows) == 3 for f in report.filters)
+        assert all(token in VOCAB for f in report.filters for w in f.windows for token in w.tokens)
+    # Training changes the weights, so the reports of epochs 0 and 2 differ.
+    first, last = reports[0].filters[0].windows[0], reports[2].filters[0].windows[0]
+    assert first.activation != last.activation
+
+
+def test_every_n_epochs_counts_from_epoch_zero(tmp_path, data):
+    callback = tb_filters.FiltersCallback(data[0], vocab=VOCAB, log_dir=str(tmp_path / "run"), every_n_epochs=2)
+    fit(callback, data)
+    assert sorted(read_reports(tmp_path)["run"]["conv_1"]) == [0, 2]
+
+
+def test_a_failing_interpretation_warns_once_and_training_goes_on(tmp_path, data):
+    callback = tb_filters.FiltersCallback(data[0], vocab=VOCAB, layers=["no_such_layer"], log_dir=str(tmp_path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = fit(callback, data)
+    ours = [w for w in caught if "FiltersCallback" in str(w.message)]
+    assert len(ours) == 1
+    assert "no_such_layer" in str(ours[0].message) and "Training goes on" in str(ours[0].message)
+    assert len(history.history["loss"]) == 3
+    assert listing(tmp_path) == {}
+
+
+class FailingBatches:
+    """Batches that break after `good` of them, on every pass (a flaky data source)."""
+
+    def __init__(self, data: np.ndarray, good: int):
+        self.data, self.good = data, good
+
+    def __iter__(self):
+        for i in range(self.good):
+            yield self.data[i * 8: (i + 1) * 8]
+        raise OSError("the data source went away")
+
+
+def test_data_that_breaks_mid_pass_writes_nothing(tmp_path, data):
+    (tmp_path / "run").mkdir()
+    callback = tb_filters.FiltersCallback(FailingBatches(data[0], good=3), vocab=VOCAB, log_dir=str(tmp_path / "run"))
+    with pytest.warns(RuntimeWarning, match="data source went away"):
+        history = fit(callback, data, epochs=2)
+    assert len(history.history["loss"]) == 2
+    assert listing(tmp_path) == {}
+
+
+def test_vocabulary_read_from_the_model(tmp_path, data):
+    lookup = keras.layers.StringLookup(vocabulary=VOCAB[2:], mask_token="<pad>", name="lookup")
+    words = keras.Input((LENGTH,), dtype="string")
+    x = keras.layers.Embedding(VOCAB_SIZE, 8)(lookup(words))
+    x = keras.layers.GlobalMaxPooling1D()(conv(3, 2, "conv_1")(x))
+    model = keras.Model(words, keras.layers.Dense(1)(x))
+    callback = tb_filters.FiltersCallback(data[0], log_dir=str(tmp_path / "run"), top_k=2)
+    callback.set_model(model)
+    callback.on_epoch_end(0)
+    report = read_reports(tmp_path)["run"]["conv_1"][0]
+    tokens = {t for f in report.filters for w in f.windows for t in w.tokens}
+    assert tokens and tokens <= set(lookup.get_vocabulary()) | {"<pad>"}
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(sequences=None), "Received: None"),
+        (dict(sequences=np.zeros((4, 3), "float32")), r"2-D integer array .* dtype float32"),
+        (dict(sequences=np.zeros((0, 3), "int32")), r"non-empty .* shape \(0, 3\)"),
+        (dict(sequences=iter([np.zeros((2, 3), "int32")])), "one-shot iterator"),
+        (dict(every_n_epochs=0), "Expected every_n_epochs >= 1 .* Received: every_n_epochs=0"),
+        (dict(top_k=0), "Received: top_k=0"),
+        (dict(top_k=2.5), "Received: top_k=2.5"),
+        (dict(batch_size=-1), "Received: batch_size=-1"),
+        (dict(layers=[]), "non-empty list of layer names"),
+        (dict(log_dir=""), "Expected log_dir"),
+        (dict(vocab="/nonexistent/word_index.json"), "not found"),
+    ],
+)
+def test_bad_arguments_raise_at_construction(kwargs, match):
+    arguments = dict(sequences=np.zeros((4, 3), "int32"), vocab=VOCAB)
+    arguments.update(kwargs)
+    with pytest.raises(FiltersError, match=match):
+        tb_filters.FiltersCallback(**arguments)
+
+
+def test_log_dir_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FiltersError, match="a file"):
+        tb_filters.FiltersCallback(np.ones((2, 3), "int32"), log_dir=str(tmp_path / "file"))
