@@ -260,3 +260,10 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(files, bad_input_run
     assert result.stdout == ""
     assert listing(logdir) == before
     assert list(read_reports(logdir)["."]["conv_1"]) == [7]
+
+
+def test_importing_the_cli_does_not_import_tensorflow():
+    """Cheap mistakes (a typo in a path) fail before TensorFlow's seconds-long import."""
+    code = "import sys, tb_filters.cli, tb_filters.loading; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr

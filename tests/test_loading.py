@@ -346,3 +346,24 @@ def test_bad_data_raises(tmp_path, make, spec, match):
     make(tmp_path)
     with pytest.raises(FiltersError, match=match):
         loading.load_sequences(str(tmp_path / spec))
+
+
+def test_cli_interprets_the_notebooks_keras2_files(tmp_path, reference, capsys):
+    """The notebook's own invocation: baseline.json + baseline.hdf5, conv_1, raw top-k, JSON export."""
+    from tb_filters import cli
+
+    architecture, weights = _keras2_files(tmp_path, reference)
+    np.save(tmp_path / "tokens.npy", sample_inputs(40)[0])
+    (tmp_path / "vocab.txt").write_text("\n".join(["<pad>"] + [f"w{i}" for i in range(1, VOCAB)]) + "\n")
+    code = cli.main([
+        "interpret", architecture, "--weights", weights, "--data", str(tmp_path / "tokens.npy"),
+        "--vocab", str(tmp_path / "vocab.txt"), "--logdir", str(tmp_path / "run"), "--layer", "conv_1",
+        "--no-distinct", "--top-k", "3", "--json", str(tmp_path / "conv_1.json"),
+    ])
+    assert code == 0, capsys.readouterr().err
+    exported = json.loads((tmp_path / "conv_1.json").read_text())
+    activations = np.asarray(keras.Model(reference.inputs[0], reference.get_layer("conv_1").output)(
+        sample_inputs(40)[0]))
+    for f in range(6):
+        expected = np.sort(activations[:, :, f].ravel())[::-1][:3]
+        np.testing.assert_allclose([w["activation"] for w in exported[f"Filter_{f}"]], expected, atol=1e-5)
