@@ -24,6 +24,7 @@ from werkzeug import wrappers
 from tb_filters import metadata, plugin_queries
 from tb_filters.plugin_data import DEFAULT_DOWNSAMPLE, ReportStore, LruBytes, to_json
 
+UNLIMITED_DOWNSAMPLE = 2**31 - 1
 DEFAULT_PAGE_SIZE = 64
 MAX_PAGE_SIZE = 256
 MAX_WINDOWS = 1000
@@ -45,9 +46,8 @@ class FiltersPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context: base_plugin.TBContext):
         self._provider = context.data_provider
-        hints = context.sampling_hints or {}
-        self._store = ReportStore(self._provider, downsample=hints.get(self.plugin_name,
-                                                                       DEFAULT_DOWNSAMPLE))
+        self._store = ReportStore(self._provider, downsample=downsample_from_hints(
+            context.sampling_hints, self.plugin_name))
         self._gzip = GzipCache()
         self._static = StaticFiles(importlib.resources.files("tb_filters.frontend"))
 
@@ -119,6 +119,16 @@ class FiltersPlugin(base_plugin.TBPlugin):
             step=_integer(request, "step", None),
             limit=_integer(request, "limit", DEFAULT_SEARCH_LIMIT, low=1, high=MAX_SEARCH_LIMIT))
         return self._respond(request, result)
+
+
+def downsample_from_hints(hints: dict[str, int] | None, plugin_name: str) -> int:
+    """Steps to read per layer, from `--samples_per_plugin filters=N`.
+
+    N = 0 asks TensorBoard's Python loader to keep every step, so it means
+    "no limit" here too, not "read nothing".
+    """
+    samples = (hints or {}).get(plugin_name, DEFAULT_DOWNSAMPLE)
+    return samples if samples > 0 else UNLIMITED_DOWNSAMPLE
 
 
 def _where(request: wrappers.Request) -> tuple[tb_context.RequestContext, str]:

@@ -317,6 +317,9 @@ def test_samples_per_plugin_hint_bounds_the_steps_read(built):
     limited = serve(built.path, sampling_hints={"filters": 2})
     layer = limited.json("runs")["runs"][0]["layers"][0]
     assert len(layer["steps"]) == 2 and layer["latest_step"] == STEPS[-1]
+    # filters=0 makes TensorBoard's loader keep every step: read them all.
+    unlimited = serve(built.path, sampling_hints={"filters": 0}, samples_kept=0)
+    assert unlimited.json("runs")["runs"][0]["layers"][0]["steps"] == list(STEPS)
 
 
 class CountingProvider:
