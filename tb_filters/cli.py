@@ -8,7 +8,7 @@ or write the demo runs.
 
 Exit status: 0 done; 2 bad input (one line on stderr, nothing written);
 130 / 143 interrupted by SIGINT / SIGTERM (nothing half-written); 1 anything
-unexpected. Everything is validated and computed before the first byte is
+unexpected (one line too; TB_FILTERS_DEBUG=1 raises it with its traceback). Everything is validated and computed before the first byte is
 written, and every file appears whole (temporary name, then rename).
 """
 
@@ -84,11 +84,16 @@ def _add_interpret(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    written: list[str] = []  # complete files, for the message if we are stopped
+    # Complete files written so far, for the message if we are stopped; the
+    # demo writes as it trains, so it can only promise complete reports.
+    written: list[str] = []
     with _signals_as_exceptions():
         try:
             args = build_parser().parse_args(argv)
-            return _run_demo(args) if args.command == "demo" else _run_interpret(args, written)
+            if args.command == "demo":
+                written.append("the demo's reports so far")
+                return _run_demo(args)
+            return _run_interpret(args, written)
         except FiltersError as e:
             return _fail(f"error: {_one_line(str(e))}", EXIT_BAD_INPUT)
         except KeyboardInterrupt:
@@ -96,7 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Terminated:
             return _fail(f"terminated, {_what_was_written(written)}", EXIT_SIGTERM)
         except Exception as e:  # a bug or a model that breaks: still one line, no traceback
-            return _fail(f"error: unexpected {type(e).__name__}: {_one_line(str(e))}", EXIT_INTERNAL)
+            if os.environ.get("TB_FILTERS_DEBUG"):
+                raise
+            message = f"error: unexpected {type(e).__name__}: {_one_line(str(e))} (TB_FILTERS_DEBUG=1 shows the traceback)"
+            return _fail(message, EXIT_INTERNAL)
 
 
 def _fail(message: str, code: int) -> int:

@@ -20,6 +20,8 @@ import time
 import keras
 import numpy as np
 
+from tb_filters.errors import FiltersError
+
 SEQUENCE_LENGTH = 32
 LAYER_NAME = "conv_1"  # the same in both runs, so the tab can put them side by side
 XSS_TOKEN = "<img src=x onerror=alert(1)>"  # user text must show as text in the tab
@@ -141,12 +143,13 @@ def run(
     from tb_filters.callback import FiltersCallback
 
     started = time.monotonic()
+    names = [f"kernel{k}" for k in kernel_sizes]
+    _remove_previous_demo(logdir, names)
     train = make_corpus(train_examples, seed=seed)
     held_out = make_corpus(interpret_examples, seed=seed + 1)
     data_dir = _write_data(logdir, held_out)
     runs, accuracy = {}, {}
-    for kernel_size in kernel_sizes:
-        name = f"kernel{kernel_size}"
+    for kernel_size, name in zip(kernel_sizes, names):
         run_dir = os.path.join(logdir, name)
         model = build_model(len(train.vocabulary), kernel_size, seed=seed)
         callbacks = [
@@ -161,8 +164,42 @@ def run(
     return DemoResult(logdir, runs, epochs, accuracy, time.monotonic() - started)
 
 
+_DATA_DIR = "demo_data"
+_DATA_FILES = ("vocab.txt", "sequences.npy")
+
+
+def _remove_previous_demo(logdir: str, run_names: list[str]) -> None:
+    """A second `make demo` replaces the first one's runs instead of adding a
+    second report at every step. Only directories holding nothing but what
+    the demo writes are removed; anything else stops the demo."""
+    import shutil
+
+    ours = {_DATA_DIR: lambda n: n in _DATA_FILES or n.endswith(".keras")}
+    ours.update({name: _is_event_file for name in run_names})
+    found = [d for d in ours if os.path.isdir(os.path.join(logdir, d))]
+    for directory in found:
+        path = os.path.join(logdir, directory)
+        foreign = [n for n in _all_files(path) if not ours[directory](n)]
+        if foreign:
+            raise FiltersError(
+                f"Expected --logdir without other files in the demo's directories. Received: {path} "
+                f"holding {foreign[0]!r}; pick another --logdir"
+            )
+    for directory in found:
+        shutil.rmtree(os.path.join(logdir, directory))
+
+
+def _is_event_file(name: str) -> bool:
+    # Temporary files are what a killed demo leaves of a report it was writing.
+    return name.startswith("events.out.tfevents.") or name.startswith(".tb_filters-")
+
+
+def _all_files(directory: str) -> list[str]:
+    return [os.path.relpath(os.path.join(root, n), directory) for root, _, files in os.walk(directory) for n in files]
+
+
 def _write_data(logdir: str, corpus: Corpus) -> str:
-    data_dir = os.path.join(logdir, "demo_data")
+    data_dir = os.path.join(logdir, _DATA_DIR)
     os.makedirs(data_dir, exist_ok=True)
     with open(os.path.join(data_dir, "vocab.txt"), "w", encoding="utf-8") as f:
         f.write("\n".join(corpus.vocabulary) + "\n")

@@ -41,11 +41,7 @@ def load_model(path: str, weights: str | None = None):
     `path`: `.keras`, `.h5`/`.hdf5` (full model), or `.json` (architecture,
     Keras 2 or 3); `weights`: an HDF5 weights file, required with `.json`.
     """
-    path = os.fspath(path)
-    _require_readable(path, "model", MODEL_SUFFIXES)
-    if weights is not None:
-        weights = os.fspath(weights)
-        _require_readable(weights, "weights", (".h5", ".hdf5"))
+    path, weights = check_model_paths(path, weights)
     suffix = _suffix(path)
     if suffix == ".json":
         if weights is None:
@@ -63,6 +59,16 @@ def load_model(path: str, weights: str | None = None):
     return model
 
 
+def check_model_paths(path: str, weights: str | None = None) -> tuple[str, str | None]:
+    """Cheap checks (suffix, exists, readable), before Keras is imported."""
+    path = os.fspath(path)
+    _require_readable(path, "model", MODEL_SUFFIXES)
+    if weights is not None:
+        weights = os.fspath(weights)
+        _require_readable(weights, "weights", (".h5", ".hdf5"))
+    return path, weights
+
+
 def _suffix(path: str) -> str:
     return os.path.splitext(path)[1].lower()
 
@@ -72,6 +78,8 @@ def _require_readable(path: str, what: str, suffixes: tuple[str, ...]) -> None:
         raise FiltersError(
             f"Expected a {what} file ending in {', '.join(suffixes)}. Received: {path}"
         )
+    if os.path.isdir(path):
+        raise FiltersError(f"Expected a {what} file. Received: {path} (the {what} file is a directory)")
     if not os.path.isfile(path):
         raise FiltersError(f"The {what} file does not exist. Received: {path}")
     if not os.access(path, os.R_OK):

@@ -267,3 +267,13 @@ def test_importing_the_cli_does_not_import_tensorflow():
     code = "import sys, tb_filters.cli, tb_filters.loading; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_a_directory_given_as_the_model(files, tmp_path, capsys):
+    logdir = tmp_path / "run"
+    (tmp_path / "saved.keras").mkdir()
+    code = cli.main(["interpret", str(tmp_path / "saved.keras"), "--data", files["data.npy"],
+                     "--vocab", files["vocab.txt"], "--logdir", str(logdir)])
+    err = capsys.readouterr().err
+    assert code == 2 and "model file is a directory" in err
+    assert not logdir.exists()

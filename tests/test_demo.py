@@ -81,3 +81,21 @@ def test_the_corpus_is_deterministic_and_labelled_by_its_phrases():
         phrase = [ids[w] for w in demo.PHRASES[which]]
         assert _covers(tuple(row.tolist()), tuple(phrase))
         assert label == (demo.PHRASES[which] in demo.POSITIVE_PHRASES)
+
+
+def test_a_second_demo_replaces_the_first_ones_runs(tmp_path):
+    (tmp_path / "kernel3").mkdir()
+    (tmp_path / "kernel3" / "events.out.tfevents.1.host.2.0.tb_filters").write_bytes(b"")
+    (tmp_path / "demo_data").mkdir()
+    (tmp_path / "demo_data" / "vocab.txt").write_text("<pad>\n")
+    (tmp_path / "other_run").mkdir()
+    demo._remove_previous_demo(str(tmp_path), ["kernel3", "kernel5"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other_run"]
+
+
+def test_the_demo_never_deletes_files_it_did_not_write(tmp_path, capsys):
+    (tmp_path / "kernel5").mkdir()
+    (tmp_path / "kernel5" / "notes.txt").write_text("mine")
+    assert cli.main(["demo", "--logdir", str(tmp_path)]) == 2
+    assert "holding 'notes.txt'" in capsys.readouterr().err
+    assert (tmp_path / "kernel5" / "notes.txt").read_text() == "mine"

@@ -165,3 +165,45 @@ def test_training_killed_while_the_callback_writes_leaves_complete_reports(tmp_p
     assert all(name.startswith(summary.TEMP_PREFIX) for name in leftovers), leftovers
     steps = sorted(read_reports(tmp_path)["run"]["conv_1"])
     assert steps == list(range(len(event_files)))
+
+
+def test_ctrl_c_on_a_terminal_ends_the_bar_line_and_prints_one_line(files, tmp_path):
+    """stderr on a real pseudo-terminal: the bar redraws in place (\\r), and
+    the interruption message starts on a fresh line."""
+    import pty
+    import select
+
+    logdir = _copy_logdir(files, tmp_path)
+    before = listing(logdir)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tb_filters", "interpret", str(files["model.keras"]), "--data", str(files["many.npy"]),
+         "--vocab", str(files["vocab.txt"]), "--logdir", str(logdir), "--batch-size", "16"],
+        stdout=subprocess.DEVNULL, stderr=terminal,
+    )
+    os.close(terminal)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 240
+        while seen.count(b"\r") < 3 and time.monotonic() < deadline:  # a few redraws
+            if select.select([controller], [], [], 1.0)[0]:
+                seen += os.read(controller, 4096)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+        while select.select([controller], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        process.kill()
+        os.close(controller)
+    text = seen.decode()
+    assert process.returncode == 130
+    assert "\r\x1b[Ktb-filters: [" in text and "examples/s" in text
+    assert text.replace("\r\n", "\n").endswith("\ntb-filters: interrupted, nothing written\n")
+    assert "Traceback" not in text
+    assert listing(logdir) == before
