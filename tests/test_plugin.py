@@ -421,3 +421,26 @@ def test_reports_of_a_real_model_serve_tokens_literally(model_logdir):
     assert found and all(HOSTILE_TOKEN in r["tokens"] for r in found)
     assert {r["run"] for r in found} == {"kernel3", "kernel5"}
     assert set(MODEL_VOCABULARY) >= {t for r in found for t in r["tokens"]}
+
+
+def test_a_step_written_twice_shows_the_later_report(tmp_path):
+    built = build_logdir(tmp_path, runs=("rerun",), num_filters=2, top_k=2, steps=(0, 1))
+    again = built.report("rerun", "conv1d", 9)  # other windows, written as step 1
+    summary.write_report(built.run_dir("rerun"), again, step=1, wall_time=1_800_000_000.0)
+    served = serve(tmp_path)
+    page = served.json("filters", {"run": "rerun", "layer": "conv1d", "step": 1})
+    assert page["filters"] == [expected_filter(f, True) for f in again.filters]
+    assert served.json("runs")["runs"][0]["layers"][0]["steps"] == [0, 1]
+
+
+def test_a_cache_over_budget_evicts_and_still_answers_right(served, built):
+    counting = CountingProvider(served.provider)
+    store = ReportStore(counting, cache_bytes=1, fragment_chars=1)  # room for one series
+    ctx = tb_context.RequestContext()
+    for _ in range(2):
+        for run in built.runs:
+            page = plugin_queries.filters_impl(store, ctx, "", run, "conv1d", 2, 0, 64, None)
+            truth = built.report(run, "conv1d", 2)
+            assert strict_json(to_json(page).encode())["filters"] == [
+                expected_filter(f, True) for f in truth.filters]
+    assert counting.reads == 4  # each run evicted the other
