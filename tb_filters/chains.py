@@ -161,19 +161,23 @@ def _chain(model: Any, nodes: dict[int, list], name: str) -> Chain:
     layers = [conv]
     node = _single_node(nodes, conv, name)
     while True:
-        parents = node.parent_nodes
-        if len(parents) != 1 or len(node.arguments.keras_tensors) != 1:
-            raise FiltersError(
-                f"Expected a single chain of layers from the token input to {name!r}. "
-                f"Received layer {node.operation.name!r} with {len(node.arguments.keras_tensors)} inputs"
-            )
-        parent = parents[0]
-        op = parent.operation
+        _check_single_input(node, name)
+        op = node.parent_nodes[0].operation
         if isinstance(op, (keras.layers.InputLayer,) + TOKENIZERS):
             return _checked(Chain(conv, tuple(reversed(layers)), node.arguments.keras_tensors[0], op.name))
-        _check_supported(op, name)
         node = _single_node(nodes, op, name)
+        _check_single_input(node, name)
+        _check_supported(op, name)
         layers.append(op)
+
+
+def _check_single_input(node: Any, conv_name: str) -> None:
+    inputs = len(node.arguments.keras_tensors)
+    if len(node.parent_nodes) != 1 or inputs != 1:
+        raise FiltersError(
+            f"Expected a single chain of layers from the token input to {conv_name!r}. "
+            f"Received layer {node.operation.name!r} with {inputs} inputs"
+        )
 
 
 def _find_layer(model: Any, name: str) -> Any:

@@ -25,7 +25,7 @@ def contributions(chain: Chain, input_length: int, positions: np.ndarray, token_
     conv_input_length = receptive.lengths(steps[:-1], input_length)[-1]
     conv_step = steps[-1]
     vectors, slot_rows = _slot_vectors(chain, input_length, conv_input_length, conv_step, positions, token_ids)
-    kernel = keras.ops.convert_to_numpy(conv.kernel).astype(np.float32)  # [taps, channels, F]
+    kernel = conv.kernel.numpy().astype(np.float32)  # [taps, channels, F]
     taps = _taps_per_slot(kernel, conv_step.dilation)  # [width, channels, F]
     result = np.zeros(token_ids.shape, np.float32)
     for start in range(0, kernel.shape[2], _FILTER_CHUNK):
@@ -59,11 +59,13 @@ def _slot_vectors(chain, input_length, conv_input_length, conv_step, positions, 
     pad_layers = sorted(set(origin[origin >= 0].tolist()))
     used_ids = np.unique(token_ids[slot_origin == -1])
     per_position = chain.layers[1:-1]
-    embedding = keras.ops.convert_to_numpy(chain.embedding.embeddings).astype(np.float32)
-    rows = [np.zeros((1, embedding.shape[1]), np.float32)]
-    rows += [_apply(per_position[i + 1:], np.zeros((1, embedding.shape[1]), np.float32)) for i in pad_layers]
+    embeddings = chain.embedding.embeddings
+    channels = int(embeddings.shape[1])
+    rows = [np.zeros((1, channels), np.float32)]
+    rows += [_apply(per_position[i + 1:], np.zeros((1, channels), np.float32)) for i in pad_layers]
     if used_ids.size:
-        rows.append(_apply(per_position, embedding[used_ids]))
+        # Only the rows in use: the table may be millions of words.
+        rows.append(_apply(per_position, keras.ops.take(embeddings, used_ids, axis=0)))
     table = np.concatenate([r.reshape(-1, r.shape[-1]) for r in rows]).astype(np.float32)
 
     slot_rows = np.zeros(token_ids.shape, np.int64)
@@ -88,9 +90,9 @@ def _conv_input_origins(chain: Chain, input_length: int) -> np.ndarray:
     return origin
 
 
-def _apply(layers, vectors: np.ndarray) -> np.ndarray:
+def _apply(layers, vectors) -> np.ndarray:
     """Runs per-position layers on vectors, each as a one-position sequence."""
-    x = vectors[:, None, :]
+    x = keras.ops.expand_dims(vectors, 1)
     for layer in layers:
         if isinstance(layer, (keras.layers.ZeroPadding1D, keras.layers.Cropping1D)):
             continue

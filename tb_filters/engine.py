@@ -222,7 +222,7 @@ def _id_limit(chains: list[chains_lib.Chain], vocabulary: vocab_lib.Vocabulary) 
 
 def _bias(conv: Any) -> np.ndarray:
     if conv.use_bias:
-        return keras.ops.convert_to_numpy(conv.bias).astype(np.float32)
+        return conv.bias.numpy().astype(np.float32)
     return np.zeros(conv.filters, np.float32)
 
 

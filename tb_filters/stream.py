@@ -149,9 +149,12 @@ def _fold_stats(batch: _Batch, state: dict) -> tuple[dict, tf.Tensor]:
     # Padded rows go to slot `cells`, which bincount drops.
     slots = tf.cond(batch.full, lambda: slots, lambda: tf.where(batch.mask[:, None], slots, cells))
     histogram = tf.math.bincount(tf.reshape(slots, [-1]), minlength=cells, maxlength=cells, dtype=tf.int64)
-    batch_sum = tf.reduce_sum(zeroed, axis=0)
+    # Per example first, then across examples in float64: the rounding error
+    # stays that of a short sum, whatever the batch size.
+    per_example = tf.reduce_sum(tf.reshape(zeroed, [batch.rows, batch.plan.output_length, num_filters]), axis=1)
+    batch_sum = tf.reduce_sum(tf.cast(per_example, tf.float64), axis=0)
     return {
-        "sum": state["sum"] + tf.cast(batch_sum, tf.float64),
+        "sum": state["sum"] + batch_sum,
         "max": tf.maximum(state["max"], tf.reduce_max(batch.masked(-np.inf), axis=0)),
         "min": tf.minimum(state["min"], tf.reduce_min(batch.masked(np.inf), axis=0)),
         "positive": state["positive"] + tf.math.count_nonzero(zeroed > 0, axis=0, dtype=tf.int64),
