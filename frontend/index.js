@@ -160,6 +160,7 @@ class FiltersApp {
     this.writeHash();
     const columns = await Promise.all(state.runs.map((run) => this.loadColumn(run, state)));
     if (generation !== this.generation) return; // a newer view was asked for meanwhile
+    if (!this.renders) performance.mark("filters-fetched");
     this.showSummary(columns);
     const total = this.filterCount(state.runs, state.layer);
     const onPage = (offset) => this.update({ offset, filter: null }).then(() => window.scrollTo(0, 0));
@@ -225,6 +226,8 @@ class FiltersApp {
     for (const old of this.gridSlot.querySelectorAll(".filter-row.focused")) old.classList.remove("focused");
     row.classList.add("focused");
     row.scrollIntoView({ block: "start" });
+    // Once the rows it scrolled past are laid out for real, land again.
+    requestAnimationFrame(() => row.scrollIntoView({ block: "start" }));
   }
 
   async showHistory(index) {
@@ -294,7 +297,7 @@ class FiltersApp {
     clear(this.summary);
     if (!pages.length) return;
     const { geometry, distinct, hasContributions } = pages[0].facts;
-    const path = (geometry.path || []).join(" → ");
+    const path = layerPath(geometry.path || [], this.state.layer);
     const total = Math.max(...pages.map((p) => p.numFilters));
     // With one run its facts go here; with several, under each column's run name.
     const facts = pages.length === 1 ? ` · ${layerDescription(pages[0].facts)}` : "";
@@ -348,6 +351,10 @@ class FiltersApp {
       performance.mark("filters-rendered");
       const measure = performance.measure("filters-first-render", "filters-render-start", "filters-rendered");
       document.body.dataset.firstRenderMs = measure.duration.toFixed(1);
+      if (performance.getEntriesByName("filters-fetched").length) {
+        const build = performance.measure("filters-first-build", "filters-fetched", "filters-rendered");
+        document.body.dataset.firstBuildMs = build.duration.toFixed(1);
+      }
       // The frame after the DOM is built comes after its layout and paint.
       requestAnimationFrame(() => setTimeout(() => {
         performance.mark("filters-painted");
@@ -358,6 +365,12 @@ class FiltersApp {
     document.body.dataset.renderCount = String(this.renders);
     document.body.dataset.renderedAt = performance.now().toFixed(1);
   }
+}
+
+/** "tokens → embedding → conv1d": the path ends at the layer itself. */
+function layerPath(path, layer) {
+  if (!path.length) return "";
+  return (path[path.length - 1] === layer ? path : [...path, layer]).join(" → ");
 }
 
 /** TensorBoard's page around this iframe, when there is one we may read. */

@@ -2,8 +2,6 @@
 // attribute value, never through HTML parsing: tokens are user text (tweets)
 // and the plugin iframe is not sandboxed.
 
-const SVG_NS = "http://www.w3.org/2000/svg";
-
 /**
  * Creates an element.
  * options: {className, text, title, attrs: {name: value}, dataset: {k: v},
@@ -13,16 +11,6 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 export function el(tag, options = {}, children = []) {
   const node = document.createElement(tag);
   applyOptions(node, options);
-  append(node, children);
-  return node;
-}
-
-/** Creates an SVG element; attribute values are set with setAttribute. */
-export function svg(tag, attrs = {}, children = []) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    node.setAttribute(name, String(value));
-  }
   append(node, children);
   return node;
 }
@@ -79,4 +67,13 @@ export function formatPercent(fraction) {
 
 export function formatCount(count) {
   return Number(count).toLocaleString("en-US");
+}
+
+/**
+ * A bar filled to `fraction` (0..1) with the value written on it: one
+ * element, the fill drawn by its background (see .bar-cell in style.css).
+ */
+export function activationBar(value, fraction, title) {
+  const fill = `${(Math.max(0, Math.min(1, fraction)) * 100).toFixed(1)}%`;
+  return el("span", { className: "bar-cell", text: formatNumber(value), title, style: { "--fill": fill } });
 }

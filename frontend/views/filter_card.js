@@ -1,11 +1,12 @@
 // One filter of one run at one step: its top windows in rank order, its
 // statistics and its activation histogram.
 
-import { el, formatCount, formatNumber, formatPercent } from "./dom.js";
+import { activationBar, el, formatCount, formatNumber, formatPercent } from "./dom.js";
 import { histogramSparkline } from "./histogram.js";
 
 /** Windows rendered at first; the rest on demand, to keep 64-card pages fast. */
 export const WINDOWS_SHOWN = 10;
+const WINDOW_LINE_PX = 21;
 
 /**
  * One card. options:
@@ -30,6 +31,9 @@ export function filterCard(options) {
     }
   };
   addWindows(0, Math.min(WINDOWS_SHOWN, windows.length));
+  // Lists far off screen skip layout until scrolled near; the estimate is
+  // one line per window, so scrolling to a filter lands where it should.
+  list.style.containIntrinsicSize = `auto ${list.children.length * WINDOW_LINE_PX}px`;
   card.appendChild(list);
   if (!filter.numWindows) {
     card.appendChild(el("p", { className: "note", text: "No windows recorded for this filter." }));
@@ -54,11 +58,14 @@ export function missingCard(run, message) {
 
 function cardHead({ filter, facts, run, step, requestedStep }) {
   const stats = filter.stats;
-  const stepText = step === requestedStep ? `step ${step}` : `step ${step} (nearest to ${requestedStep})`;
+  // Said only when this run lacks the slider's step and shows another one.
+  const stepBadge = step === requestedStep
+    ? null
+    : el("span", { className: "step-badge", text: `step ${step} (no step ${requestedStep} in this run)` });
   return el("div", { className: "card-head" }, [
     el("div", { className: "card-caption" }, [
       el("span", { className: "run-name", text: run, title: `run ${run}` }),
-      el("span", { className: "step-badge", text: stepText }),
+      stepBadge,
     ]),
     el("div", { className: "card-stats" }, [
       stat("max", formatNumber(stats.max), "largest activation over all positions"),
@@ -84,10 +91,7 @@ function windowRow(window, rank, { facts, scale, highlight }, contributionScale)
   const width = scale > 0 ? Math.max(0, Math.min(1, window.activation / scale)) : 0;
   return el("li", { className: "window", title: windowTitle(window, facts) }, [
     el("span", { className: "rank", text: String(rank + 1) }),
-    el("span", { className: "bar-cell" }, [
-      el("span", { className: "bar", style: { width: `${(width * 100).toFixed(1)}%` } }),
-      el("span", { className: "value", text: formatNumber(window.activation) }),
-    ]),
+    activationBar(window.activation, width),
     facts.distinct
       ? el("span", {
         className: window.count > 1 ? "count" : "count single",

@@ -1,50 +1,51 @@
-// The activation histogram of one filter as a small SVG bar chart.
+// The activation histogram of one filter, drawn on a small canvas: one
+// element per card instead of one per bucket keeps a 64-card page light.
+// Hovering a bar names its bucket (the canvas title follows the pointer).
 //
 // Heights are log-scaled: relu layers put most positions in the bucket just
 // above zero, and a linear scale would flatten every other bucket to nothing.
 
-import { formatCount, formatNumber, svg } from "./dom.js";
+import { el, formatCount, formatNumber } from "./dom.js";
 
 const WIDTH = 132;
 const HEIGHT = 30;
+const POSITIVE = "#9e9e9e";
+const NEGATIVE = "#90caf9";
 
 /**
  * histogram: counts per bucket; edges: bucket edges (length = counts + 1,
- * first and last may be -Infinity / +Infinity).
+ * first and last may be -Infinity / +Infinity). Only the buckets from the
+ * first to the last non-empty one are drawn.
  */
 export function histogramSparkline(histogram, edges) {
   const counts = histogram || [];
-  const first = counts.findIndex((c) => c > 0);
-  const chart = svg("svg", {
-    class: "histogram",
-    width: WIDTH,
-    height: HEIGHT,
-    viewBox: `0 0 ${WIDTH} ${HEIGHT}`,
-    role: "img",
-    "aria-label": "activation histogram",
+  const canvas = el("canvas", {
+    className: "histogram",
+    attrs: { width: WIDTH, height: HEIGHT, role: "img", "aria-label": "activation histogram" },
   });
-  if (first < 0) return chart;
+  const first = counts.findIndex((c) => c > 0);
+  if (first < 0) return canvas;
   let last = counts.length - 1;
   while (counts[last] === 0) last -= 1;
-  const shown = counts.slice(first, last + 1);
-  const peak = Math.log1p(Math.max(...shown));
-  const slot = WIDTH / shown.length;
-  shown.forEach((count, i) => {
-    const bucket = first + i;
-    const height = count > 0 ? Math.max(1.5, (Math.log1p(count) / peak) * (HEIGHT - 2)) : 0;
-    const bar = svg("rect", {
-      x: (i * slot + 0.5).toFixed(2),
-      y: (HEIGHT - height).toFixed(2),
-      width: Math.max(1, slot - 1).toFixed(2),
-      height: height.toFixed(2),
-      class: edges && edges[bucket] < 0 ? "bucket negative" : "bucket",
-    });
-    const label = svg("title");
-    label.textContent = `${bucketLabel(edges, bucket)}: ${formatCount(count)} positions`;
-    bar.appendChild(label);
-    chart.appendChild(bar);
+  const slot = WIDTH / (last - first + 1);
+  draw(canvas, counts, edges, first, last, slot);
+  canvas.addEventListener("mousemove", (event) => {
+    const bucket = first + Math.min(last - first, Math.floor(event.offsetX / slot));
+    canvas.title = `${bucketLabel(edges, bucket)}: ${formatCount(counts[bucket])} positions`;
   });
-  return chart;
+  return canvas;
+}
+
+function draw(canvas, counts, edges, first, last, slot) {
+  const context = canvas.getContext("2d");
+  if (!context) return;
+  const peak = Math.log1p(Math.max(...counts.slice(first, last + 1)));
+  for (let bucket = first; bucket <= last; bucket += 1) {
+    if (!counts[bucket]) continue;
+    const height = Math.max(1.5, (Math.log1p(counts[bucket]) / peak) * (HEIGHT - 2));
+    context.fillStyle = edges && edges[bucket + 1] <= 0 ? NEGATIVE : POSITIVE;
+    context.fillRect((bucket - first) * slot + 0.5, HEIGHT - height, Math.max(1, slot - 1), height);
+  }
 }
 
 function bucketLabel(edges, bucket) {

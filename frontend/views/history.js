@@ -1,7 +1,7 @@
 // One filter across the steps of each picked run: how its top windows changed
 // during training.
 
-import { el, formatNumber, formatPercent } from "./dom.js";
+import { activationBar, el, formatNumber, formatPercent } from "./dom.js";
 
 const WINDOWS_PER_STEP = 3;
 
@@ -41,7 +41,7 @@ function historyColumn(history, currentStep, onStep) {
 }
 
 function stepRow(step, filter, scale, current, onStep) {
-  const width = Math.max(0, Math.min(1, (filter.stats.max || 0) / scale));
+  const width = (filter.stats.max || 0) / scale;
   return el("button", {
     className: current ? "history-step current" : "history-step",
     attrs: { type: "button" },
@@ -49,10 +49,8 @@ function stepRow(step, filter, scale, current, onStep) {
     on: { click: () => onStep(step) },
   }, [
     el("span", { className: "history-label", text: `step ${step}` }),
-    el("span", { className: "bar-cell", title: `max ${formatNumber(filter.stats.max)}, active ${formatPercent(filter.stats.positiveFraction)}` }, [
-      el("span", { className: "bar", style: { width: `${(width * 100).toFixed(1)}%` } }),
-      el("span", { className: "value", text: formatNumber(filter.stats.max) }),
-    ]),
+    activationBar(filter.stats.max, width,
+      `max ${formatNumber(filter.stats.max)}, active ${formatPercent(filter.stats.positiveFraction)}`),
     el("span", { className: "history-windows" }, filter.windows.slice(0, WINDOWS_PER_STEP).map((w) => (
       el("span", { className: "tokens" }, w.tokens.map((t, slot) => el("span", {
         className: w.padding[slot] ? "token pad" : "token",

@@ -1,0 +1,104 @@
+"""The browser tests' log dir, written by the real engine on tiny Keras models.
+
+Two runs ("kernel3", "kernel5"), steps 0-2, two conv layers each. Filter 0 of
+"conv1d" is set to respond to XSS_TOKEN and filter 1 to "<user>", so both
+are certain to be among the top windows the tab shows. Between steps the
+other filters drift, as they would in training, so their windows change.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+XSS_TOKEN = "<img src=x onerror=window.__xss=1>"
+USER_TOKEN = "<user>"
+VOCABULARY = (
+    "<pad>", "<oov>", USER_TOKEN, "<url>", "<allcaps>", XSS_TOKEN,
+    "love", "hate", "this", "movie", "great", "awful", "the", "a", "so", "not",
+    "really", "fun", "boring", "plot", "actor", "scene", "music", "ending",
+)
+RUNS = {"kernel3": 3, "kernel5": 5}
+STEPS = (0, 1, 2)
+LAYER = "conv1d"
+SECOND_LAYER = "conv1d_b"
+NUM_FILTERS = 12
+TOP_K = 5
+SEQUENCE_LENGTH = 12
+NUM_SEQUENCES = 240
+PLANTED = {0: XSS_TOKEN, 1: USER_TOKEN}
+
+
+def sequences(seed: int = 0) -> np.ndarray:
+    """Token ids with padding at the end of short sequences, like tokenized tweets."""
+    rng = np.random.default_rng(seed)
+    weights = np.ones(len(VOCABULARY))
+    weights[:2] = 0.0  # no padding or OOV inside the text
+    weights[[VOCABULARY.index(t) for t in PLANTED.values()]] = 2.0
+    ids = rng.choice(len(VOCABULARY), size=(NUM_SEQUENCES, SEQUENCE_LENGTH), p=weights / weights.sum())
+    lengths = rng.integers(SEQUENCE_LENGTH // 2, SEQUENCE_LENGTH + 1, NUM_SEQUENCES)
+    ids[np.arange(SEQUENCE_LENGTH)[None, :] >= lengths[:, None]] = 0
+    return ids.astype("int32")
+
+
+def build_model(kernel_size: int, seed: int):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    tokens = keras.Input((SEQUENCE_LENGTH,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(len(VOCABULARY), 8, name="embedding")(tokens)
+    x = keras.layers.ZeroPadding1D(1, name="zero_padding1d")(x)
+    x = keras.layers.Conv1D(NUM_FILTERS, kernel_size, activation="relu", name=LAYER)(x)
+    x = keras.layers.MaxPooling1D(2, name="max_pooling1d")(x)
+    x = keras.layers.Conv1D(6, 2, activation="relu", name=SECOND_LAYER)(x)
+    x = keras.layers.GlobalMaxPooling1D()(x)
+    output = keras.layers.Dense(1, activation="sigmoid", name="label")(x)
+    return keras.Model(tokens, output)
+
+
+def _set_step_weights(model, base_kernel: np.ndarray, step: int, rng: np.random.Generator) -> None:
+    """The first conv layer at a training `step`: drifted weights, planted filters kept.
+
+    A planted filter reads only its centre slot, along the planted token's
+    embedding scaled to give exactly 1 + step there; other tokens project
+    less (write_logdir checks that they do).
+    """
+    conv = model.get_layer(LAYER)
+    embedding = model.get_layer("embedding").get_weights()[0]
+    kernel = base_kernel + step * 0.6 * rng.standard_normal(base_kernel.shape).astype("float32")
+    centre = kernel.shape[0] // 2
+    for index, token in PLANTED.items():
+        vector = embedding[VOCABULARY.index(token)]
+        kernel[:, :, index] = 0.0
+        kernel[centre, :, index] = (1.0 + step) * vector / float(np.dot(vector, vector))
+    conv.set_weights([kernel, np.zeros(kernel.shape[-1], dtype="float32")])
+
+
+def write_logdir(path: str | os.PathLike) -> str:
+    """Writes both runs; returns the log dir."""
+    import tb_filters
+    from tb_filters import summary
+
+    logdir = os.fspath(path)
+    data = sequences()
+    for seed, (run, kernel_size) in enumerate(RUNS.items()):
+        model = build_model(kernel_size, seed)
+        base_kernel = model.get_layer(LAYER).get_weights()[0]
+        rng = np.random.default_rng(seed)
+        for step in STEPS:
+            _set_step_weights(model, base_kernel, step, rng)
+            report = tb_filters.interpret(
+                model, data, layers=[LAYER, SECOND_LAYER], vocab=list(VOCABULARY), top_k=TOP_K,
+                batch_size=64,
+            )
+            _check_planted(report[LAYER], run, step)
+            summary.write_report(os.path.join(logdir, run), report, step)
+    return logdir
+
+
+def _check_planted(layer, run: str, step: int) -> None:
+    for index, token in PLANTED.items():
+        windows = layer.filters[index].windows
+        if not windows or any(w.tokens[len(w.tokens) // 2] != token for w in windows):
+            raise AssertionError(f"{run} step {step}: filter {index} does not find {token!r}")
