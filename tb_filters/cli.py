@@ -181,6 +181,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if os.path.exists(logdir) and not os.path.isdir(logdir):
         raise FiltersError(f"Expected --logdir to be a directory. Received: {logdir} (a file)")
     existing = _nearest_existing(logdir)
+    if not os.path.isdir(existing):
+        raise FiltersError(f"Expected --logdir to be a directory path. Received: {logdir} ({existing} is a file)")
     if not os.access(existing, os.W_OK):
         raise FiltersError(f"Expected a writable --logdir. Received: {logdir} ({existing} is not writable)")
     if args.json:
