@@ -13,7 +13,7 @@
 import * as api from "./api.js";
 import { emptyState, formatHash, hasViewKeys, PAGE_SIZE, parseHash } from "./state.js";
 import { createControls } from "./views/controls.js";
-import { clear, el, formatCount } from "./views/dom.js";
+import { clear, el, formatCount, tokenMatcher } from "./views/dom.js";
 import { WINDOWS_SHOWN } from "./views/filter_card.js";
 import { filterGrid, layerDescription, pager } from "./views/grid.js";
 import { historyPanel } from "./views/history.js";
@@ -46,7 +46,7 @@ class FiltersApp {
     this.highlight = null;
     this.historyFor = null;
     this.controls = createControls({
-      onRuns: (runs) => this.update({ runs }),
+      onRuns: (runs) => (runs.length ? this.update({ runs }) : this.syncControls()), // keep one run
       onLayer: (layer) => this.update({ layer, offset: 0, filter: null }),
       onStep: (step) => this.update({ step }),
       onFilter: (index) => this.update({ filter: index, offset: pageOffset(index) }),
@@ -169,7 +169,7 @@ class FiltersApp {
     const grid = filterGrid(columns, {
       offset: state.offset,
       limit: PAGE_SIZE,
-      highlight: this.highlight,
+      highlight: (token) => Boolean(this.highlight && this.highlight(token)),
       loadAll: (run, step, index) => this.loadFullFilter(run, step, index),
       onHistory: (index) => this.showHistory(index),
     });
@@ -253,6 +253,7 @@ class FiltersApp {
     const token = rawToken.trim();
     if (!token) {
       this.highlight = null;
+      this.markMatches();
       clear(this.searchSlot);
       return;
     }
@@ -261,15 +262,27 @@ class FiltersApp {
     const scope = step === null ? "in each run's latest step" : `at step ${step}`;
     let outcome;
     try {
-      outcome = { token, scope, ...(await api.searchToken({ token, partial, step, limit: SEARCH_LIMIT })) };
+      outcome = { token, partial, scope, ...(await api.searchToken({ token, partial, step, limit: SEARCH_LIMIT })) };
     } catch (e) {
       outcome = { token, error: `Search failed: ${e.message}` };
     }
     if (this.controls.searchInput.value.trim() !== token) return; // typed on meanwhile
-    this.highlight = partial ? null : token;
+    this.highlight = tokenMatcher(token, partial);
+    this.markMatches();
     const onPick = (result) => this.jumpTo(result);
-    const onClose = () => { clear(this.searchSlot); this.highlight = null; };
+    const onClose = () => {
+      clear(this.searchSlot);
+      this.highlight = null;
+      this.markMatches();
+    };
     clear(this.searchSlot).appendChild(searchPanel(outcome, onPick, onClose));
+  }
+
+  /** Outlines the searched token in the cards already shown. */
+  markMatches() {
+    for (const token of this.gridSlot.querySelectorAll(".filter-card .token")) {
+      token.classList.toggle("match", Boolean(this.highlight && this.highlight(token.textContent)));
+    }
   }
 
   jumpTo(result) {

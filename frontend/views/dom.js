@@ -77,3 +77,14 @@ export function activationBar(value, fraction, title) {
   const fill = `${(Math.max(0, Math.min(1, fraction)) * 100).toFixed(1)}%`;
   return el("span", { className: "bar-cell", text: formatNumber(value), title, style: { "--fill": fill } });
 }
+
+/**
+ * A predicate for the search's token: equal (exact) or containing it,
+ * ignoring case (partial), as the search route matches. null: no search.
+ */
+export function tokenMatcher(query, partial) {
+  if (!query) return null;
+  if (!partial) return (token) => token === query;
+  const lowered = query.toLowerCase();
+  return (token) => token.toLowerCase().includes(lowered);
+}

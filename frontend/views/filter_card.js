@@ -16,7 +16,7 @@ const WINDOW_LINE_PX = 21;
  *                so runs compare at a glance)
  *   run, step, requestedStep   for the caption
  *   loadAll      async () => the same filter with all its windows
- *   highlight    a token to outline wherever it appears (search), or null
+ *   highlight    (token) => whether the search matches it: such tokens are outlined
  */
 export function filterCard(options) {
   const { filter, run } = options;
@@ -110,7 +110,7 @@ function tokenStrip(window, contributionScale, highlight) {
     const classes = ["token"];
     if (window.padding[slot]) classes.push("pad");
     if (slot === strongest) classes.push("strongest");
-    if (highlight !== null && highlight !== undefined && token === highlight) classes.push("match");
+    if (highlight && highlight(token)) classes.push("match");
     const span = el("span", { className: classes.join(" "), text: token });
     const contribution = window.contributions ? window.contributions[slot] : null;
     if (contribution !== null && contributionScale > 0) {

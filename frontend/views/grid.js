@@ -7,7 +7,7 @@ import { filterCard, missingCard } from "./filter_card.js";
 /**
  * columns: one per picked run, in order:
  *   {run, step, requestedStep, page (api.js filter page) | null, error: string | null}
- * options: {offset, limit, highlight, loadAll(run, step, index), onHistory(index)}
+ * options: {offset, limit, highlight(token), loadAll(run, step, index), onHistory(index)}
  */
 export function filterGrid(columns, options) {
   const compare = columns.length > 1;

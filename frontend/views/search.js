@@ -1,10 +1,10 @@
 // Token search results: which filters, in which runs, hold the token among
 // their top windows. A click jumps to that filter.
 
-import { el, formatCount, formatNumber } from "./dom.js";
+import { el, formatCount, formatNumber, tokenMatcher } from "./dom.js";
 
 /**
- * outcome: {token, scope, results, truncated} or {token, error}
+ * outcome: {token, partial, scope, results, truncated} or {token, error}
  * onPick(result): called with the clicked result.
  */
 export function searchPanel(outcome, onPick, onClose) {
@@ -29,7 +29,8 @@ export function searchPanel(outcome, onPick, onClose) {
     return panel;
   }
   const list = el("ol", { className: "search-results" });
-  for (const result of outcome.results) list.appendChild(resultItem(result, outcome.token, onPick));
+  const matches = tokenMatcher(outcome.token, outcome.partial);
+  for (const result of outcome.results) list.appendChild(resultItem(result, matches, onPick));
   panel.appendChild(list);
   if (outcome.truncated) {
     panel.appendChild(el("p", { className: "note", text: `Showing the first ${outcome.results.length} matches.` }));
@@ -37,9 +38,9 @@ export function searchPanel(outcome, onPick, onClose) {
   return panel;
 }
 
-function resultItem(result, token, onPick) {
+function resultItem(result, matches, onPick) {
   const tokens = el("span", { className: "tokens" }, (result.tokens || []).map((t) => el("span", {
-    className: t === token ? "token match" : "token",
+    className: matches(t) ? "token match" : "token",
     text: t,
   })));
   const button = el("button", {

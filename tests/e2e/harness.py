@@ -59,12 +59,13 @@ class TensorBoardProcess:
     """
 
     def __init__(self, logdir: str, ready: Callable[[dict], bool] | None = None,
-                 extra_args: tuple[str, ...] = ()):
+                 path_prefix: str = "", extra_args: tuple[str, ...] = ()):
         self.logdir = logdir
         self.ready = ready or (lambda listing: len(listing["runs"]) >= 1)
-        self.extra_args = extra_args
+        self.extra_args = (("--path_prefix", path_prefix) if path_prefix else ()) + tuple(extra_args)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # Everything TensorBoard serves is under the prefix, its own pages included.
+        self.url = f"http://127.0.0.1:{self.port}{path_prefix.rstrip('/')}"
         self._process: subprocess.Popen | None = None
         self._log = tempfile.TemporaryFile(mode="w+")
 

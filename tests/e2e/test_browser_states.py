@@ -7,12 +7,20 @@ import json
 import os
 
 import pytest
-from harness import ARTIFACTS, TensorBoardProcess, measure_first_render, plugin_page_url, wait_for_render
+from harness import (
+    ARTIFACTS,
+    TensorBoardProcess,
+    measure_first_render,
+    open_filters_tab,
+    plugin_page_url,
+    wait_for_render,
+)
 from playwright.sync_api import expect
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
+from tab_logdir import NUM_FILTERS
 from tb_filters import metadata
 from tests.logdir_builder import build_logdir
 
@@ -95,3 +103,18 @@ def test_no_filters_data_says_how_to_write_it_and_lists_what_was_skipped(page, t
     page.locator(".search-input").fill("love")
     page.locator(".search-input").press("Enter")
     expect(page.locator(".search-panel .error")).to_contain_text("Search failed: Could not reach TensorBoard")
+
+
+def test_tab_works_under_a_path_prefix(page, e2e_logdir):
+    """Relative fetches only: the same tab under --path_prefix, deep link included."""
+    with TensorBoardProcess(e2e_logdir, path_prefix="/team/tb") as tb:
+        assert tb.url.endswith("/team/tb")
+        frame = open_filters_tab(page, tb.url)
+        expect(frame.locator(".filter-row")).to_have_count(NUM_FILTERS)
+        page.goto(f"{tb.url}/#filters&runs=kernel5&layer=conv1d&step=1&filter=3")
+        frame = page.wait_for_selector("iframe[src*='plugin_entry.html?name=filters']").content_frame()
+        wait_for_render(frame)
+        expect(frame.locator(".filter-row.focused")).to_have_attribute("id", "filter-3")
+        expect(frame.locator(".step-label")).to_contain_text("step 1")
+        frame.locator(".search-input").fill("<user>")
+        expect(frame.locator(".search-result").first).to_be_visible()

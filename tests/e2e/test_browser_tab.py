@@ -88,6 +88,15 @@ def test_hostile_token_shows_as_text_and_runs_nothing(page, tensorboard):
     # Shown, not parsed: the visible text is the raw markup.
     expect(frame.locator(".search-panel .token-literal")).to_have_text(XSS_TOKEN)
 
+    # Markup in a deep link (a run, a layer) is only ever compared, never shown.
+    hostile = urllib.parse.quote(XSS_TOKEN)
+    page.goto(f"{tensorboard.url}/#filters&runs={hostile}&layer={hostile}&step=1")
+    frame = page.wait_for_selector("iframe[src*='plugin_entry.html?name=filters']").content_frame()
+    wait_for_render(frame)
+    expect(frame.locator(".layer-select")).to_have_value(LAYER)
+    assert frame.evaluate("() => document.querySelectorAll('img').length") == 0
+    assert frame.evaluate("() => window.__xss") is None and page.evaluate("() => window.__xss") is None
+
 
 def test_two_runs_side_by_side_one_column_per_run(page, tensorboard):
     frame = open_filters_tab(page, tensorboard.url)
@@ -150,6 +159,12 @@ def test_search_a_token_and_jump_to_a_filter(page, tensorboard):
     expect(frame.locator(f".run-option input[value='{RUN_B}']")).to_be_checked()
     expect(focused.locator(f".filter-card[data-run='{RUN_B}'] .token.match").first).to_have_text(USER_TOKEN)
     assert _hash_state(frame)["filter"] == "1"
+
+    # Partial matching ignores case and finds the token inside others.
+    frame.locator(".search-partial").check()
+    frame.locator(".search-input").fill("USER")
+    expect(frame.locator(".search-panel .token.match").first).to_have_text(USER_TOKEN)
+    expect(focused.locator(".token.match").first).to_have_text(USER_TOKEN)
 
 
 def test_search_result_in_another_layer_switches_the_layer(page, tensorboard):
@@ -240,3 +255,19 @@ def test_layer_picker_shows_the_other_layer(page, tensorboard):
     expect(frame.locator(".filter-row")).to_have_count(6)
     expect(frame.locator(".layer-summary")).to_contain_text(SECOND_LAYER)
     assert _hash_state(frame)["layer"] == SECOND_LAYER
+
+
+def test_view_hash_round_trips_any_run_and_layer_name(page, tensorboard):
+    """Run names are directory names: commas, '&', '=', '#', spaces and unicode included."""
+    page.goto(plugin_page_url(tensorboard.url))
+    wait_for_render(page.main_frame)
+    names = ["a,b", "x&y=z", "sp ace#1", "日本/run", "%2C", XSS_TOKEN]
+    result = page.evaluate(
+        """async (names) => {
+            const { formatHash, parseHash } = await import('./state.js');
+            const state = { runs: names, layer: names[1], step: 12, filter: 70, offset: 64 };
+            return parseHash('#' + formatHash(state));
+        }""",
+        names,
+    )
+    assert result == {"runs": names, "layer": names[1], "step": 12, "filter": 70, "offset": 64}
