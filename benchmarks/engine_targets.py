@@ -1,0 +1,136 @@
+"""T1 (speed-up over the notebook), T2 (interpret vs the bare forward pass) and
+T3 (peak memory at 1.29M vs 10k sequences) on the notebook-shaped workload."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from benchmarks import forward, notebook, workload
+from benchmarks.table import Measurement
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAYER = workload.FIRST_CONV
+TOP_K = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineSizes:
+    """The notebook's sizes by default; `quick()` shrinks them for iteration."""
+
+    data: workload.DataSpec = workload.DataSpec()
+    filters: int = workload.NUM_FILTERS
+    notebook_examples: int = 10_000  # the notebook interpreted its last 10,000 tweets
+    small_examples: int = 10_000
+    batch_size: int = 1024
+    speedup_target: float = 100.0
+    time_ratio_target: float = 1.5
+    rss_target_mb: float = 300.0
+
+    @classmethod
+    def quick(cls) -> "EngineSizes":
+        return cls(data=dataclasses.replace(workload.DataSpec(), examples=100_000), notebook_examples=2_000)
+
+
+class Workload:
+    """The model, vocabulary and memory-mapped tokens, built once per process."""
+
+    def __init__(self, sizes: EngineSizes, data_dir: str = workload.DATA_DIR):
+        self.sizes = sizes
+        self.path = workload.token_file(sizes.data, data_dir)
+        self.tokens = np.load(self.path, mmap_mode="r")
+        self.model = workload.build_model(vocab_size=sizes.data.vocab_size, length=sizes.data.length,
+                                          filters=sizes.filters)
+        self.vocab = workload.vocabulary(sizes.data.vocab_size)
+
+
+def _interpret(w: Workload, tokens, distinct: bool):
+    import tb_filters
+
+    started = time.perf_counter()
+    report = tb_filters.interpret(w.model, tokens, layers=[LAYER], vocab=w.vocab, top_k=TOP_K,
+                                  distinct=distinct, batch_size=w.sizes.batch_size)
+    return report[LAYER], time.perf_counter() - started
+
+
+def t1_rows(w: Workload, log=print) -> list[Measurement]:
+    """The engine first, cold, so it pays TensorFlow's one-time start-up; then the notebook."""
+    n = w.sizes.notebook_examples
+    tokens = np.ascontiguousarray(w.tokens[-n:])
+    raw, raw_s = _interpret(w, tokens, distinct=False)
+    distinct, distinct_s = _interpret(w, tokens, distinct=True)
+    log(f"  interpret {n:,} sequences: raw {raw_s:.2f} s, distinct {distinct_s:.2f} s")
+    meta = workload.meta_features(n)
+    started = time.perf_counter()
+    export, activations = notebook.top_windows(w.model, LAYER, tokens, meta, w.vocab, TOP_K)
+    notebook_s = time.perf_counter() - started
+    log(f"  notebook's method: {notebook_s:.1f} s")
+    agreement = notebook.compare(raw.to_notebook_json(), export, activations)
+    log(f"  check against the notebook: {agreement.summary()}")
+    top_agrees = all(f.windows[0].activation == raw.filters[f.index].windows[0].activation
+                     for f in distinct.filters)
+    what = f"{n:,} sequences, {w.sizes.filters} filters, top-{TOP_K}, vs the notebook"
+    target = w.sizes.speedup_target
+    return [
+        Measurement("T1", f"speed-up, raw (distinct=False), {what}", notebook_s / raw_s, "x", limit=target,
+                    at_least=True, detail=f"notebook {notebook_s:.1f} s, interpret {raw_s:.2f} s"),
+        Measurement("T1", "speed-up, distinct=True, same run", notebook_s / distinct_s, "x", limit=target,
+                    at_least=True, detail=f"interpret {distinct_s:.2f} s; best window equals raw mode's: "
+                    f"{'yes' if top_agrees else 'NO'}", passed=None if top_agrees else False),
+        Measurement("T1", "raw top-10 equals the notebook's (activations within 1e-5, pairs up to ties)",
+                    agreement.filters_agreeing, f"of {agreement.filters} filters", passed=agreement.agrees,
+                    detail=agreement.summary()),
+    ]
+
+
+def t2_rows(w: Workload, log=print) -> list[Measurement]:
+    """Both warmed up on two batches first, so neither pays TensorFlow's start-up for the other."""
+    batch = w.sizes.batch_size
+    step = forward.conv_maximum_step(w.model, LAYER)
+    forward.run(step, w.tokens[: 2 * batch], batch)
+    _interpret(w, w.tokens[: 2 * batch], distinct=True)
+    forward_s, maxima = forward.run(step, w.tokens, batch)
+    log(f"  bare forward pass over {len(w.tokens):,} sequences: {forward_s:.1f} s")
+    layer, interpret_s = _interpret(w, w.tokens, distinct=True)
+    log(f"  interpret(distinct=True) over the same: {interpret_s:.1f} s")
+    reported = np.array([f.stats.max for f in layer.filters], dtype=np.float32)
+    stats_agree = reported.shape == maxima.shape and bool(np.allclose(reported, maxima, atol=1e-5))
+    return [
+        Measurement("T2", f"interpret(distinct=True) / bare forward pass, {len(w.tokens):,} sequences "
+                    "(memmap)", interpret_s / forward_s, "x", limit=w.sizes.time_ratio_target,
+                    detail=f"interpret {interpret_s:.1f} s, forward {forward_s:.1f} s, batch {batch}; "
+                    f"per-filter max equals the forward pass's: {'yes' if stats_agree else 'NO'}",
+                    passed=None if stats_agree else False),
+    ]
+
+
+def _probe(w: Workload, examples: int) -> dict:
+    command = [sys.executable, "-m", "benchmarks.rss_probe", "--examples", str(examples), "--data", w.path,
+               "--vocab-size", str(w.sizes.data.vocab_size), "--filters", str(w.sizes.filters),
+               "--batch-size", str(w.sizes.batch_size)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"rss probe at {examples} examples failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def t3_rows(w: Workload, log=print) -> list[Measurement]:
+    small = _probe(w, w.sizes.small_examples)
+    large = _probe(w, len(w.tokens))
+    log(f"  peak RSS: {small['peak_rss_mb']:.0f} MB at {small['examples']:,}, "
+        f"{large['peak_rss_mb']:.0f} MB at {large['examples']:,}")
+    growth = large["peak_rss_mb"] - small["peak_rss_mb"]
+    return [
+        Measurement("T3", f"peak RSS growth, {large['examples']:,} vs {small['examples']:,} sequences (memmap)",
+                    growth, "MB", limit=w.sizes.rss_target_mb,
+                    detail=f"{small['peak_rss_mb']:.0f} MB -> {large['peak_rss_mb']:.0f} MB, "
+                    "each in its own process (ru_maxrss after interpret); the memmap's pages count as "
+                    "resident once read"),
+    ]

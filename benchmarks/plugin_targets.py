@@ -1,0 +1,298 @@
+"""T4 (route latency and first render of a page of a 1024-filter layer) and
+issue 5's load measurement (20 concurrent clients), on a live TensorBoard.
+
+Every response is checked against the reports that were written, so a fast
+wrong answer never counts.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from typing import Sequence
+
+import numpy as np
+
+from benchmarks import live_tensorboard, workload
+from benchmarks.table import Measurement
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginWorkload:
+    run: str = "wide"
+    layer: str = "conv_wide"
+    num_filters: int = 1024
+    top_k: int = 100
+    steps: int = 10
+    page_size: int = 64
+    vocab_size: int = workload.NOTEBOOK_VOCAB
+
+    @property
+    def latest_step(self) -> int:
+        return self.steps - 1
+
+    def page_offsets(self) -> list[int]:
+        return list(range(0, self.num_filters, self.page_size))
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpectedFilter:
+    """What a response must say about one filter: enough to catch a wrong page or step."""
+
+    num_windows: int
+    first_activation: float
+    first_tokens: tuple[str, ...]
+
+
+Expected = dict[int, list[ExpectedFilter]]  # step -> filters by index
+
+
+def build_logdir(spec: PluginWorkload, path: str) -> Expected:
+    """Writes the run with the plugin engineer's builder; returns what each step holds."""
+    if REPO not in sys.path:
+        sys.path.insert(0, REPO)
+    from tests.logdir_builder import build_logdir as write_runs
+
+    built = write_runs(path, runs=(spec.run,), num_filters=spec.num_filters, top_k=spec.top_k,
+                       steps=spec.steps, layers=(spec.layer,),
+                       vocabulary=workload.vocabulary(spec.vocab_size))
+    expected: Expected = {}
+    for step in built.steps:
+        layer = built.report(spec.run, spec.layer, step)
+        expected[step] = [ExpectedFilter(len(f.windows), f.windows[0].activation, f.windows[0].tokens)
+                          for f in layer.filters]
+    return expected
+
+
+def page_problems(status: int, body: bytes, spec: PluginWorkload, expected: Expected, step: int,
+                  offset: int, windows_limit: int | None = None) -> list[str]:
+    """Why a `filters` response is wrong, or [] when it is right."""
+    where = f"step {step} offset {offset}"
+    if status != 200:
+        return [f"{where}: status {status}: {body[:200]!r}"]
+    page = json.loads(body)
+    if (page.get("step"), page.get("offset"), page.get("num_filters")) != (step, offset, spec.num_filters):
+        return [f"{where}: answered step {page.get('step')} offset {page.get('offset')} "
+                f"of {page.get('num_filters')} filters"]
+    wanted = list(range(offset, min(offset + spec.page_size, spec.num_filters)))
+    indices = [f["index"] for f in page["filters"]]
+    if indices != wanted:
+        return [f"{where}: filters {indices[:3]}...{indices[-3:]}, expected {wanted[0]}..{wanted[-1]}"]
+    problems = []
+    shown = spec.top_k if windows_limit is None else min(windows_limit, spec.top_k)
+    for f in page["filters"]:
+        truth = expected[step][f["index"]]
+        first = f["windows"][0] if f["windows"] else {}
+        if (f["num_windows"], len(f["windows"])) != (truth.num_windows, shown):
+            problems.append(f"{where}: filter {f['index']} has {len(f['windows'])} of {f['num_windows']} windows")
+        elif (first["activation"], tuple(first["tokens"])) != (truth.first_activation, truth.first_tokens):
+            problems.append(f"{where}: filter {f['index']} top window differs from the one written")
+    return problems
+
+
+@dataclasses.dataclass(frozen=True)
+class Latencies:
+    seconds: tuple[float, ...]
+    problems: tuple[str, ...]
+    requests: int
+    wall_seconds: float = 0.0
+
+    def percentile_ms(self, q: float) -> float:
+        return float(np.percentile(self.seconds, q) * 1000) if self.seconds else float("nan")
+
+
+def sequential_latency(port: int, spec: PluginWorkload, expected: Expected, requests: int = 50,
+                       warmups: int = 5, windows_limit: int | None = None) -> Latencies:
+    """Pages through the latest step one request at a time, as a person paging would."""
+    client = live_tensorboard.Client(port)
+    step, offsets = spec.latest_step, spec.page_offsets()
+    params = {} if windows_limit is None else {"windows_limit": windows_limit}
+    seconds, problems = [], []
+    try:
+        for i in range(warmups + requests):
+            offset = offsets[i % len(offsets)]
+            status, body, took = client.get("filters", run=spec.run, layer=spec.layer, step=step,
+                                            offset=offset, limit=spec.page_size, **params)
+            problems += page_problems(status, body, spec, expected, step, offset, windows_limit)
+            if i >= warmups:
+                seconds.append(took)
+    finally:
+        client.close()
+    return Latencies(tuple(seconds), tuple(problems), warmups + requests)
+
+
+def _one_client(port: int, spec: PluginWorkload, expected: Expected, seed: int, requests: int,
+                deadline: float) -> tuple[list[float], list[str], int]:
+    """Returns the latencies, the problems and how many requests were answered correctly."""
+    rng = random.Random(seed)
+    client = live_tensorboard.Client(port)
+    seconds, problems, correct = [], [], 0
+    try:
+        for sent in range(requests):
+            if time.monotonic() > deadline:
+                problems.append(f"client {seed}: time limit reached after {sent} requests")
+                break
+            step, offset = rng.randrange(spec.steps), rng.choice(spec.page_offsets())
+            try:
+                status, body, took = client.get("filters", run=spec.run, layer=spec.layer, step=step,
+                                                offset=offset, limit=spec.page_size)
+            except OSError as e:
+                problems.append(f"client {seed}: step {step} offset {offset}: {e}")
+                continue
+            seconds.append(took)
+            wrong = page_problems(status, body, spec, expected, step, offset)
+            problems += wrong
+            correct += not wrong
+    finally:
+        client.close()
+    return seconds, problems, correct
+
+
+def concurrent_load(port: int, spec: PluginWorkload, expected: Expected, clients: int = 20,
+                    requests_per_client: int = 25, time_limit: float = 300.0) -> Latencies:
+    """`clients` threads, each paging through random (step, page)s on its own connection.
+
+    `Latencies.requests` counts the correct answers.
+    """
+    deadline = time.monotonic() + time_limit
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(_one_client, port, spec, expected, seed, requests_per_client, deadline)
+                   for seed in range(clients)]
+        results = [f.result() for f in futures]
+    wall = time.perf_counter() - started
+    seconds = tuple(s for r in results for s in r[0])
+    problems = tuple(p for r in results for p in r[1])
+    return Latencies(seconds, problems, sum(r[2] for r in results), wall)
+
+
+@dataclasses.dataclass(frozen=True)
+class Render:
+    """Milliseconds from navigating to the tab to its first render of the page."""
+
+    from_navigation_ms: tuple[float, ...]
+    render_call_ms: tuple[float, ...]  # the frontend's own marker: render() to first render
+    problems: tuple[str, ...]
+
+
+def _entry_url(port: int, spec: PluginWorkload) -> str:
+    # The page TensorBoard puts in the tab's iframe, opened on its own: the
+    # tab as the user sees it, without TensorBoard's own app around it.
+    return (f"http://127.0.0.1:{port}/data/plugin_entry.html?name=filters"
+            f"#runs={spec.run}&layer={spec.layer}&step={spec.latest_step}")
+
+
+def _rendered_page_problems(page, spec: PluginWorkload, expected: Expected) -> list[str]:
+    indices = page.eval_on_selector_all("article.filter-card", "cards => cards.map(c => Number(c.dataset.filter))")
+    wanted = list(range(min(spec.page_size, spec.num_filters)))
+    if indices != wanted:
+        return [f"rendered filter cards {indices[:5]}... expected {wanted[:5]}..."]
+    tokens = page.eval_on_selector(
+        "article.filter-card", "card => [...card.querySelector('.tokens').children].map(t => t.textContent)")
+    truth = expected[spec.latest_step][0].first_tokens
+    return [] if tuple(tokens) == truth else [f"filter 0's top window shows {tokens}, written {truth}"]
+
+
+def first_render(port: int, spec: PluginWorkload, expected: Expected, repeats: int = 5,
+                 timeout_ms: float = 60_000) -> Render:
+    """Opens the tab `repeats` times, each in a fresh browser context (cold HTTP cache)."""
+    from playwright.sync_api import sync_playwright
+
+    navigation, render_call, problems = [], [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            for _ in range(repeats):
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                page.goto(_entry_url(port, spec))
+                page.wait_for_selector("body[data-first-render-ms]", timeout=timeout_ms)
+                marks = page.evaluate("() => [Number(document.body.dataset.renderedAt),"
+                                      " Number(document.body.dataset.firstRenderMs)]")
+                navigation.append(marks[0])
+                render_call.append(marks[1])
+                problems += _rendered_page_problems(page, spec, expected)
+                context.close()
+        finally:
+            browser.close()
+    return Render(tuple(navigation), tuple(render_call), tuple(problems))
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    route_requests: int = 50
+    route_warmups: int = 5
+    render_repeats: int = 5
+    load_clients: int = 20
+    load_requests: int = 25
+    load_time_limit: float = 300.0
+
+
+def _problem_note(problems: Sequence[str]) -> str:
+    return f"{len(problems)} wrong answers, first: {problems[0]}" if problems else ""
+
+
+def t4_rows(port: int, spec: PluginWorkload, expected: Expected, sizes: Sizes) -> list[Measurement]:
+    full = sequential_latency(port, spec, expected, sizes.route_requests, sizes.route_warmups)
+    shown = sequential_latency(port, spec, expected, sizes.route_requests, sizes.route_warmups,
+                               windows_limit=10)
+    render = first_render(port, spec, expected, sizes.render_repeats)
+    page = f"{spec.page_size} of {spec.num_filters} filters, top-{spec.top_k}, {spec.steps} steps"
+    median_render = float(np.median(render.from_navigation_ms)) / 1000
+    return [
+        Measurement("T4", f"route `filters`, page of {page}, median", full.percentile_ms(50), "ms",
+                    limit=50, detail=f"p95 {full.percentile_ms(95):.1f} ms over {len(full.seconds)} "
+                    f"requests after {sizes.route_warmups} warm-ups; {_problem_note(full.problems)}".rstrip("; "),
+                    passed=None if not full.problems else False),
+        Measurement("T4", "route `filters` as the tab asks it (windows_limit=10), median",
+                    shown.percentile_ms(50), "ms", detail=f"p95 {shown.percentile_ms(95):.1f} ms; "
+                    f"{_problem_note(shown.problems)}".rstrip("; "),
+                    passed=None if not shown.problems else False),
+        Measurement("T4", "first render of that page in headless Chromium, median", median_render, "s",
+                    limit=1.0, detail=f"navigation to rendered over {len(render.from_navigation_ms)} fresh "
+                    f"contexts: {', '.join(f'{ms:.0f}' for ms in render.from_navigation_ms)} ms "
+                    f"(render() alone: median {np.median(render.render_call_ms):.0f} ms); "
+                    f"{_problem_note(render.problems)}".rstrip("; "),
+                    passed=None if not render.problems else False),
+    ]
+
+
+def load_rows(port: int, spec: PluginWorkload, expected: Expected, sizes: Sizes) -> list[Measurement]:
+    load = concurrent_load(port, spec, expected, sizes.load_clients, sizes.load_requests, sizes.load_time_limit)
+    wanted = sizes.load_clients * sizes.load_requests
+    return [
+        Measurement("LOAD", f"{sizes.load_clients} concurrent clients x {sizes.load_requests} pages: "
+                    "correct responses", load.requests, f"of {wanted}",
+                    passed=load.requests == wanted and not load.problems,
+                    detail=_problem_note(load.problems)),
+        Measurement("LOAD", "latency under load, p50", load.percentile_ms(50), "ms",
+                    detail=f"p95 {load.percentile_ms(95):.0f} ms, max {load.percentile_ms(100):.0f} ms, "
+                    f"{len(load.seconds) / load.wall_seconds:.1f} requests/s over {load.wall_seconds:.1f} s"),
+    ]
+
+
+def measure(spec: PluginWorkload, sizes: Sizes, parts: set[str], log=print) -> list[Measurement]:
+    """Builds the log dir, starts TensorBoard once, and runs the requested parts."""
+    with tempfile.TemporaryDirectory(prefix="tb_filters-bench-") as logdir:
+        started = time.perf_counter()
+        expected = build_logdir(spec, logdir)
+        log(f"  log dir with {spec.num_filters} filters x top-{spec.top_k} x {spec.steps} steps "
+            f"written in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        with live_tensorboard.serve(logdir, spec.run, spec.layer, spec.steps) as port:
+            log(f"  tensorboard on 127.0.0.1:{port} served every step after {time.perf_counter() - started:.1f} s")
+            rows = t4_rows(port, spec, expected, sizes) if "T4" in parts else []
+            if "LOAD" in parts:
+                rows += load_rows(port, spec, expected, sizes)
+    return rows

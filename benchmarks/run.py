@@ -1,0 +1,148 @@
+"""`make bench`: measures issue 4's targets (T1-T4) and issue 5's load, prints
+the table and writes benchmarks/RESULTS.md.
+
+    python benchmarks/run.py                 # everything, the notebook's sizes
+    python benchmarks/run.py --only T1,T4    # some targets
+    python benchmarks/run.py --quick         # smaller sizes, for iteration
+
+Targets are measured, never asserted: a miss is a row saying by how much.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import traceback
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from benchmarks import table  # noqa: E402
+from benchmarks.table import Measurement  # noqa: E402
+
+PARTS = ("T1", "T2", "T3", "T4", "LOAD")
+RESULTS = os.path.join(REPO, "benchmarks", "RESULTS.md")
+NOTES = [
+    "T1's baseline is the notebook's method reimplemented: per filter a new Keras sub-model "
+    "(model inputs -> conv_1 output), `predict` on the 10,000 sequences with Keras' default batch "
+    "size (32) and the meta input, argsort of that filter's whole [N, L] activations, top 10, words = "
+    "tokens at position-1..position+1. interpret runs first, cold, so it pays TensorFlow's start-up.",
+    "T2: the forward pass is a compiled tf.function computing conv_1's output batch by batch from the "
+    "same memmap with the same batch size, reduced to a per-filter max; both it and interpret are warmed "
+    "up on two batches first. Its per-filter max is checked against interpret's statistics.",
+    "T3: each size runs in its own process; peak RSS is ru_maxrss after interpret. Pages of the "
+    "memory-mapped file count as resident once read (165 MB for the whole file).",
+    "T4: the log dir is written by tests/logdir_builder.py (1024 filters x top-100 x 10 steps, three "
+    "tokens per window with contributions, a 721,696-token vocabulary). Route latency pages through the "
+    "latest step, one request at a time after the warm-ups; every response is checked against what was "
+    "written. The render time runs from navigating to the tab's page (plugin_entry.html, what TensorBoard "
+    "puts in the tab's iframe) to the frontend's first-render marker, in a fresh browser context each time.",
+    "LOAD: 20 threads, each with its own keep-alive connection, request random (step, page) pairs of the "
+    "same layer; every answer is checked (status 200, the step, the page's filter indices, each filter's "
+    "window count and top window).",
+    "Other work shared the 2 cores while these figures were taken unless the load average above is near 0; "
+    "ratios measured in one run are the figures to trust.",
+]
+
+
+def _quiet_tensorflow() -> None:
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
+def _failed(part: str, error: BaseException) -> Measurement:
+    last = traceback.format_exception_only(type(error), error)[-1].strip().splitlines()[0]
+    return Measurement(part, "could not be measured", float("nan"), "", passed=False, detail=last[:300])
+
+
+def _engine_parts(parts: set[str], quick: bool) -> list[Measurement]:
+    from benchmarks import engine_targets
+
+    sizes = engine_targets.EngineSizes.quick() if quick else engine_targets.EngineSizes()
+    started = time.perf_counter()
+    w = engine_targets.Workload(sizes)
+    print(f"  workload: {len(w.tokens):,} x {w.tokens.shape[1]} token ids ({w.path}), model built, "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
+    rows: list[Measurement] = []
+    for part, measure in (("T1", engine_targets.t1_rows), ("T2", engine_targets.t2_rows),
+                          ("T3", engine_targets.t3_rows)):
+        if part in parts:
+            rows += _guarded(part, lambda: measure(w))
+    return rows
+
+
+def _plugin_parts(parts: set[str], quick: bool) -> list[Measurement]:
+    from benchmarks import plugin_targets as pt
+
+    if quick:
+        spec = pt.PluginWorkload(num_filters=256, top_k=20, steps=3)
+        sizes = pt.Sizes(route_requests=20, route_warmups=3, render_repeats=2, load_requests=5)
+    else:
+        spec, sizes = pt.PluginWorkload(), pt.Sizes()
+    return pt.measure(spec, sizes, parts)
+
+
+def _guarded(part: str, measure) -> list[Measurement]:
+    print(f"{part}:", flush=True)
+    started = time.perf_counter()
+    try:
+        rows = measure()
+    except Exception as e:  # one broken part must not hide the others' figures
+        traceback.print_exc()
+        rows = [_failed(part, e)]
+    print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"comma-separated parts to run, of {','.join(PARTS)} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes; figures are not the targets'")
+    parser.add_argument("--results", default=None,
+                        help=f"where to write the table (default: {os.path.relpath(RESULTS, REPO)} for a "
+                        "full run of every part, nowhere otherwise)")
+    args = parser.parse_args(argv)
+    parts = {p.strip().upper() for p in args.only.split(",") if p.strip()}
+    unknown = parts - set(PARTS)
+    if unknown or not parts:
+        parser.error(f"Expected parts among {','.join(PARTS)}. Received: --only={args.only}")
+    _quiet_tensorflow()
+
+    info = table.machine()
+    print("tb_filters benchmark" + (" (--quick: reduced sizes)" if args.quick else ""))
+    print("\n".join(table.header_lines(info)), flush=True)
+    started = time.perf_counter()
+    rows: list[Measurement] = []
+    if parts & {"T1", "T2", "T3"}:
+        rows += _engine_parts(parts, args.quick)
+    if parts & {"T4", "LOAD"}:
+        rows += _guarded("T4/LOAD", lambda: _plugin_parts(parts, args.quick))
+    elapsed = time.perf_counter() - started
+
+    print()
+    print(table.markdown(rows))
+    print(f"\n{len(rows)} rows, {sum(r.status == 'MISS' for r in rows)} missed, {elapsed / 60:.1f} min")
+    results = args.results or (RESULTS if parts == set(PARTS) and not args.quick else None)
+    if results:
+        command = "make bench" if argv is None and sys.argv[1:] == [] else "python benchmarks/run.py " + " ".join(
+            sys.argv[1:] if argv is None else argv)
+        notes = NOTES + [f"The whole run took {elapsed / 60:.1f} minutes."]
+        with open(results, "w") as f:
+            f.write(table.results_markdown(rows, info, command, notes))
+        print(f"wrote {os.path.relpath(results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

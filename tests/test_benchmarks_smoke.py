@@ -1,0 +1,203 @@
+"""The benchmark's code paths at tiny sizes, so `make bench` never rots.
+
+These check what the benchmark computes (the workload, the notebook baseline
+and its agreement check, the forward-pass reference, the memory probe, the
+live-TensorBoard checks, the table), never how fast anything is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from benchmarks import engine_targets, forward, notebook, plugin_targets, run, table, workload  # noqa: E402
+
+VOCAB = 300
+LENGTH = 12
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    return workload.build_model(vocab_size=VOCAB, length=LENGTH, embedding_dim=8, filters=4, meta_features=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_tokens(tmp_path_factory):
+    spec = workload.DataSpec(examples=700, length=LENGTH, vocab_size=VOCAB, chunk_rows=256, seed=5)
+    return np.load(workload.token_file(spec, str(tmp_path_factory.mktemp("data"))))
+
+
+def test_token_file_is_zipf_ids_padded_at_the_end(tmp_path):
+    spec = workload.DataSpec(examples=2_500, length=LENGTH, vocab_size=VOCAB, min_length=3, chunk_rows=1_000)
+    tokens = np.load(workload.token_file(spec, str(tmp_path)), mmap_mode="r")
+    assert tokens.shape == (2_500, LENGTH) and tokens.dtype == np.int32
+    assert tokens.min() == 0 and tokens.max() < VOCAB
+    lengths = (tokens != 0).sum(axis=1)
+    assert lengths.min() >= 3 and lengths.max() <= LENGTH and len(set(lengths.tolist())) > 3
+    # Zeros only at the end: the first `length` slots are all real tokens.
+    assert all((row[:n] != 0).all() for row, n in zip(tokens, lengths))
+    frequencies = np.bincount(tokens[tokens != 0], minlength=VOCAB)
+    assert frequencies.argmax() == 1 and frequencies[1] > frequencies[2] > frequencies[10] > 0
+
+
+def test_token_file_is_reused_only_for_the_same_spec(tmp_path):
+    spec = workload.DataSpec(examples=300, length=LENGTH, vocab_size=VOCAB, chunk_rows=128)
+    path = workload.token_file(spec, str(tmp_path))
+    first = np.load(path)
+    written = os.stat(path).st_mtime_ns
+    assert workload.token_file(spec, str(tmp_path)) == path and os.stat(path).st_mtime_ns == written
+    os.remove(path)
+    assert (np.load(workload.token_file(spec, str(tmp_path))) == first).all()  # seeded: same content
+    other = np.load(workload.token_file(dataclasses.replace(spec, seed=spec.seed + 1), str(tmp_path)))
+    assert not (other == first).all()
+    assert not [n for n in os.listdir(tmp_path) if "partial" in n]
+
+
+def test_model_has_the_notebooks_shape(tiny_model):
+    conv_1, conv_2 = tiny_model.get_layer(workload.FIRST_CONV), tiny_model.get_layer(workload.SECOND_CONV)
+    assert [len(i.shape) for i in tiny_model.inputs] == [2, 2]
+    assert conv_1.kernel_size == (3,) and conv_1.filters == 4 and conv_2.filters == 4
+    assert tiny_model.get_layer("pad_1").padding == (1, 1)
+
+
+def test_notebook_method_is_the_brute_force_top_k(tiny_model, tiny_tokens):
+    tokens = tiny_tokens[:150]
+    export, activations = notebook.top_windows(tiny_model, workload.FIRST_CONV, tokens,
+                                               workload.meta_features(150, 3), workload.vocabulary(VOCAB), 5)
+    assert activations.shape == (150, LENGTH, 4)
+    vocab = workload.vocabulary(VOCAB)
+    for f in range(4):
+        windows = export[f"Filter_{f}"]
+        assert [w["activation"] for w in windows] == pytest.approx(np.sort(activations[:, :, f].ravel())[::-1][:5])
+        for w in windows:
+            assert activations[w["tweet"], w["position"], f] == pytest.approx(w["activation"])
+            slots = [tokens[w["tweet"]][i] if 0 <= i < LENGTH else 0 for i in range(w["position"] - 1, w["position"] + 2)]
+            assert w["words"] == " ".join(vocab[t] for t in slots)
+
+
+def test_agreement_check_accepts_the_engine_and_rejects_a_wrong_answer(tiny_model, tiny_tokens):
+    import tb_filters
+
+    tokens, vocab = tiny_tokens[:200], workload.vocabulary(VOCAB)
+    theirs, activations = notebook.top_windows(tiny_model, workload.FIRST_CONV, tokens,
+                                               workload.meta_features(200, 3), vocab, 6)
+    report = tb_filters.interpret(tiny_model, tokens, layers=[workload.FIRST_CONV], vocab=vocab, top_k=6,
+                                  distinct=False, batch_size=64)
+    ours = report[workload.FIRST_CONV].to_notebook_json()
+    agreement = notebook.compare(ours, theirs, activations)
+    assert agreement.agrees and agreement.filters_agreeing == 4, agreement.problems
+
+    shifted = json.loads(json.dumps(ours))
+    shifted["Filter_2"][0]["position"] = (shifted["Filter_2"][0]["position"] + 1) % LENGTH
+    assert not notebook.compare(shifted, theirs, activations).agrees
+    lowered = json.loads(json.dumps(ours))
+    lowered["Filter_1"][3]["activation"] -= 1e-3
+    rejected = notebook.compare(lowered, theirs, activations)
+    assert not rejected.agrees and rejected.filters_agreeing == 3 and "Filter_1" in rejected.problems[0]
+
+
+def test_forward_reference_computes_the_layers_maximum(tiny_model, tiny_tokens):
+    import keras
+
+    step = forward.conv_maximum_step(tiny_model, workload.FIRST_CONV)
+    seconds, maxima = forward.run(step, tiny_tokens, batch_size=96)  # 700 rows: a short last batch
+    sub_model = keras.Model(tiny_model.inputs[0], tiny_model.get_layer(workload.FIRST_CONV).output)
+    expected = sub_model.predict(tiny_tokens, verbose=0).max(axis=(0, 1))
+    assert seconds > 0 and maxima == pytest.approx(expected, abs=1e-6)
+
+
+def test_engine_targets_end_to_end_at_tiny_sizes(tmp_path):
+    sizes = engine_targets.EngineSizes(
+        data=workload.DataSpec(examples=1_200, length=LENGTH, vocab_size=VOCAB, chunk_rows=500),
+        filters=4, notebook_examples=150, small_examples=300, batch_size=128)
+    w = engine_targets.Workload(sizes, data_dir=str(tmp_path))
+    quiet = lambda *args: None  # noqa: E731
+    speedup_raw, speedup_distinct, agreement = engine_targets.t1_rows(w, log=quiet)
+    assert agreement.status == "PASS" and agreement.value == 4
+    assert speedup_raw.value > 0 and speedup_distinct.passed is not False
+    (ratio,) = engine_targets.t2_rows(w, log=quiet)
+    assert ratio.value > 0 and ratio.passed is not False and "forward pass's: yes" in ratio.detail
+    (memory,) = engine_targets.t3_rows(w, log=quiet)
+    # The probes report how many examples their interpret saw.
+    assert "1,200 vs 300 sequences" in memory.what
+    assert memory.unit == "MB" and abs(memory.value) < 2_000
+
+
+@pytest.fixture(scope="module")
+def tiny_plugin_workload():
+    # 80 filters: a full first page and a short second one.
+    return plugin_targets.PluginWorkload(num_filters=80, top_k=5, steps=2, vocab_size=400)
+
+
+def _page(spec, expected, step, offset, tamper=None) -> bytes:
+    filters = [{"index": i, "num_windows": expected[step][i].num_windows,
+                "windows": [{"activation": expected[step][i].first_activation,
+                             "tokens": list(expected[step][i].first_tokens)}]
+                           + [{}] * (expected[step][i].num_windows - 1)}
+               for i in range(offset, min(offset + spec.page_size, spec.num_filters))]
+    page = {"step": step, "offset": offset, "num_filters": spec.num_filters, "filters": filters}
+    if tamper:
+        tamper(page)
+    return json.dumps(page).encode()
+
+
+def test_page_check_catches_wrong_answers(tiny_plugin_workload):
+    spec = tiny_plugin_workload
+    rng = np.random.default_rng(0)
+    expected = {s: [plugin_targets.ExpectedFilter(5, float(rng.random()), ("a", "b", "c")) for _ in range(80)]
+                for s in range(2)}
+    check = lambda body, step=1, offset=64: plugin_targets.page_problems(200, body, spec, expected, step, offset)  # noqa: E731
+    assert check(_page(spec, expected, 1, 64)) == []
+    assert check(_page(spec, expected, 0, 64))  # another step's page
+    assert check(_page(spec, expected, 1, 0))  # another page
+    assert check(_page(spec, expected, 1, 64, lambda p: p["filters"].pop()))
+    assert check(_page(spec, expected, 1, 64, lambda p: p["filters"][3]["windows"][0].update(activation=9.0)))
+    assert check(_page(spec, expected, 1, 64, lambda p: p["filters"][0]["windows"].pop()))
+    assert plugin_targets.page_problems(500, b"oops", spec, expected, 1, 64)
+
+
+def test_plugin_targets_against_a_live_tensorboard(tiny_plugin_workload):
+    sizes = plugin_targets.Sizes(route_requests=4, route_warmups=1, render_repeats=1, load_clients=4,
+                                 load_requests=3, load_time_limit=120)
+    rows = plugin_targets.measure(tiny_plugin_workload, sizes, {"T4", "LOAD"}, log=lambda *a: None)
+    assert [r.target for r in rows] == ["T4", "T4", "T4", "LOAD", "LOAD"]
+    wrong = [r for r in rows if r.passed is False]
+    assert not wrong, [r.detail for r in wrong]
+    correct = rows[3]
+    assert (correct.value, correct.unit, correct.status) == (12, "of 12", "PASS")
+    assert all(r.value > 0 for r in rows)
+
+
+def test_table_rows_and_results_file():
+    rows = [
+        table.Measurement("T1", "speed-up", 150.0, "x", limit=100, at_least=True),
+        table.Measurement("T2", "ratio", 1.8, "x", limit=1.5, detail="slow step"),
+        table.Measurement("LOAD", "correct", 499, "of 500", passed=False),
+        table.Measurement("LOAD", "p50", 12.5, "ms"),
+    ]
+    assert [r.status for r in rows] == ["PASS", "MISS", "MISS", "INFO"]
+    assert rows[0].ratio == 1.5 and rows[1].ratio == pytest.approx(1.2)
+    assert rows[1].note() == "slow step; missed by 1.20x"
+    assert table.Measurement("T1", "s", 50.0, "x", limit=100, at_least=True).note() == "missed by 2.00x"
+    text = table.markdown(rows)
+    lines = text.splitlines()
+    assert len(lines) == 2 + len(rows) and lines[2].startswith("| T1 | speed-up | 150 x | >= 100 x | 1.50 | PASS |")
+    info = table.machine()
+    assert {"cores", "memory", "cpu", "python", "tensorflow", "keras", "tensorboard", "numpy"} <= set(info)
+    results = table.results_markdown(rows, info, "make bench", ["a note"])
+    assert "`make bench`" in results and text in results and "- a note" in results
+
+
+def test_run_refuses_unknown_parts():
+    with pytest.raises(SystemExit) as exit_info:
+        run.main(["--only", "T1,T9"])
+    assert exit_info.value.code == 2
