@@ -172,7 +172,11 @@ def model_from_config(config: dict, source: str = "<config>"):
 
 
 def _is_keras2_config(config: dict) -> bool:
-    """Keras 3 configs carry a `module` key on every layer; Keras 2 ones never do."""
+    """`keras_version` when the writer recorded it; otherwise Keras 3 is told
+    by the `module` key on every layer (Keras 2 added it only in 2.13)."""
+    version = str(config.get("keras_version", ""))
+    if version:
+        return version.split(".")[0] in ("1", "2")
     inner = config.get("config")
     layers = inner if isinstance(inner, list) else (inner or {}).get("layers", [])
     return not any(isinstance(layer, dict) and "module" in layer for layer in layers)

@@ -19,7 +19,7 @@ import tensorflow as tf
 import tb_filters
 from readback import listing, read_reports
 from tb_filters import cli, summary
-from text_models import LENGTH, VOCAB_SIZE, notebook_model, token_data
+from text_models import VOCAB_SIZE, notebook_model, token_data
 
 TESTS = Path(__file__).parent
 

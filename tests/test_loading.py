@@ -47,9 +47,10 @@ def sample_inputs(n: int = 5):
 
 
 # -- the same model as Keras 2 wrote it ----------------------------------------------------
-# Two dialects: standalone Keras 2.2.4 (class_name "Model", VarianceScaling
-# initializers, no "ragged") and tf.keras 2.4+ ("Functional", GlorotUniform,
-# "ragged", dtype policies on some layers).
+# Three dialects: standalone Keras 2.2.4 (class_name "Model", VarianceScaling
+# initializers, no "ragged"), tf.keras 2.4+ ("Functional", GlorotUniform,
+# "ragged", dtype policies on some layers) and tf.keras 2.13+ (plus `module`
+# and `registered_name` keys).
 
 
 def _initializer(dialect: str) -> dict:
@@ -90,7 +91,17 @@ def _conv(name: str, filters: int, inbound: str, dialect: str) -> dict:
     )
 
 
+def _with_modules(model: dict) -> dict:
+    """tf.keras 2.13+ also wrote `module` and `registered_name` on each object."""
+    for layer in model["config"]["layers"]:
+        layer["module"], layer["registered_name"] = "keras.layers", None
+    model.update(module="keras", registered_name="Functional")
+    return model
+
+
 def keras2_model_json(dialect: str) -> dict:
+    if dialect == "tf.keras-2.15":
+        return _with_modules(keras2_model_json("tf.keras-2.11")) | {"keras_version": "2.15.0"}
     pool = dict(strides=[2], pool_size=[2], padding="valid", data_format="channels_last")
     layers = [
         _input("tokens", [TOKENS], "int32", dialect),
@@ -144,7 +155,7 @@ def write_keras2_weights(group: h5py.Group, model: keras.Model) -> None:
             layer_group.create_dataset(name.decode(), data=value)
 
 
-DIALECTS = ["keras-2.2.4", "tf.keras-2.11"]
+DIALECTS = ["keras-2.2.4", "tf.keras-2.11", "tf.keras-2.15"]
 
 
 @pytest.fixture(scope="module")
