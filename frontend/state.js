@@ -5,12 +5,12 @@
 
 export const PAGE_SIZE = 64;
 
-export function emptyState() {
+export function emptyView() {
   return { runs: [], layer: null, step: null, filter: null, offset: 0 };
 }
 
 export function parseHash(hash) {
-  const state = emptyState();
+  const state = emptyView();
   const text = String(hash || "").replace(/^#/, "");
   for (const part of text.split("&")) {
     const eq = part.indexOf("=");

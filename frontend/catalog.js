@@ -1,0 +1,73 @@
+// What the `runs` route lists, and how a wanted view is made valid for it.
+
+import { PAGE_SIZE } from "./state.js";
+
+const DEFAULT_RUNS_PICKED = 2;
+
+export class Catalog {
+  /** listing: api.fetchRuns()'s {runs: [{run, layers: [...]}]}. */
+  constructor(listing) {
+    this.byRun = new Map(listing.runs.map((r) => [r.run, new Map(r.layers.map((l) => [l.layer, l]))]));
+  }
+
+  get runs() {
+    return [...this.byRun.keys()];
+  }
+
+  get isEmpty() {
+    return this.byRun.size === 0;
+  }
+
+  layer(run, layer) {
+    return this.byRun.get(run)?.get(layer) ?? null;
+  }
+
+  layersOf(runs) {
+    const names = new Set();
+    for (const run of runs) for (const layer of this.byRun.get(run).keys()) names.add(layer);
+    return [...names].sort();
+  }
+
+  stepsOf(runs, layer) {
+    const steps = new Set();
+    for (const run of runs) this.layer(run, layer)?.steps.forEach((s) => steps.add(s));
+    return [...steps].sort((a, b) => a - b);
+  }
+
+  filterCount(runs, layer) {
+    return Math.max(0, ...runs.map((run) => this.layer(run, layer)?.numFilters ?? 0));
+  }
+
+  /**
+   * The closest valid view: known runs (else the first two), a layer they
+   * have (else the first), one of their steps (else the latest), a filter
+   * that exists, and the page holding it.
+   */
+  resolve(wanted) {
+    let runs = wanted.runs.filter((r) => this.byRun.has(r));
+    if (!runs.length) runs = this.runs.slice(0, DEFAULT_RUNS_PICKED);
+    const layers = this.layersOf(runs);
+    const layer = layers.includes(wanted.layer) ? wanted.layer : layers[0] ?? null;
+    const steps = this.stepsOf(runs, layer);
+    const step = steps.includes(wanted.step) ? wanted.step : steps[steps.length - 1] ?? null;
+    const total = this.filterCount(runs, layer);
+    const filter = wanted.filter !== null && wanted.filter < total ? wanted.filter : null;
+    const offset = filter !== null
+      ? pageOffset(filter)
+      : Math.min(Math.max(0, wanted.offset), pageOffset(Math.max(0, total - 1)));
+    return { runs, layer, step, filter, offset };
+  }
+}
+
+export function pageOffset(index) {
+  return Math.floor(Math.max(0, index) / PAGE_SIZE) * PAGE_SIZE;
+}
+
+/** The step itself if the run has it, else its latest step before it, else its first. */
+export function nearestStep(steps, wanted) {
+  if (!steps.length) return null;
+  if (wanted === null || wanted === undefined) return steps[steps.length - 1];
+  let best = steps[0];
+  for (const step of steps) if (step <= wanted) best = step;
+  return best;
+}

@@ -1,0 +1,63 @@
+// The layer's one-line summary with its legend, the list of skipped
+// reports, and the empty state.
+
+import { el, formatCount } from "./dom.js";
+import { layerDescription } from "./grid.js";
+
+/** pages: the loaded filter pages of the picked runs (at least one). */
+export function layerSummary(layer, pages) {
+  const { geometry, distinct, hasContributions } = pages[0].facts;
+  const path = layerPath(geometry.path || [], layer);
+  const total = Math.max(...pages.map((p) => p.numFilters));
+  // With one run its facts go here; with several, under each column's run name.
+  const facts = pages.length === 1 ? ` · ${layerDescription(pages[0].facts)}` : "";
+  return [
+    el("p", {}, [el("strong", { text: layer }), ` · ${formatCount(total)} filters${facts}` + (path ? ` · ${path}` : "")]),
+    legend(distinct, hasContributions),
+  ];
+}
+
+/** "tokens → embedding → conv1d": the path ends at the layer itself. */
+function layerPath(path, layer) {
+  if (!path.length) return "";
+  return (path[path.length - 1] === layer ? path : [...path, layer]).join(" → ");
+}
+
+/** What the marks on a card mean, shown with samples of the marks themselves. */
+function legend(distinct, hasContributions) {
+  const item = (sample, text) => el("span", { className: "legend-item" }, [sample, text]);
+  const token = (className, text) => el("span", { className: `token ${className}`, text });
+  return el("div", { className: "legend", attrs: { "aria-label": "legend" } }, [
+    item(el("span", { className: "legend-bar" }), "activation of a top window"),
+    distinct ? item(el("span", { className: "count", text: "×12" }), "times the window occurs") : null,
+    hasContributions ? item(token("legend-up", "word"), "raises the activation") : null,
+    hasContributions ? item(token("legend-down", "word"), "lowers it") : null,
+    hasContributions ? item(token("strongest", "word"), "strongest token") : null,
+    item(token("pad", "<pad>"), "padding"),
+  ]);
+}
+
+/** skipped: the `runs` route's [{run, layer, step, reason}]. */
+export function skippedNotice(skipped) {
+  const items = skipped.map((s) => el("li", {
+    text: `${s.run} / ${s.layer}${s.step === null || s.step === undefined ? "" : ` / step ${s.step}`}: ${s.reason}`,
+  }));
+  return el("details", { className: "skipped" }, [
+    el("summary", { text: `${skipped.length} report(s) could not be read and are not shown` }),
+    el("ul", {}, items),
+  ]);
+}
+
+export function emptyState() {
+  return el("div", { className: "empty-state" }, [
+    el("h2", { text: "No filters data yet" }),
+    el("p", { text: "None of the runs in this log dir holds reports of the filters plugin." }),
+    el("p", {}, [
+      "Write reports with ",
+      el("code", { text: "tb-filters interpret MODEL --data SEQ.npy --vocab VOCAB --logdir DIR" }),
+      " or with the ",
+      el("code", { text: "tb_filters.FiltersCallback" }),
+      " Keras callback, then reload.",
+    ]),
+  ]);
+}
