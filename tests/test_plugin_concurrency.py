@@ -62,14 +62,21 @@ class Reader(threading.Thread):
         if status != 200 and not vanished:
             self.failures.append(f"{route} {params}: {status} {body[:200]!r}")
             return None
-        return json.loads(body)
+        try:
+            return json.loads(body) if status == 200 else None
+        except ValueError as e:
+            self.failures.append(f"{route} {params}: {status} {e}: {len(body)} bytes {body[:200]!r}")
+            return None
 
     def run(self) -> None:
         deadline = time.monotonic() + TIME_LIMIT_S
-        while not self.stop.is_set() and time.monotonic() < deadline and self.requests < MAX_REQUESTS:
-            runs = self.get("runs")
-            for run in (runs or {}).get("runs", []):
-                self.read_run(run)
+        try:
+            while not self.stop.is_set() and time.monotonic() < deadline and self.requests < MAX_REQUESTS:
+                runs = self.get("runs")
+                for run in (runs or {}).get("runs", []):
+                    self.read_run(run)
+        except Exception as e:  # noqa: BLE001 - the test asserts on failures, not a dead thread
+            self.failures.append(f"reader stopped: {e!r}")
 
     def read_run(self, run: dict) -> None:
         name, layer = run["run"], run["layers"][0]
