@@ -11,8 +11,7 @@ from __future__ import annotations
 import gzip
 import importlib.resources
 import re
-from importlib.resources.abc import Traversable
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from tensorboard import context as tb_context
 from tensorboard import errors as tb_errors
@@ -22,7 +21,10 @@ from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
 from tb_filters import metadata, plugin_queries
-from tb_filters.plugin_data import DEFAULT_DOWNSAMPLE, ReportStore, LruBytes, to_json
+from tb_filters.plugin_data import DEFAULT_DOWNSAMPLE, LruBytes, ReportStore, to_json
+
+if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; only annotations need it
+    from importlib.resources.abc import Traversable
 
 UNLIMITED_DOWNSAMPLE = 2**31 - 1
 DEFAULT_PAGE_SIZE = 64

@@ -12,7 +12,7 @@ from tensorboard import context as tb_context
 from tensorboard import errors as tb_errors
 
 from tb_filters import metadata, plugin_queries, summary
-from tb_filters.plugin import FiltersPlugin, StaticFiles
+from tb_filters.plugin import StaticFiles
 from tb_filters.plugin_data import EncodedJson, ReportStore, to_json
 from tests.logdir_builder import HOSTILE_TOKEN, build_logdir
 from tests.plugin_harness import MODEL_VOCABULARY, build_model_logdir, serve, strict_json

@@ -11,7 +11,6 @@ are bounded in requests and time, and stop by themselves.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
