@@ -19,6 +19,7 @@ import math
 import re
 import secrets
 import threading
+import zlib
 from typing import Any, Callable, Hashable, Iterable
 
 import numpy as np
@@ -113,9 +114,11 @@ class LayerStep:
     """One readable report: (run, layer, step)."""
 
     def __init__(self, run: str, layer: str, step: int, wall_time: float,
-                 proto: filters_pb2.LayerReport):
+                 proto: filters_pb2.LayerReport, digest: Hashable = None):
         self.run, self.layer, self.step, self.wall_time = run, layer, step, wall_time
         self.proto = proto
+        # What the payload was, so a re-read of the series can keep this object.
+        self.digest = digest
         # Identifies this exact report in the fragment cache, across re-reads.
         self.serial = next(_serials)
         self._lock = threading.Lock()
@@ -266,12 +269,18 @@ def _name_list(names: Iterable[Any]) -> str:
     return shown + (f" (and {more} more)" if more > 0 else "") if names else "(none)"
 
 
-def parse_payload(value: Any) -> filters_pb2.LayerReport:
-    """A LayerReport from a tensor's numpy value; ValueError says why not."""
-    if not (isinstance(value, np.ndarray) and value.shape == () and isinstance(value.item(), bytes)):
+def payload_bytes(value: Any) -> bytes:
+    """The serialized report in a tensor's numpy value; ValueError if it holds none."""
+    item = value.item() if isinstance(value, np.ndarray) and value.shape == () else None
+    if not isinstance(item, bytes):
         dtype, shape = getattr(value, "dtype", type(value).__name__), getattr(value, "shape", "?")
         raise ValueError(f"payload is not a scalar string tensor (dtype {dtype}, shape {shape})")
-    report = metadata.parse_layer_report(value.item())
+    return item
+
+
+def parse_payload(payload: bytes) -> filters_pb2.LayerReport:
+    """A LayerReport from its bytes; ValueError (or NewerPayloadError) says why not."""
+    report = metadata.parse_layer_report(payload)
     if report.version < 1:
         raise ValueError("payload does not parse as a filters report (no payload version)")
     if len(report.histogram_edges) < 2 or report.geometry.span_width < 0:
@@ -371,23 +380,26 @@ class ReportStore:
                 else:
                     stale[run][tag] = ts
         for run, tags in stale.items():
-            for series in self._read_run(ctx, experiment, run, tags):
+            previous = {tag: self._series.get((experiment, run, tag)) for tag in tags}
+            for series in self._read_run(ctx, experiment, run, tags, previous):
                 self._series.put((experiment, run, series.layer), series)
                 current[(run, series.layer)] = series
         return [self._with_corruption(experiment, current[key]) for key in sorted(current)]
 
-    def _read_run(self, ctx, experiment: str, run: str, tags: dict[str, Any]) -> list[Series]:
+    def _read_run(self, ctx, experiment: str, run: str, tags: dict[str, Any],
+                  previous: dict[str, Series | None]) -> list[Series]:
         try:
             data = self._read(ctx, experiment, run, list(tags))
         except Exception as e:  # noqa: BLE001 - a bad file must not take the tab down
             if len(tags) > 1:
                 return [s for tag in tags
-                        for s in self._read_run(ctx, experiment, run, {tag: tags[tag]})]
+                        for s in self._read_run(ctx, experiment, run, {tag: tags[tag]}, previous)]
             logger.warning("filters: could not read run %r: %s", run, e)
             tag = next(iter(tags))
             return [Series(run, tag, _fingerprint(tags[tag]), {},
                            [Skipped(run, tag, None, f"could not be read: {e}")], 0)]
-        return [_build_series(run, tag, ts, data.get(tag, [])) for tag, ts in tags.items()]
+        return [_build_series(run, tag, ts, data.get(tag, []), previous.get(tag))
+                for tag, ts in tags.items()]
 
     def _read(self, ctx, experiment: str, run: str, tags: list[str]) -> dict[str, list]:
         result = self._provider.read_tensors(
@@ -440,28 +452,31 @@ def _fingerprint(ts: tb_provider.TensorTimeSeries) -> Hashable:
     return (ts.max_step, ts.max_wall_time, ts.plugin_content)
 
 
-def _build_series(run: str, tag: str, ts: tb_provider.TensorTimeSeries, data: list) -> Series:
+def _build_series(run: str, tag: str, ts: tb_provider.TensorTimeSeries, data: list,
+                  previous: Series | None) -> Series:
+    """Parses what was read; steps unchanged since `previous` keep their objects
+    (and so their cached JSON): a new epoch does not re-parse the old ones."""
     fingerprint = _fingerprint(ts)
     try:
         metadata.parse_plugin_metadata(ts.plugin_content)
     except ValueError as e:
         return Series(run, tag, fingerprint, {}, [Skipped(run, tag, None, str(e))], 0)
+    known = {(s.step, s.wall_time, s.digest): s for s in previous.steps.values()} if previous else {}
     steps: dict[int, LayerStep] = {}
     skipped: list[Skipped] = []
     nbytes = 0
     for datum in data:
-        nbytes += _payload_size(datum.numpy)
+        step = int(datum.step)
         try:
-            proto = parse_payload(datum.numpy)
+            payload = payload_bytes(datum.numpy)
+            nbytes += len(payload)
+            digest = (len(payload), zlib.crc32(payload))
+            layer_step = known.get((step, datum.wall_time, digest)) or LayerStep(
+                run, tag, step, datum.wall_time, parse_payload(payload), digest)
         except ValueError as e:
-            skipped.append(Skipped(run, tag, int(datum.step), str(e)))
+            skipped.append(Skipped(run, tag, step, str(e)))
             continue
         # A step written twice (a re-run of the CLI): the later one wins.
-        steps[int(datum.step)] = LayerStep(run, tag, int(datum.step), datum.wall_time, proto)
+        steps[step] = layer_step
     ordered = {step: steps[step] for step in sorted(steps)}
     return Series(run, tag, fingerprint, ordered, skipped, nbytes)
-
-
-def _payload_size(value: Any) -> int:
-    item = value.item() if isinstance(value, np.ndarray) and value.shape == () else None
-    return len(item) if isinstance(item, bytes) else 0

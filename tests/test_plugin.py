@@ -347,12 +347,16 @@ def test_unchanged_data_is_read_once_and_a_new_step_appears_after_reload(tmp_pat
         plugin_queries.runs_impl(store, ctx, "")
     assert counting.reads == 1
 
+    before = store.series(ctx, "", "live", "conv1d").steps
     summary.write_report(built.run_dir("live"), built.report("live", "conv1d", 7), step=7)
     assert plugin_queries.runs_impl(store, ctx, "")["runs"][0]["layers"][0]["steps"] == [0, 1]
     served.reload()
     assert plugin_queries.runs_impl(store, ctx, "")["runs"][0]["layers"][0]["steps"] == [0, 1, 7]
     page = plugin_queries.filters_impl(store, ctx, "", "live", "conv1d", None, 0, 64, None)
     assert page["step"] == 7 and counting.reads == 2
+    after = store.series(ctx, "", "live", "conv1d").steps
+    # The old steps were not parsed again: their objects (and cached JSON) stay.
+    assert after[0] is before[0] and after[1] is before[1]
 
 
 def test_gzip_answers_decode_to_the_same_json(served):
