@@ -38,6 +38,7 @@ class FiltersApp {
     this.renders = 0;
     this.highlight = null; // tokenMatcher() of the open search
     this.historyFor = null; // the filter whose history panel is open
+    this.history = null; // {key, histories} last fetched for that panel
     this.controls = createControls({
       onRuns: (runs) => (runs.length ? this.update({ runs }) : this.syncControls()), // keep one run
       onLayer: (layer) => this.update({ layer, offset: 0, filter: null }),
@@ -172,19 +173,36 @@ class FiltersApp {
   async showHistory(index) {
     this.historyFor = index;
     const { runs, layer, step } = this.state;
-    const histories = await Promise.all(runs.map(async (run) => {
-      try {
-        return { run, ...(await api.fetchFilterHistory({ run, layer, filter: index, windowsLimit: HISTORY_WINDOWS })) };
-      } catch (e) {
-        return { run, error: e.message };
-      }
-    }));
+    const key = JSON.stringify([index, layer, runs]);
+    if (this.history?.key !== key) {
+      const histories = await Promise.all(runs.map((run) => this.loadHistory(run, layer, index)));
+      this.history = { key, histories };
+    }
     if (this.historyFor !== index || layer !== this.state.layer) return; // closed or moved on meanwhile
-    clear(this.slots.history).appendChild(historyPanel({
+    const { histories } = this.history;
+    this.placeHistory(index, historyPanel({
       index, layer, histories, currentStep: step,
       onStep: (target) => this.update({ step: target, filter: index, offset: pageOffset(index) }),
-      onClose: () => { this.historyFor = null; clear(this.slots.history); },
+      onClose: () => { this.historyFor = null; this.placeHistory(index, null); },
     }));
+  }
+
+  async loadHistory(run, layer, index) {
+    try {
+      return { run, ...(await api.fetchFilterHistory({ run, layer, filter: index, windowsLimit: HISTORY_WINDOWS })) };
+    } catch (e) {
+      return { run, error: e.message };
+    }
+  }
+
+  /** Right under the filter's row, so stepping through keeps both in sight. */
+  placeHistory(index, panel) {
+    this.slots.grid.querySelector(".history-panel")?.remove();
+    clear(this.slots.history);
+    if (!panel) return;
+    const row = this.slots.grid.querySelector(`#filter-${index}`);
+    if (row) row.after(panel);
+    else this.slots.history.appendChild(panel);
   }
 
   async search(rawToken, partial) {

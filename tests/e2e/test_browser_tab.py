@@ -244,9 +244,13 @@ def test_filter_history_across_steps(page, tensorboard):
     values = [float(v) for v in _token_texts(tops)]
     assert values == sorted(values) and values[0] < values[-1]  # the planted filter grows
 
+    expect(frame.locator("#filter-0 + .history-panel")).to_have_count(1)  # right under its row
+
     _act(frame, panel.locator(f".history-step[data-step='{STEPS[0]}']").first.click)
     expect(frame.locator(".step-label")).to_contain_text(f"step {STEPS[0]}")
     expect(frame.locator(".filter-row.focused")).to_have_attribute("id", "filter-0")
+    expect(frame.locator("#filter-0 + .history-panel .history-step.current").first).to_have_attribute(
+        "data-step", str(STEPS[0]))
 
 
 def test_layer_picker_shows_the_other_layer(page, tensorboard):
