@@ -72,6 +72,12 @@ def test_tab_lists_each_filters_top_windows_with_statistics(page, tensorboard):
     assert coloured.startswith("rgba(245, 124, 0")
     expect(frame.locator(".layer-summary")).to_contain_text(f"{NUM_FILTERS} filters")
 
+    # Hovering tells where a window comes from and what each token adds.
+    strongest = first_window.locator(".token.strongest")
+    strongest.hover()
+    expect(first_window).to_have_attribute("title", re.compile(r"example \d+, output position \d+"))
+    expect(strongest).to_have_attribute("title", re.compile(r"^<img src=x onerror=window\.__xss=1>: contribution \d"))
+
 
 def test_hostile_token_shows_as_text_and_runs_nothing(page, tensorboard):
     frame = open_filters_tab(page, tensorboard.url)
