@@ -264,6 +264,13 @@ def test_layer_picker_shows_the_other_layer(page, tensorboard):
     _act(frame, lambda: frame.locator(".layer-select").select_option(SECOND_LAYER))
     expect(frame.locator(".filter-row")).to_have_count(6)
     expect(frame.locator(".layer-summary")).to_contain_text(SECOND_LAYER)
+    # Behind a conv and a pooling layer there are no per-token contributions:
+    # no colours, no strongest token, and the legend does not promise them.
+    assert frame.locator(".filter-card .token").count() > 0
+    expect(frame.locator(".filter-card .token.strongest")).to_have_count(0)
+    assert frame.locator(".filter-card .token").evaluate_all(
+        "(tokens) => tokens.every((t) => !t.style.backgroundColor)")
+    expect(frame.locator(".legend")).not_to_contain_text("raises the activation")
     assert _hash_state(frame)["layer"] == SECOND_LAYER
 
 
