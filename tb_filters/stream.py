@@ -5,19 +5,27 @@ the batch into each layer's running state (statistics and the top-k windows
 per filter) and flags non-finite activations. The state stays in TensorFlow
 between batches; only the flags come back to Python.
 
-Raw mode keeps the k best (example, position) pairs per filter: the batch's
-own top-k, then a top-k over running + batch (running first: its entries come
-from earlier examples, so ties stay ordered by example, then position).
+Statistics: sums and maxima per example and the minimum by TensorFlow's
+reductions; the histogram by one XLA-fused pass that turns every activation
+into a (bucket, filter) slot from its exponent bits, then one bincount.
+
+Raw mode keeps the k best (example, position) pairs per filter. The k best
+pairs of a batch lie in the k examples with the best maxima (any other
+example has k better examples, each with a better pair), so only those
+examples' positions go through top-k; merging running + batch candidates
+(running first: its entries come from earlier examples) keeps ties ordered by
+example, then position.
 
 Distinct mode keeps the k best distinct token windows. Identical windows give
 identical activations, so a window is keyed by a hash of its token ids (and
-of which intermediate positions are padding, near the edges). Per batch:
-unique hashes in first-occurrence order, their max activation, first
-occurrence and count; the counts of windows already in the running state are
-added by lookup, and the batch's best new windows compete with the running
-ones. Counts are exact: a window in the final top-k ranks in the top-k of the
-batch where it first occurs (everything above it there is above it overall),
-so it enters the state then and is never evicted afterwards.
+of which intermediate positions are padding, near the edges). Per batch, one
+`tf.unique` over the running windows' hashes and the batch's gives every
+running window its count in the batch. New candidates only come from
+positions that beat a filter's current k-th value (nothing else can enter),
+grouped by window: best value, first occurrence, count. Counts are exact: a
+window in the final top-k ranks in the top-k of the batch where it first
+occurs (everything above it there is above it overall), so it enters the
+state then, is never evicted, and is counted in every batch after.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ from tb_filters.report import HISTOGRAM_EDGES, NUM_BUCKETS
 # every product stays below 2**62, so nothing relies on overflow.
 _PRIMES = (2147483629, 2147483587)
 _BASES = (1000003, 999983)
-_EMPTY_HASH = -1
+_MASKED_HASH = -1  # positions of the rows that pad the last batch
+_EMPTY_HASH = -2  # running entries not filled yet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,29 +99,27 @@ def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan]) 
 
 
 class _Batch:
-    """One batch's activations of one layer, flattened to [B * output_length, F]."""
+    """One batch's activations of one layer: [B, output_length, F] and flat [B * output_length, F]."""
 
     def __init__(self, plan: LayerPlan, token_ids, acts, valid_rows, first_example):
         self.plan = plan
         self.rows = token_ids.shape[0]
         self.size = self.rows * plan.output_length
+        self.acts = acts
         self.flat = tf.reshape(acts, [self.size, plan.num_filters])
-        valid = tf.cast(valid_rows, tf.int32) * plan.output_length
-        self.full = tf.equal(valid, self.size)
-        self.mask = tf.range(self.size) < valid
+        self.valid_rows = tf.cast(valid_rows, tf.int32)
+        self.full = tf.equal(self.valid_rows, self.rows)
+        self.mask = tf.range(self.size) < self.valid_rows * plan.output_length
         self.first_flat = tf.cast(first_example, tf.int64) * plan.output_length
         self.padded_ids, self.lead = _pad_for_spans(plan, token_ids)
 
     def masked(self, fill: float) -> tf.Tensor:
-        """The activations with padded rows replaced by `fill` (no copy for full batches)."""
-        return tf.cond(
-            self.full,
-            lambda: self.flat,
-            lambda: tf.where(self.mask[:, None], self.flat, tf.constant(fill, tf.float32)),
-        )
+        """[B, L, F] activations with padding rows set to `fill` (no copy for full batches)."""
+        valid = (tf.range(self.rows) < self.valid_rows)[:, None, None]
+        return tf.cond(self.full, lambda: self.acts, lambda: tf.where(valid, self.acts, tf.constant(fill, tf.float32)))
 
     def window_tokens(self, flat_index: tf.Tensor) -> tf.Tensor:
-        """Token ids [..., width] of the spans at batch-flat indices (rows * output_length + p)."""
+        """Token ids [..., width] of the spans at batch-flat indices (row * output_length + p)."""
         plan = self.plan
         row = flat_index // plan.output_length
         position = flat_index % plan.output_length
@@ -133,46 +140,108 @@ def _pad_for_spans(plan: LayerPlan, token_ids):
 
 
 def _fold(plan: LayerPlan, batch: _Batch, state: dict) -> tuple[dict, tf.Tensor]:
+    stats = _batch_stats(batch)
     new = dict(state)
-    stats, batch_sum = _fold_stats(batch, state)
-    new.update(stats)
-    new.update(_fold_distinct(plan, batch, state) if plan.distinct else _fold_raw(plan, batch, state))
-    return new, _non_finite(batch, batch_sum)
+    new.update(_fold_stats(plan, stats, state))
+    fold_top_k = _fold_distinct if plan.distinct else _fold_raw
+    new.update(fold_top_k(plan, batch, stats, state))
+    return new, _non_finite(batch, stats)
 
 
-def _fold_stats(batch: _Batch, state: dict) -> tuple[dict, tf.Tensor]:
-    num_filters = batch.plan.num_filters
-    zeroed = batch.masked(0.0)
-    buckets = tf.raw_ops.Bucketize(input=batch.flat, boundaries=list(HISTOGRAM_EDGES[1:-1]))
-    slots = buckets * num_filters + tf.range(num_filters)[None, :]
-    cells = NUM_BUCKETS * num_filters
-    # Padded rows go to slot `cells`, which bincount drops.
-    slots = tf.cond(batch.full, lambda: slots, lambda: tf.where(batch.mask[:, None], slots, cells))
-    histogram = tf.math.bincount(tf.reshape(slots, [-1]), minlength=cells, maxlength=cells, dtype=tf.int64)
-    # Per example first, then across examples in float64: the rounding error
-    # stays that of a short sum, whatever the batch size.
-    per_example = tf.reduce_sum(tf.reshape(zeroed, [batch.rows, batch.plan.output_length, num_filters]), axis=1)
-    batch_sum = tf.reduce_sum(tf.cast(per_example, tf.float64), axis=0)
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def _histogram_layout() -> tuple[int, int, int]:
+    """(lowest exponent, number of magnitudes, bucket of [0, 2**lowest)).
+
+    The edges are -inf, -2**hi .. -2**lo, 0, 2**lo .. 2**hi, inf, so a
+    value's bucket follows from its float32 exponent bits, with no search.
+    """
+    positive = [e for e in HISTOGRAM_EDGES if 0 < e < np.inf]
+    lowest = int(np.log2(positive[0]))
+    powers = [2.0 ** (lowest + i) for i in range(len(positive))]
+    mirrored = [-np.inf] + [-e for e in reversed(powers)] + [0.0] + powers + [np.inf]
+    if list(HISTOGRAM_EDGES) != mirrored:
+        raise AssertionError("stream._buckets assumes power-of-two HISTOGRAM_EDGES mirrored around 0")
+    return lowest, len(powers), len(powers) + 1
+
+
+_LOWEST_EXPONENT, _MAGNITUDES, _ZERO_BUCKET = _histogram_layout()
+_EXACT_ZERO = NUM_BUCKETS  # an extra slot, split off the zero bucket to count positives
+
+
+def _buckets(x: tf.Tensor) -> tf.Tensor:
+    """HISTOGRAM_EDGES bucket of every value: bucket i holds [edges[i], edges[i + 1])."""
+    magnitude_bits = tf.bitwise.bitwise_and(tf.bitcast(x, tf.int32), 0x7FFFFFFF)
+    negative = tf.cast(x < 0, tf.int32)
+    # A negative power of two opens the bucket below it ([-1, -0.5) holds -1): step it down by one ulp.
+    exponent = tf.bitwise.right_shift(magnitude_bits - negative, 23)
+    steps = tf.clip_by_value(exponent - (126 + _LOWEST_EXPONENT), 0, _MAGNITUDES)
+    return _ZERO_BUCKET + steps - negative * (1 + 2 * steps)
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _histogram_slots(acts, valid_rows):
+    """bucket * F + filter per activation (exact zeros in an extra bucket), fused by XLA
+    into one pass; padding rows get a slot past the end, which bincount drops."""
+    rows, _, filters = acts.shape
+    bucket = tf.where(acts == 0, _EXACT_ZERO, _buckets(acts))
+    slots = bucket * filters + tf.range(filters)
+    valid = (tf.range(rows) < valid_rows)[:, None, None]
+    return tf.reshape(tf.where(valid, slots, (NUM_BUCKETS + 1) * filters), [-1])
+
+
+@dataclasses.dataclass
+class _BatchStats:
+    example_sums: tf.Tensor  # [B, F], 0 on padding rows
+    example_maxima: tf.Tensor  # [B, F], -inf on padding rows
+    minimum: tf.Tensor  # [F]
+    counts: tf.Tensor  # [NUM_BUCKETS + 1, F] int64: histogram, exact zeros apart
+
+
+def _batch_stats(batch: _Batch) -> _BatchStats:
+    filters = batch.plan.num_filters
+    cells = (NUM_BUCKETS + 1) * filters
+    slots = _histogram_slots(batch.acts, batch.valid_rows)
+    counts = tf.math.bincount(slots, minlength=cells, maxlength=cells, dtype=tf.int64)
+    return _BatchStats(
+        example_sums=tf.reduce_sum(batch.masked(0.0), axis=1),
+        example_maxima=tf.reduce_max(batch.masked(-np.inf), axis=1),
+        minimum=tf.reduce_min(batch.masked(np.inf), axis=[0, 1]),
+        counts=tf.reshape(counts, [NUM_BUCKETS + 1, filters]),
+    )
+
+
+def _fold_stats(plan: LayerPlan, stats: _BatchStats, state: dict) -> dict:
+    exact_zeros = stats.counts[_EXACT_ZERO]
+    histogram = stats.counts[:NUM_BUCKETS] + tf.one_hot(_ZERO_BUCKET, NUM_BUCKETS, dtype=tf.int64)[:, None] * exact_zeros
     return {
-        "sum": state["sum"] + batch_sum,
-        "max": tf.maximum(state["max"], tf.reduce_max(batch.masked(-np.inf), axis=0)),
-        "min": tf.minimum(state["min"], tf.reduce_min(batch.masked(np.inf), axis=0)),
-        "positive": state["positive"] + tf.math.count_nonzero(zeroed > 0, axis=0, dtype=tf.int64),
-        "histogram": state["histogram"] + tf.reshape(histogram, [NUM_BUCKETS, num_filters]),
-    }, batch_sum
+        # Per example first, then across examples in float64: the rounding
+        # error stays that of a short sum, whatever the batch size.
+        "sum": state["sum"] + tf.reduce_sum(tf.cast(stats.example_sums, tf.float64), axis=0),
+        "max": tf.maximum(state["max"], tf.reduce_max(stats.example_maxima, axis=0)),
+        "min": tf.minimum(state["min"], stats.minimum),
+        # The zero bucket's row holds only the small positives now.
+        "positive": state["positive"] + tf.reduce_sum(stats.counts[_ZERO_BUCKET:NUM_BUCKETS], axis=0),
+        "histogram": state["histogram"] + histogram,
+    }
 
 
-def _non_finite(batch: _Batch, batch_sum: tf.Tensor) -> tf.Tensor:
+def _non_finite(batch: _Batch, stats: _BatchStats) -> tf.Tensor:
     """Per filter: any NaN or infinite activation in the batch.
 
     A finite sum proves every term finite, so the full check only runs when
     the cheap one fails (or the sum itself overflowed).
     """
+    sums = tf.reduce_sum(stats.example_sums, axis=0)
     return tf.cond(
-        tf.reduce_all(tf.math.is_finite(batch_sum)),
+        tf.reduce_all(tf.math.is_finite(sums)),
         lambda: tf.zeros([batch.plan.num_filters], tf.bool),
-        lambda: tf.reduce_any(tf.logical_not(tf.math.is_finite(batch.masked(0.0))), axis=0),
+        lambda: tf.reduce_any(tf.logical_not(tf.math.is_finite(tf.boolean_mask(batch.flat, batch.mask))), axis=0),
     )
+
+
+# --- top-k ----------------------------------------------------------------------------------------
 
 
 def _top_k_columns(scores: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
@@ -195,69 +264,120 @@ def _merge(state: dict, candidates: dict, k: int) -> dict:
     return merged
 
 
-def _fold_raw(plan: LayerPlan, batch: _Batch, state: dict) -> dict:
-    scores = tf.transpose(batch.masked(-np.inf))
-    values, index = _top_k_columns(scores, plan.top_k)
-    index = tf.minimum(index, batch.size - 1)  # -inf fillers point anywhere valid
+def _fold_raw(plan: LayerPlan, batch: _Batch, stats: _BatchStats, state: dict) -> dict:
+    k, length, filters = plan.top_k, plan.output_length, plan.num_filters
+    # The k examples with the best maxima per filter, in example order so that ties stay ordered.
+    examples = tf.sort(tf.math.top_k(tf.transpose(stats.example_maxima), k=min(k, batch.rows)).indices, axis=1)
+    positions = tf.range(length)
+    flat = examples[:, :, None] * length + positions  # [F, k', L] batch-flat indices
+    index_type = tf.int32 if batch.size * filters < 2**31 else tf.int64
+    element = tf.cast(flat, index_type) * filters + tf.range(filters, dtype=index_type)[:, None, None]
+    values = tf.gather(tf.reshape(batch.acts, [-1]), element)
+    values = tf.where((examples < batch.valid_rows)[:, :, None], values, -np.inf)
+    values, pick = _top_k_columns(tf.reshape(values, [filters, -1]), k)
+    index = tf.gather(tf.reshape(flat, [filters, -1]), tf.minimum(pick, tf.shape(flat)[1] * length - 1), batch_dims=1)
     candidates = {
         "value": values,
         "flat": batch.first_flat + tf.cast(index, tf.int64),
         "tokens": batch.window_tokens(index),
         "count": tf.ones_like(index, tf.int64),
     }
-    return _merge(state, candidates, plan.top_k)
+    return _merge(state, candidates, k)
 
 
 def window_hashes(plan: LayerPlan, padded_ids: tf.Tensor, lead: int) -> tf.Tensor:
     """int64 [B, output_length]: a hash of each position's span tokens and boundary key."""
     stride, length = plan.span.stride, plan.output_length
-    hashes = [tf.zeros([padded_ids.shape[0], length], tf.int64) for _ in _PRIMES]
     extent = (length - 1) * stride + 1
     starts = [lead + plan.span.offset + j for j in range(plan.width)]
-    terms = [padded_ids[:, start: start + extent: stride] for start in starts]
-    key = tf.constant(plan.boundary_keys + 2 * length + 2, tf.int64)[None, :]
-    for term in terms:
-        term64 = tf.cast(term, tf.int64) + 2  # ids >= -1 become terms >= 1
-        hashes = [(h * base + term64) % prime for h, base, prime in zip(hashes, _BASES, _PRIMES)]
-    hashes = [(h * base + key) % prime for h, base, prime in zip(hashes, _BASES, _PRIMES)]
+    terms = [tf.cast(padded_ids[:, start: start + extent: stride], tf.int64) + 2 for start in starts]
+    terms.append(tf.constant(plan.boundary_keys + 2 * length + 2, tf.int64)[None, :])  # all terms >= 1
+    hashes = []
+    for base, prime in zip(_BASES, _PRIMES):
+        h = tf.zeros_like(terms[0])
+        for term in terms:
+            h = (h * base + term) % prime
+        hashes.append(h)
     return hashes[0] * (1 << 31) + hashes[1]
 
 
-def _fold_distinct(plan: LayerPlan, batch: _Batch, state: dict) -> dict:
-    k = plan.top_k
-    hashes = tf.reshape(window_hashes(plan, batch.padded_ids, batch.lead), [-1])
-    hashes = tf.where(batch.mask, hashes, tf.constant(_EMPTY_HASH, tf.int64))
-    unique, which = tf.unique(hashes)
-    num_unique = tf.shape(unique)[0]
-    best = tf.transpose(tf.math.unsorted_segment_max(batch.masked(-np.inf), which, num_unique))  # [F, U]
-    first = tf.math.unsorted_segment_min(tf.range(batch.size), which, num_unique)
-    counts = tf.math.bincount(which, minlength=num_unique, dtype=tf.int64)
+def _hasher(plan: LayerPlan, lead: int) -> Callable:
+    """XLA-fused window hashes [B * output_length]; padding rows get _MASKED_HASH."""
 
-    # Windows already kept: add this batch's occurrences, keep their best value.
-    order = tf.argsort(unique)
-    sorted_unique = tf.gather(unique, order)
-    at = tf.minimum(tf.searchsorted(sorted_unique, tf.reshape(state["hash"], [-1])), num_unique - 1)
-    found = tf.reshape((tf.gather(sorted_unique, at) == tf.reshape(state["hash"], [-1])), tf.shape(state["hash"]))
-    found &= state["hash"] != _EMPTY_HASH
-    kept_unique = tf.reshape(tf.gather(order, at), tf.shape(state["hash"]))
+    @tf.function(jit_compile=True, autograph=False)
+    def hash_windows(padded_ids, mask):
+        hashes = tf.reshape(window_hashes(plan, padded_ids, lead), [-1])
+        return tf.where(mask, hashes, tf.constant(_MASKED_HASH, tf.int64))
+
+    return hash_windows
+
+
+def _rows_beating(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", kth: tf.Tensor) -> tf.Tensor:
+    """Batch-flat indices, ascending, of positions above some filter's k-th value.
+
+    Only examples whose maximum beats it can hold such a position; once the
+    state is full these are few, so the other examples are never looked at.
+    """
+    examples = tf.where(tf.reduce_any(stats.example_maxima > kth, axis=1))[:, 0]
+    beats = tf.reduce_any(tf.gather(batch.acts, examples) > kth, axis=2)  # [E, L]
+    where = tf.where(beats)
+    return tf.gather(examples, where[:, 0]) * plan.output_length + where[:, 1]
+
+
+def _fold_distinct(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", state: dict) -> dict:
+    k = plan.top_k
+    hashes = _hasher(plan, batch.lead)(batch.padded_ids, batch.mask)
+    # New windows must beat the current k-th value of some filter: nothing else can enter.
+    kth = state["value"][:, k - 1]
+    rows = _rows_beating(plan, batch, stats, kth)
+    local, group = tf.unique(tf.gather(hashes, rows))  # new windows, in first-occurrence order
+    groups = tf.shape(local)[0]
+    best = tf.transpose(tf.math.unsorted_segment_max(tf.gather(batch.flat, rows), group, groups))
+    first = tf.math.unsorted_segment_min(tf.cast(rows, tf.int32), group, groups)
+
+    count_in_batch = _counter(hashes, tf.concat([tf.reshape(state["hash"], [-1]), local], axis=0))
     kept = dict(state)
-    kept["count"] = state["count"] + tf.where(found, tf.gather(counts, kept_unique), tf.zeros_like(state["count"]))
-    kept["value"] = tf.where(found, tf.maximum(state["value"], tf.gather(best, kept_unique, batch_dims=1)),
-                             state["value"])
+    kept["count"] = state["count"] + count_in_batch(state["hash"])  # the empty hash never occurs
 
     values, pick = _top_k_columns(best, k)
-    pick = tf.minimum(pick, num_unique - 1)
-    duplicate = tf.reduce_any((pick[:, :, None] == kept_unique[:, None, :]) & found[:, None, :], axis=2)
-    first_index = tf.gather(first, pick)
+    # -inf fillers (fewer groups than k, maybe none) point at one spare entry.
+    pick = tf.minimum(pick, groups)
+    candidate_hashes = tf.gather(tf.concat([local, [_EMPTY_HASH]], axis=0), pick)
+    first_index = tf.gather(tf.concat([first, [0]], axis=0), pick)
+    kept_already = tf.reduce_any(candidate_hashes[:, :, None] == state["hash"][:, None, :], axis=2)
     candidates = {
-        "value": tf.where(duplicate, tf.constant(-np.inf, tf.float32), values),
+        "value": tf.where(kept_already | (values <= kth[:, None]), tf.constant(-np.inf, tf.float32), values),
         "flat": batch.first_flat + tf.cast(first_index, tf.int64),
         "tokens": batch.window_tokens(first_index),
-        "count": tf.gather(counts, pick),
-        "hash": tf.gather(unique, pick),
+        "count": count_in_batch(candidate_hashes),
+        "hash": candidate_hashes,
     }
     merged = _merge(kept, candidates, k)
     empty = tf.math.is_inf(merged["value"])
     merged["hash"] = tf.where(empty, tf.constant(_EMPTY_HASH, tf.int64), merged["hash"])
     merged["count"] = tf.where(empty, tf.constant(0, tf.int64), merged["count"])
     return merged
+
+
+def _counter(hashes: tf.Tensor, wanted: tf.Tensor) -> Callable[[tf.Tensor], tf.Tensor]:
+    """count(h): occurrences in `hashes` of each h, for any h among `wanted`.
+
+    Binary search of every position in the few wanted hashes, sorted, is much
+    cheaper than grouping all the batch's positions. Duplicates in `wanted`
+    are harmless: a search always lands on the first of equals.
+    """
+    known = tf.sort(wanted)
+    size = tf.shape(known)[0]
+
+    def slot(values: tf.Tensor) -> tf.Tensor:
+        return tf.minimum(tf.searchsorted(known, values, side="left"), size - 1)
+
+    at = slot(hashes)
+    at = tf.where(tf.gather(known, at) == hashes, at, size)  # misses land past the end: dropped
+    counts = tf.math.bincount(at, minlength=size, maxlength=size, dtype=tf.int64)
+
+    def count(values: tf.Tensor) -> tf.Tensor:
+        flat = tf.reshape(values, [-1])
+        return tf.reshape(tf.gather(counts, slot(flat)), tf.shape(values))
+
+    return count
