@@ -9,19 +9,18 @@ pass the winners get their tokens and contributions, and become a Report.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from tb_filters import assemble
 from tb_filters import batches as batches_lib
 from tb_filters import chains as chains_lib
 from tb_filters import receptive, stream
 from tb_filters import vocab as vocab_lib
-from tb_filters.contributions import contributions
 from tb_filters.errors import FiltersError
-from tb_filters.report import FilterReport, FilterStats, LayerGeometry, LayerReport, Report, Window
+from tb_filters.report import Report
 
 
 def interpret(
@@ -163,53 +162,10 @@ class _Run:
         layers = {}
         for chain, plan in zip(self.chains, self.plans):
             state = {key: value.numpy() for key, value in self.states[plan.name].items()}
-            layers[chain.name] = self._layer_report(chain, plan, state)
+            layers[chain.name] = assemble.layer_report(
+                chain, plan, state, self.vocabulary, self.length, self.examples, self.distinct
+            )
         return Report(layers=layers)
-
-    def _layer_report(self, chain: chains_lib.Chain, plan: stream.LayerPlan, state: dict) -> LayerReport:
-        contrib = None
-        if chain.feeds_on_embedding:
-            # Empty entries (fewer windows than k) get a harmless stand-in window.
-            found = np.isfinite(state["value"])
-            positions = np.where(found, state["flat"] % plan.output_length, 0)
-            token_ids = np.where(found[..., None], state["tokens"], 0)
-            contrib = contributions(chain, self.length, positions, token_ids)
-        bias = _bias(chain.conv)
-        filters = tuple(
-            FilterReport(
-                index=f,
-                windows=tuple(self._windows(plan, state, f, contrib)),
-                stats=_stats(state, f, self.examples * plan.output_length),
-                bias=float(bias[f]),
-            )
-            for f in range(plan.num_filters)
-        )
-        return LayerReport(
-            name=chain.name,
-            geometry=_geometry(chain, plan, self.length),
-            top_k=self.top_k,
-            distinct=self.distinct,
-            num_examples=self.examples,
-            filters=filters,
-            has_contributions=contrib is not None,
-        )
-
-    def _windows(self, plan: stream.LayerPlan, state: dict, f: int, contrib: np.ndarray | None) -> Iterator[Window]:
-        vocabulary = self.vocabulary
-        for i in np.flatnonzero(np.isfinite(state["value"][f])):
-            example, position = divmod(int(state["flat"][f, i]), plan.output_length)
-            token_ids = tuple(int(t) for t in state["tokens"][f, i])
-            yield Window(
-                activation=float(state["value"][f, i]),
-                example=example,
-                position=position,
-                span_start=int(plan.span.start(position)),
-                token_ids=token_ids,
-                tokens=tuple(vocabulary.tokens(token_ids)),
-                padding=tuple(vocabulary.is_padding(t) for t in token_ids),
-                contributions=None if contrib is None else tuple(float(c) for c in contrib[f, i]),
-                count=int(state["count"][f, i]),
-            )
 
 
 def _id_limit(chains: list[chains_lib.Chain], vocabulary: vocab_lib.Vocabulary) -> tuple[int | None, str]:
@@ -218,48 +174,3 @@ def _id_limit(chains: list[chains_lib.Chain], vocabulary: vocab_lib.Vocabulary) 
     if vocabulary.size is not None:
         limits.append((vocabulary.size, f"vocabulary size from {vocabulary.source}"))
     return min(limits)
-
-
-def _bias(conv: Any) -> np.ndarray:
-    if conv.use_bias:
-        return conv.bias.numpy().astype(np.float32)
-    return np.zeros(conv.filters, np.float32)
-
-
-def _f32(value: float) -> float:
-    """A Python float holding a float32 value, so it round-trips through the proto."""
-    return float(np.float32(value))
-
-
-def _stats(state: dict, f: int, positions: int) -> FilterStats:
-    return FilterStats(
-        max=_f32(state["max"][f]),
-        min=_f32(state["min"][f]),
-        mean=_f32(state["sum"][f] / positions),
-        positive_fraction=_f32(state["positive"][f] / positions),
-        positions=int(positions),
-        histogram=tuple(int(c) for c in state["histogram"][:, f]),
-    )
-
-
-def _activation_name(conv: Any) -> str:
-    activation = conv.activation
-    return getattr(activation, "__name__", type(activation).__name__)
-
-
-def _geometry(chain: chains_lib.Chain, plan: stream.LayerPlan, length: int) -> LayerGeometry:
-    conv = chain.conv
-    return LayerGeometry(
-        num_filters=plan.num_filters,
-        kernel_size=int(conv.kernel_size[0]),
-        stride=int(conv.strides[0]),
-        dilation=int(conv.dilation_rate[0]),
-        padding=str(conv.padding),
-        activation=_activation_name(conv),
-        input_length=int(length),
-        output_length=plan.output_length,
-        span_width=plan.span.width,
-        span_stride=plan.span.stride,
-        span_offset=plan.span.offset,
-        path=chain.path,
-    )
