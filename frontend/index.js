@@ -61,7 +61,7 @@ class FiltersApp {
       el("header", { className: "app-header" }, [this.controls.root, summary]),
       notices, search, history, pagerTop, grid, pagerBottom,
     ]));
-    onLinkChange((view) => this.follow(view));
+    onLinkChange((view) => this.follow(view), () => (this.catalog.isEmpty ? null : this.state));
   }
 
   async start() {

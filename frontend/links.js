@@ -21,14 +21,21 @@ export function linkedView() {
   return null;
 }
 
-/** Calls onView(view) when either hash is changed to another view (pasted, edited). */
-export function onLinkChange(onView) {
+/**
+ * Calls onView(view) when either hash is changed to another view (pasted,
+ * edited). Coming back to this tab from another one, TensorBoard's hash is
+ * a bare "#filters" again: the view on screen, currentView(), is put back.
+ */
+export function onLinkChange(onView, currentView) {
   const follow = (hash) => { if (hasViewKeys(hash)) onView(parseHash(hash)); };
   window.addEventListener("hashchange", () => follow(window.location.hash));
   const host = tensorBoardWindow();
-  if (host) {
-    host.addEventListener("hashchange", () => { if (isOurTab(host.location.hash)) follow(host.location.hash); });
-  }
+  if (!host) return;
+  host.addEventListener("hashchange", () => {
+    if (!isOurTab(host.location.hash)) return;
+    if (hasViewKeys(host.location.hash)) follow(host.location.hash);
+    else if (currentView()) writeView(currentView());
+  });
 }
 
 /** Replaces (never pushes) both URLs: moving the slider must not flood Back. */

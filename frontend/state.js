@@ -1,7 +1,10 @@
 // The view state and its URL-hash form: #runs=a,b&layer=conv1d&step=3&filter=7
 //
-// Each run name is percent-encoded on its own, so a comma inside a run name
-// (encoded as %2C) never splits it.
+// Each value is percent-encoded as a whole, because that is what survives
+// TensorBoard: switching tabs, it decodes every hash value and encodes it
+// again (runs=a,b comes back as runs=a%2Cb). Inside the decoded runs value,
+// names are joined by "," with "\" escaping a "," or "\" in a name.
+// Commas are left unencoded when writing, for a readable URL.
 
 export const PAGE_SIZE = 64;
 
@@ -18,7 +21,7 @@ export function parseHash(hash) {
     const key = part.slice(0, eq);
     const raw = part.slice(eq + 1);
     if (key === "runs") {
-      state.runs = raw.split(",").filter(Boolean).map(safeDecode).filter((r) => r !== null);
+      state.runs = splitRuns(safeDecode(raw) ?? "");
     } else if (key === "layer") {
       state.layer = safeDecode(raw);
     } else if (key === "step") {
@@ -37,8 +40,8 @@ export function parseHash(hash) {
 
 export function formatHash(state) {
   const parts = [];
-  if (state.runs.length) parts.push(`runs=${state.runs.map(encodeURIComponent).join(",")}`);
-  if (state.layer !== null) parts.push(`layer=${encodeURIComponent(state.layer)}`);
+  if (state.runs.length) parts.push(`runs=${encodeValue(joinRuns(state.runs))}`);
+  if (state.layer !== null) parts.push(`layer=${encodeValue(state.layer)}`);
   if (state.step !== null) parts.push(`step=${state.step}`);
   if (state.filter !== null) parts.push(`filter=${state.filter}`);
   return parts.join("&");
@@ -47,6 +50,32 @@ export function formatHash(state) {
 /** True when the hash carries any of our keys (vs. TensorBoard's own "#filters"). */
 export function hasViewKeys(hash) {
   return /(^|[#&])(runs|layer|step|filter)=/.test(String(hash || ""));
+}
+
+function joinRuns(runs) {
+  return runs.map((run) => run.replace(/[\\,]/g, (c) => `\\${c}`)).join(",");
+}
+
+function splitRuns(value) {
+  const runs = [];
+  let current = "";
+  for (let i = 0; i < value.length; i += 1) {
+    if (value[i] === "\\" && i + 1 < value.length) {
+      current += value[i + 1];
+      i += 1;
+    } else if (value[i] === ",") {
+      runs.push(current);
+      current = "";
+    } else {
+      current += value[i];
+    }
+  }
+  runs.push(current);
+  return runs.filter(Boolean);
+}
+
+function encodeValue(text) {
+  return encodeURIComponent(text).replace(/%2C/g, ",");
 }
 
 function safeDecode(text) {

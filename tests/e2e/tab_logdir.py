@@ -1,6 +1,7 @@
 """The browser tests' log dir, written by the real engine on tiny Keras models.
 
-Two runs ("kernel3", "kernel5"), steps 0-2, two conv layers each. Filter 0 of
+Two runs ("kernel3", "kernel5"), steps 0-2, two conv layers each, and a
+"loss" scalar. Filter 0 of
 "conv1d" is set to respond to XSS_TOKEN and filter 1 to "<user>", so both
 are certain to be among the top windows the tab shows. Between steps the
 other filters drift, as they would in training, so their windows change.
@@ -94,7 +95,20 @@ def write_logdir(path: str | os.PathLike) -> str:
             )
             _check_planted(report[LAYER], run, step)
             summary.write_report(os.path.join(logdir, run), report, step)
+        _write_loss(os.path.join(logdir, run))
     return logdir
+
+
+def _write_loss(run_dir: str) -> None:
+    """A scalar per step, so TensorBoard has another tab to switch to and back."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(run_dir)
+    for step in STEPS:
+        value = summary_pb2.Summary.Value(tag="loss", simple_value=1.0 / (1 + step))
+        writer.add_event(event_pb2.Event(step=step, wall_time=1.0 + step, summary=summary_pb2.Summary(value=[value])))
+    writer.close()
 
 
 def _check_planted(layer, run: str, step: int) -> None:

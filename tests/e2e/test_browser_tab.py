@@ -230,6 +230,23 @@ def test_deep_link_to_tensorboard_opens_the_tab_with_that_view(page, tensorboard
     expect(frame.locator(".link-output")).to_have_value(page.url)
 
 
+def test_view_survives_switching_to_another_tensorboard_tab_and_back(page, tensorboard):
+    # Not the default view: runs in reverse order, the first step.
+    page.goto(f"{tensorboard.url}/#filters&runs={RUN_B},{RUN_A}&step={STEPS[0]}")
+    frame = page.wait_for_selector(f"iframe[src*='{TAB_ENTRY}']").content_frame()
+    wait_for_render(frame)
+    assert _token_texts(frame.locator(".column-header .run-name")) == [RUN_B, RUN_A]
+
+    page.get_by_role("tab", name=re.compile("scalars", re.I)).click()
+    expect(page).to_have_url(re.compile(r"#scalars"))
+    page.get_by_role("tab", name=re.compile("filters", re.I)).click()
+    expect(page).to_have_url(re.compile(r"#filters"))
+    frame = page.wait_for_selector(f"iframe[src*='{TAB_ENTRY}']").content_frame()
+    wait_for_render(frame)
+    expect(frame.locator(".step-label")).to_contain_text(f"step {STEPS[0]}")
+    assert _token_texts(frame.locator(".column-header .run-name")) == [RUN_B, RUN_A]
+
+
 def test_deep_link_in_the_tensorboard_frame_follows_hash_changes(page, tensorboard):
     frame = open_filters_tab(page, tensorboard.url)
     _act(frame, lambda: frame.evaluate(
@@ -278,13 +295,19 @@ def test_view_hash_round_trips_any_run_and_layer_name(page, tensorboard):
     """Run names are directory names: commas, '&', '=', '#', spaces and unicode included."""
     page.goto(plugin_page_url(tensorboard.url))
     wait_for_render(page.main_frame)
-    names = ["a,b", "x&y=z", "sp ace#1", "日本/run", "%2C", XSS_TOKEN]
-    result = page.evaluate(
+    names = ["a,b", "x&y=z", "sp ace#1", "日本/run", "%2C", "back\\slash,", XSS_TOKEN]
+    parsed = page.evaluate(
         """async (names) => {
             const { formatHash, parseHash } = await import('./state.js');
-            const state = { runs: names, layer: names[1], step: 12, filter: 70, offset: 64 };
-            return parseHash('#' + formatHash(state));
+            const hash = formatHash({ runs: names, layer: names[1], step: 12, filter: 70, offset: 64 });
+            // What TensorBoard does to hash values when switching tabs.
+            const reencoded = hash.split('&').map((part) => {
+                const [key, value] = [part.slice(0, part.indexOf('=')), part.slice(part.indexOf('=') + 1)];
+                return `${key}=${encodeURIComponent(decodeURIComponent(value))}`;
+            }).join('&');
+            return [parseHash('#' + hash), parseHash('#filters&' + reencoded)];
         }""",
         names,
     )
-    assert result == {"runs": names, "layer": names[1], "step": 12, "filter": 70, "offset": 64}
+    expected = {"runs": names, "layer": names[1], "step": 12, "filter": 70, "offset": 64}
+    assert parsed == [expected, expected]
