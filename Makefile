@@ -25,7 +25,7 @@ browser:
 
 demo: $(STAMP)
 	$(VENV)/bin/tb-filters demo --logdir runs
-	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port $(PORT)
+	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port $(PORT) --samples_per_plugin filters=100
 
 test: $(STAMP) browser
 	$(PY) -m pytest -q tests
