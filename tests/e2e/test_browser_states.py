@@ -27,13 +27,17 @@ from tests.logdir_builder import build_logdir
 WIDE_FILTERS = 1024
 WIDE_TOP_K = 100
 PAGE = 64
+LATE_FILTERS = 16
+LATE_STEP = 5
 
 
 @pytest.fixture(scope="module")
 def wide_tensorboard(tmp_path_factory):
     built = build_logdir(tmp_path_factory.mktemp("wide"), runs=("wide",), num_filters=WIDE_FILTERS,
                          top_k=WIDE_TOP_K, steps=1)
-    with TensorBoardProcess(built.path) as tb:
+    # A smaller run with a later step only, as a CLI report next to a training run.
+    build_logdir(built.path, runs=("late",), num_filters=LATE_FILTERS, top_k=5, steps=[LATE_STEP])
+    with TensorBoardProcess(built.path, ready=lambda listing: len(listing["runs"]) == 2) as tb:
         yield tb
 
 
@@ -71,6 +75,19 @@ def test_a_page_of_a_1024_filter_layer_and_its_pager(page, wide_tensorboard):
     page.locator(".filter-jump").press("Enter")
     expect(page.locator(".filter-row.focused")).to_have_attribute("id", "filter-1000")
     expect(page.locator(".page-label").first).to_have_text(f"filters 960–1023 of {WIDE_FILTERS}")
+
+
+def test_runs_with_other_steps_and_fewer_filters_side_by_side(page, wide_tensorboard):
+    page.goto(plugin_page_url(wide_tensorboard.url, "#runs=wide,late&layer=conv1d"))
+    wait_for_render(page.main_frame)
+    expect(page.locator(".step-label")).to_contain_text(f"step {LATE_STEP}  (2 of 2)")
+    # "wide" has no step 5: it shows its nearest earlier step, and says so.
+    wide = page.locator("#filter-0 .filter-card[data-run='wide']")
+    expect(wide.locator(".step-badge")).to_have_text(f"step 0 (no step {LATE_STEP} in this run)")
+    expect(page.locator("#filter-0 .filter-card[data-run='late'] .step-badge")).to_have_count(0)
+    beyond = page.locator(f"#filter-{LATE_FILTERS} .filter-card.missing[data-run='late']")
+    expect(beyond).to_contain_text(f"This run's layer has {LATE_FILTERS} filters only.")
+    expect(page.locator(".filter-row")).to_have_count(PAGE)
 
 
 def test_first_render_of_a_64_filter_page_is_recorded(browser, wide_tensorboard):
