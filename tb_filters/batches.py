@@ -6,7 +6,8 @@ than one batch, so memory-mapped data is read one slice at a time.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import mmap
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -20,8 +21,10 @@ def batches(sequences: Any, batch_size: int) -> Iterator[np.ndarray]:
         _check(array, "sequences")
         if array.shape[0] == 0:
             raise FiltersError(f"Expected at least one sequence. Received an empty array of shape {array.shape}")
+        release = _page_releaser(array)
         for start in range(0, array.shape[0], batch_size):
             yield np.asarray(array[start: start + batch_size])
+            release(start + batch_size)
         return
     if not hasattr(sequences, "__iter__") or isinstance(sequences, (str, bytes, dict)):
         raise FiltersError(
@@ -37,6 +40,35 @@ def batches(sequences: Any, batch_size: int) -> Iterator[np.ndarray]:
             yield batch
     if seen == 0:
         raise FiltersError(f"Expected at least one batch of sequences. Received an empty {type(sequences).__name__}")
+
+
+def _page_releaser(array: np.ndarray) -> Callable[[int], None]:
+    """For a read-only memory map: release(rows) drops the pages of rows already read.
+
+    Pages of a file mapping count in the process's resident memory until the
+    kernel needs them back; dropping them as the pass moves on keeps memory
+    bounded by the batch, not by the file. They are re-read from the file
+    (or the page cache) if touched again; a read-only map holds no changes to lose.
+    """
+    mapping = getattr(array, "_mmap", None)
+    usable = (
+        isinstance(array, np.memmap) and array.mode == "r" and mapping is not None
+        and array.flags.c_contiguous and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED")
+    )
+    if not usable:
+        return lambda rows: None
+    data_start = array.ctypes.data - np.frombuffer(mapping, dtype=np.uint8).ctypes.data
+    released = data_start - data_start % mmap.PAGESIZE
+
+    def release(rows: int) -> None:
+        nonlocal released
+        end = min(data_start + rows * array.strides[0], len(mapping))
+        end -= end % mmap.PAGESIZE  # a partly read page stays
+        if end > released:
+            mapping.madvise(mmap.MADV_DONTNEED, released, end - released)
+            released = end
+
+    return release
 
 
 def _as_array(sequences: Any) -> np.ndarray | None:

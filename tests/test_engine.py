@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -378,3 +380,31 @@ def test_padding_slots_and_token_zero(notebook, data):
         assert w.tokens[j] == PAD_TOKEN and w.padding[j]
     oov = [w for w in windows if 1 in w.token_ids]
     assert all(w.tokens[w.token_ids.index(1)] == "<oov>" for w in oov)
+
+
+def _resident_kib(path: str) -> int:
+    """Resident memory of this process's mappings of `path`, from /proc/self/smaps."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            first = line.split(maxsplit=1)[0]
+            if "-" in first and all(c in "0123456789abcdef-" for c in first):
+                inside = line.rstrip().endswith(path)
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="reads Linux's /proc/self/smaps")
+def test_memory_mapped_data_does_not_stay_resident(tmp_path):
+    from tb_filters import batches
+
+    path = str(tmp_path / "tokens.npy")
+    np.save(path, np.arange(4_000_000, dtype=np.int32).reshape(-1, 32))  # 16 MB
+    tokens = np.load(path, mmap_mode="r")
+    total = sum(int(batch.sum(dtype=np.int64)) for batch in batches.batches(tokens, 1024))
+    assert total == 4_000_000 * 3_999_999 // 2  # every token was read
+    assert _resident_kib(path) < 1024  # without releasing pages: all 16 MB
+    copy_on_write = np.load(path, mmap_mode="c")
+    assert sum(int(batch.sum(dtype=np.int64)) for batch in batches.batches(copy_on_write, 1024)) == total
+    assert _resident_kib(path) > 8 * 1024  # a copy-on-write map keeps its pages: they may hold changes

@@ -34,6 +34,16 @@ def test_unknown_layer_lists_the_conv_layers(notebook, data):
     assert "['conv_1', 'conv_2']" in message and "'conv_9'" in message
 
 
+@pytest.mark.parametrize("layers", [[], [3], ["conv_1", None]], ids=["empty", "int", "none"])
+def test_layers_that_are_not_names(notebook, data, layers):
+    raises("Expected layers to be conv layer names", tb_filters.interpret, notebook, data, layers=layers)
+
+
+def test_layers_by_object_and_repeated_names(notebook, data):
+    report = tb_filters.interpret(notebook, data, layers=[notebook.get_layer("conv_2"), "conv_2", "conv_1"], top_k=1)
+    assert list(report.layers) == ["conv_2", "conv_1"]
+
+
 def test_a_layer_that_is_not_a_conv_layer(notebook, data):
     message = raises("Expected a Conv1D layer", tb_filters.interpret, notebook, data, layers="zero_padding1d")
     assert "ZeroPadding1D" in message and "conv_1" in message
