@@ -17,15 +17,18 @@ examples' positions go through top-k; merging running + batch candidates
 example, then position.
 
 Distinct mode keeps the k best distinct token windows. Identical windows give
-identical activations, so a window is keyed by a hash of its token ids (and
-of which intermediate positions are padding, near the edges). Per batch, one
-`tf.unique` over the running windows' hashes and the batch's gives every
-running window its count in the batch. New candidates only come from
-positions that beat a filter's current k-th value (nothing else can enter),
-grouped by window: best value, first occurrence, count. Counts are exact: a
-window in the final top-k ranks in the top-k of the batch where it first
-occurs (everything above it there is above it overall), so it enters the
-state then, is never evicted, and is counted in every batch after.
+identical activations, so a window is keyed by a 62-bit hash of its token ids
+(and of which intermediate positions are padding, near the edges); two
+windows of a run share a hash with odds around n**2 / 2**63. New candidates
+only come from positions that beat a filter's current k-th value (nothing
+else can enter), found through the examples whose maximum beats it, and are
+grouped by window: best value, first occurrence. Every kept or new window is
+counted in the whole batch by a binary search of all positions' hashes among
+the few kept and new ones. Counts are exact: a window in the final top-k
+ranks in the top-k of the batch where it first occurs (everything above it
+there is above it overall), so it enters the state then, is never evicted,
+and is counted in every batch after. A window's activation is its best value
+in that first batch.
 """
 
 from __future__ import annotations
@@ -285,7 +288,7 @@ def _fold_raw(plan: LayerPlan, batch: _Batch, stats: _BatchStats, state: dict) -
     return _merge(state, candidates, k)
 
 
-def window_hashes(plan: LayerPlan, padded_ids: tf.Tensor, lead: int) -> tf.Tensor:
+def _window_hashes(plan: LayerPlan, padded_ids: tf.Tensor, lead: int) -> tf.Tensor:
     """int64 [B, output_length]: a hash of each position's span tokens and boundary key."""
     stride, length = plan.span.stride, plan.output_length
     extent = (length - 1) * stride + 1
@@ -306,7 +309,7 @@ def _hasher(plan: LayerPlan, lead: int) -> Callable:
 
     @tf.function(jit_compile=True, autograph=False)
     def hash_windows(padded_ids, mask):
-        hashes = tf.reshape(window_hashes(plan, padded_ids, lead), [-1])
+        hashes = tf.reshape(_window_hashes(plan, padded_ids, lead), [-1])
         return tf.where(mask, hashes, tf.constant(_MASKED_HASH, tf.int64))
 
     return hash_windows

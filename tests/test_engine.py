@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import hypothesis
+import hypothesis.strategies as st
 import keras
 import numpy as np
 import pytest
@@ -408,3 +410,31 @@ def test_memory_mapped_data_does_not_stay_resident(tmp_path):
     copy_on_write = np.load(path, mmap_mode="c")
     assert sum(int(batch.sum(dtype=np.int64)) for batch in batches.batches(copy_on_write, 1024)) == total
     assert _resident_kib(path) > 8 * 1024  # a copy-on-write map keeps its pages: they may hold changes
+
+
+@pytest.fixture(scope="module")
+def tie_model() -> keras.Model:
+    """Relu with a negative bias: many exact zeros, so ties everywhere."""
+    model = chain_model(keras.layers.ZeroPadding1D(1), conv(4, 3, "c", activation="relu"))
+    kernel, bias = model.get_layer("c").get_weights()
+    model.get_layer("c").set_weights([kernel, bias - 0.05])
+    return model
+
+
+@hypothesis.settings(max_examples=8, deadline=None, suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+@hypothesis.given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(1, 120),
+    vocabulary=st.integers(2, 6),
+    k=st.integers(1, 12),
+    batch_size=st.integers(1, 130),
+    distinct=st.booleans(),
+)
+def test_random_data_with_many_repeats_matches_brute_force(tie_model, seed, n, vocabulary, k, batch_size, distinct):
+    data = np.random.default_rng(seed).integers(0, vocabulary, (n, LENGTH)).astype(np.int32)
+    acts = submodel_outputs(tie_model, "c", data)
+    report = tb_filters.interpret(tie_model, data, top_k=k, distinct=distinct, batch_size=batch_size)
+    span, length = layer_geometry(report, "c")
+    windows = span_windows(data, span, length)
+    expected = brute_distinct(acts, windows, k) if distinct else brute_raw(acts, k)
+    assert_windows_match(report["c"], expected, windows)
