@@ -197,7 +197,9 @@ def _find_layer(model: Any, name: str) -> Any:
     try:
         layer = model.get_layer(name)
     except ValueError:
-        raise FiltersError(f"Expected one of the conv layers {convs}. Received layer name {name!r} (not found)") from None
+        raise FiltersError(
+            f"Expected one of the conv layers {convs}. Received layer name {name!r} (not found)"
+        ) from None
     if not isinstance(layer, keras.layers.Conv1D):
         raise FiltersError(
             f"Expected a Conv1D layer, one of {convs}. Received layer {name!r} ({type(layer).__name__})"

@@ -160,7 +160,7 @@ class _Run:
         if self.length is None:
             raise FiltersError("Expected at least one sequence. Received none")
         layers = {}
-        for chain, plan in zip(self.chains, self.plans):
+        for chain, plan in zip(self.chains, self.plans, strict=True):
             state = {key: value.numpy() for key, value in self.states[plan.name].items()}
             layers[chain.name] = assemble.layer_report(
                 chain, plan, state, self.vocabulary, self.length, self.examples, self.distinct

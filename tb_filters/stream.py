@@ -217,7 +217,8 @@ def _batch_stats(batch: _Batch) -> _BatchStats:
 
 def _fold_stats(plan: LayerPlan, stats: _BatchStats, state: dict) -> dict:
     exact_zeros = stats.counts[_EXACT_ZERO]
-    histogram = stats.counts[:NUM_BUCKETS] + tf.one_hot(_ZERO_BUCKET, NUM_BUCKETS, dtype=tf.int64)[:, None] * exact_zeros
+    zero_row = tf.one_hot(_ZERO_BUCKET, NUM_BUCKETS, dtype=tf.int64)[:, None]
+    histogram = stats.counts[:NUM_BUCKETS] + zero_row * exact_zeros
     return {
         # Per example first, then across examples in float64: the rounding
         # error stays that of a short sum, whatever the batch size.
@@ -296,7 +297,7 @@ def _window_hashes(plan: LayerPlan, padded_ids: tf.Tensor, lead: int) -> tf.Tens
     terms = [tf.cast(padded_ids[:, start: start + extent: stride], tf.int64) + 2 for start in starts]
     terms.append(tf.constant(plan.boundary_keys + 2 * length + 2, tf.int64)[None, :])  # all terms >= 1
     hashes = []
-    for base, prime in zip(_BASES, _PRIMES):
+    for base, prime in zip(_BASES, _PRIMES, strict=True):
         h = tf.zeros_like(terms[0])
         for term in terms:
             h = (h * base + term) % prime

@@ -132,7 +132,8 @@ def _is_int(value: Any) -> bool:
 def _from_path(path: str) -> Vocabulary:
     if not os.path.isfile(path):
         raise FiltersError(
-            f"Expected vocab to be an existing word_index.json or one-token-per-line file. Received: {path!r} (not found)"
+            "Expected vocab to be an existing word_index.json or one-token-per-line file. "
+            f"Received: {path!r} (not found)"
         )
     try:
         with open(path, encoding="utf-8") as f:

@@ -15,7 +15,6 @@ import tb_filters
 from tb_filters import receptive
 from tb_filters.report import HISTOGRAM_EDGES, PAD_TOKEN
 from tests.text_models import (
-    EMBED_DIM,
     LENGTH,
     VOCAB_SIZE,
     chain_model,
@@ -81,12 +80,12 @@ def brute_distinct(acts: np.ndarray, windows: np.ndarray, k: int, keys: np.ndarr
 
 def assert_windows_match(layer_report, expected: list[list[tuple]], windows: np.ndarray | None = None):
     assert len(layer_report.filters) == len(expected)
-    for f, want in zip(layer_report.filters, expected):
+    for f, want in zip(layer_report.filters, expected, strict=True):
         got = f.windows
         assert len(got) == len(want), f"filter {f.index}"
         np.testing.assert_allclose([w.activation for w in got], [v for v, *_ in want], rtol=0, atol=TOLERANCE)
         values = np.array([v for v, *_ in want])
-        for i, (w, (value, example, position, count)) in enumerate(zip(got, want)):
+        for i, (w, (value, example, position, count)) in enumerate(zip(got, want, strict=True)):
             near = np.abs(values - value)
             if np.any((near > 0) & (near <= TOLERANCE)):
                 continue  # a near tie: rounding may order it either way
@@ -104,7 +103,9 @@ def layer_geometry(report, name):
 
 
 def test_raw_top_k_is_the_notebooks_computation(notebook, data):
-    report = tb_filters.interpret(notebook, data, layers=["conv_1"], vocab=WORDS, top_k=10, distinct=False, batch_size=64)
+    report = tb_filters.interpret(
+        notebook, data, layers=["conv_1"], vocab=WORDS, top_k=10, distinct=False, batch_size=64
+    )
     acts = submodel_outputs(notebook, "conv_1", data)  # [N, L, F]
     layer = report["conv_1"]
     assert layer.geometry.output_length == LENGTH and layer.num_examples == len(data)
@@ -219,7 +220,7 @@ def test_contributions_sum_to_the_pre_activation(chain_case, data):
             expected = float(conv_layer.activation(tf.constant([pre_activation])).numpy()[0])
             assert expected == pytest.approx(w.activation, rel=1e-4, abs=1e-6)
             off_taps = [c for j, c in enumerate(w.contributions) if j % dilation]
-            outside = [c for c, t in zip(w.contributions, w.token_ids) if t == -1]
+            outside = [c for c, t in zip(w.contributions, w.token_ids, strict=True) if t == -1]
             if name == "normalized":
                 # LayerNormalization after the padding turns padding into its beta.
                 assert all(c != 0.0 for c in outside)
@@ -421,7 +422,9 @@ def tie_model() -> keras.Model:
     return model
 
 
-@hypothesis.settings(max_examples=8, deadline=None, suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+@hypothesis.settings(
+    max_examples=8, deadline=None, suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture]
+)
 @hypothesis.given(
     seed=st.integers(0, 2**16),
     n=st.integers(1, 120),

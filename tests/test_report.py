@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import keras
-import numpy as np
 import pytest
 from tensorboard import context as tb_context
 from tensorboard.backend.event_processing import data_provider as tb_data_provider

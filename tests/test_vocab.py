@@ -150,7 +150,10 @@ def test_vocab_module_imports_no_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys, tb_filters.vocab, tb_filters.receptive; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    code = (
+        "import sys, tb_filters.vocab, tb_filters.receptive; "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 
