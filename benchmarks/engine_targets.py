@@ -124,13 +124,19 @@ def _probe(w: Workload, examples: int) -> dict:
 def t3_rows(w: Workload, log=print) -> list[Measurement]:
     small = _probe(w, w.sizes.small_examples)
     large = _probe(w, len(w.tokens))
-    log(f"  peak RSS: {small['peak_rss_mb']:.0f} MB at {small['examples']:,}, "
-        f"{large['peak_rss_mb']:.0f} MB at {large['examples']:,}")
+    for probe in (small, large):
+        log(f"  {probe['examples']:,} sequences: resident {probe['resident_before_mb']:.0f} MB before interpret, "
+            f"peak {probe['peak_rss_mb']:.0f} MB during it (model building peaked at "
+            f"{probe['setup_peak_rss_mb']:.0f} MB), interpret {probe['seconds']:.1f} s")
     growth = large["peak_rss_mb"] - small["peak_rss_mb"]
+    reset = small["peak_was_reset"] and large["peak_was_reset"]
+    how = ("peak (VmHWM) reset to the current RSS after building the model, whose random initialization "
+           f"peaks at {large['setup_peak_rss_mb']:.0f} MB" if reset else
+           "the peak could NOT be reset after building the model, so its peak may hide interpret's own")
     return [
         Measurement("T3", f"peak RSS growth, {large['examples']:,} vs {small['examples']:,} sequences (memmap)",
                     growth, "MB", limit=w.sizes.rss_target_mb,
-                    detail=f"{small['peak_rss_mb']:.0f} MB -> {large['peak_rss_mb']:.0f} MB, "
-                    "each in its own process (ru_maxrss after interpret); the memmap's pages count as "
-                    "resident once read"),
+                    detail=f"peak during interpret {small['peak_rss_mb']:.0f} MB -> {large['peak_rss_mb']:.0f} MB "
+                    f"(resident before: {small['resident_before_mb']:.0f} / {large['resident_before_mb']:.0f} MB), "
+                    f"each in its own process; {how}; the memmap's pages count as resident once read"),
     ]

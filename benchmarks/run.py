@@ -35,7 +35,9 @@ NOTES = [
     "T2: the forward pass is a compiled tf.function computing conv_1's output batch by batch from the "
     "same memmap with the same batch size, reduced to a per-filter max; both it and interpret are warmed "
     "up on two batches first. Its per-filter max is checked against interpret's statistics.",
-    "T3: each size runs in its own process; peak RSS is ru_maxrss after interpret. Pages of the "
+    "T3: each size runs in its own process; peak RSS is the process's high-water mark (VmHWM, what "
+    "ru_maxrss reports) after interpret, reset through /proc/self/clear_refs once the model is built: the "
+    "embedding's random initialization peaks higher than interpret and would otherwise hide it. Pages of the "
     "memory-mapped file count as resident once read (165 MB for the whole file).",
     "T4: the log dir is written by tests/logdir_builder.py (1024 filters x top-100 x 10 steps, three "
     "tokens per window with contributions, token ids drawn from a 50,000-token vocabulary). Route latency pages through the "

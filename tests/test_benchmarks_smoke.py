@@ -128,7 +128,7 @@ def test_engine_targets_end_to_end_at_tiny_sizes(tmp_path):
     assert ratio.value > 0 and ratio.passed is not False and "forward pass's: yes" in ratio.detail
     (memory,) = engine_targets.t3_rows(w, log=quiet)
     # The probes report how many examples their interpret saw.
-    assert "1,200 vs 300 sequences" in memory.what
+    assert "1,200 vs 300 sequences" in memory.what and "peak (VmHWM) reset" in memory.detail
     assert memory.unit == "MB" and abs(memory.value) < 2_000
 
 
