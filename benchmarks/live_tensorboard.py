@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import http.client
 import json
@@ -41,8 +42,8 @@ class Client:
         body = response.read()
         return response, body, time.perf_counter() - started
 
-    def get(self, route: str, **params) -> tuple[int, bytes, float]:
-        """(status, body, seconds) of `GET data/plugin/filters/<route>?params`."""
+    def get_raw(self, route: str, **params) -> tuple[int, bytes, bool, float]:
+        """(status, body as received, whether it is gzipped, seconds) of `GET data/plugin/filters/<route>?params`."""
         url = ROUTE_PREFIX + route + "?" + urllib.parse.urlencode(params)
         try:
             response, body, seconds = self._fetch(url)
@@ -50,12 +51,50 @@ class Client:
             # The server may close a kept-alive connection: one retry on a new one.
             self.connection.close()
             response, body, seconds = self._fetch(url)
-        if response.getheader("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        return response.status, body, seconds
+        return response.status, body, response.getheader("Content-Encoding") == "gzip", seconds
+
+    def get(self, route: str, **params) -> tuple[int, bytes, float]:
+        """(status, body, seconds) of `GET data/plugin/filters/<route>?params`."""
+        status, body, gzipped, seconds = self.get_raw(route, **params)
+        return status, gzip.decompress(body) if gzipped else body, seconds
 
     def close(self) -> None:
         self.connection.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    port: int
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time so far of TensorBoard and its child processes (the data server)."""
+        return sum(_cpu_seconds(pid) for pid in [self.pid, *_children(self.pid)])
+
+
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()  # the fields after the command name
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = _stat_fields(pid)
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(_stat_fields(int(entry))[1]) == pid:
+                    found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
 
 
 def _log_tail(path: str, lines: int = 15) -> str:
@@ -81,9 +120,9 @@ def _steps_served(port: int, run: str, layer: str) -> list[int]:
 
 
 @contextlib.contextmanager
-def serve(logdir: str, run: str, layer: str, steps: int, timeout: float = 240.0) -> Iterator[int]:
-    """Starts TensorBoard on a free loopback port, yields the port once every
-    step of (run, layer) is served, and stops it afterwards."""
+def serve(logdir: str, run: str, layer: str, steps: int, timeout: float = 240.0) -> Iterator[Server]:
+    """Starts TensorBoard on a free loopback port, yields it once every step
+    of (run, layer) is served, and stops it afterwards."""
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix="tensorboard-", suffix=".log", delete=False)
     command = [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1",
@@ -99,7 +138,7 @@ def serve(logdir: str, run: str, layer: str, steps: int, timeout: float = 240.0)
                 raise RuntimeError(f"tensorboard served fewer than {steps} steps of {run}/{layer} "
                                    f"after {timeout:.0f} s:\n{_log_tail(log.name)}")
             time.sleep(0.5)
-        yield port
+        yield Server(port, process.pid)
     finally:
         process.terminate()
         try:
