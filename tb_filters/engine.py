@@ -8,6 +8,7 @@ pass the winners get their tokens and contributions, and become a Report.
 
 from __future__ import annotations
 
+import collections
 import numbers
 from typing import Any, Callable, Sequence
 
@@ -96,7 +97,7 @@ class _Run:
                 )
         self.length = length
         self.plans = [self._plan(chain, length) for chain in self.chains]
-        self.step = stream.make_step(chains_lib.forward(self.chains), self.plans)
+        self.step = _compiled_step(self.chains, self.plans)
         self.states = {plan.name: stream.initial_state(plan) for plan in self.plans}
 
     def _plan(self, chain: chains_lib.Chain, length: int) -> stream.LayerPlan:
@@ -166,6 +167,28 @@ class _Run:
                 chain, plan, state, self.vocabulary, self.length, self.examples, self.distinct
             )
         return Report(layers=layers)
+
+
+# The last few compiled steps: a callback interprets the same model every
+# epoch, and tracing and compiling again would cost about a second each time.
+# A step holds its layers, so their ids in the key cannot be reused meanwhile.
+_STEPS: collections.OrderedDict[tuple, Callable] = collections.OrderedDict()
+_STEPS_KEPT = 4
+
+
+def _compiled_step(chains: list[chains_lib.Chain], plans: list[stream.LayerPlan]) -> Callable:
+    key = (
+        tuple(tuple(id(layer) for layer in chain.layers) for chain in chains),
+        tuple((p.name, p.num_filters, p.top_k, p.distinct, p.span, tuple(p.boundary_keys.tolist())) for p in plans),
+    )
+    if key in _STEPS:
+        _STEPS.move_to_end(key)
+        return _STEPS[key]
+    step = stream.make_step(chains_lib.forward(chains), plans)
+    _STEPS[key] = step
+    while len(_STEPS) > _STEPS_KEPT:
+        _STEPS.popitem(last=False)
+    return step
 
 
 def _id_limit(chains: list[chains_lib.Chain], vocabulary: vocab_lib.Vocabulary) -> tuple[int | None, str]:

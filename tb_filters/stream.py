@@ -42,12 +42,14 @@ import tensorflow as tf
 from tb_filters import receptive
 from tb_filters.report import HISTOGRAM_EDGES, NUM_BUCKETS
 
-# Two polynomial hashes modulo 31-bit primes, combined into one int64:
-# every product stays below 2**62, so nothing relies on overflow.
-_PRIMES = (2147483629, 2147483587)
-_BASES = (1000003, 999983)
-_MASKED_HASH = -1  # positions of the rows that pad the last batch
-_EMPTY_HASH = -2  # running entries not filled yet
+# Window hashes mix each slot in with a multiply-xorshift step in uint64,
+# where wrapping around is defined, and keep 63 bits: never negative.
+_MIX = 0x9E3779B97F4A7C15
+_EMPTY_HASH = -1  # running entries not filled yet
+# Identical windows may differ in the last bits between positions (a conv
+# may round a border position differently); counting looks this far below
+# the k-th value, relative to the filter's scale, so no occurrence is missed.
+_ROUNDING_MARGIN = 1e-5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,15 +113,9 @@ class _Batch:
         self.acts = acts
         self.flat = tf.reshape(acts, [self.size, plan.num_filters])
         self.valid_rows = tf.cast(valid_rows, tf.int32)
-        self.full = tf.equal(self.valid_rows, self.rows)
         self.mask = tf.range(self.size) < self.valid_rows * plan.output_length
         self.first_flat = tf.cast(first_example, tf.int64) * plan.output_length
         self.padded_ids, self.lead = _pad_for_spans(plan, token_ids)
-
-    def masked(self, fill: float) -> tf.Tensor:
-        """[B, L, F] activations with padding rows set to `fill` (no copy for full batches)."""
-        valid = (tf.range(self.rows) < self.valid_rows)[:, None, None]
-        return tf.cond(self.full, lambda: self.acts, lambda: tf.where(valid, self.acts, tf.constant(fill, tf.float32)))
 
     def window_tokens(self, flat_index: tf.Tensor) -> tf.Tensor:
         """Token ids [..., width] of the spans at batch-flat indices (row * output_length + p)."""
@@ -206,12 +202,26 @@ def _batch_stats(batch: _Batch) -> _BatchStats:
     filters = batch.plan.num_filters
     cells = (NUM_BUCKETS + 1) * filters
     slots = _histogram_slots(batch.acts, batch.valid_rows)
-    counts = tf.math.bincount(slots, minlength=cells, maxlength=cells, dtype=tf.int64)
+    # The raw op: tf.math.bincount would first scan every slot for its maximum.
+    counts = tf.raw_ops.DenseBincount(input=slots, size=cells, weights=tf.zeros([0], tf.int32))
+    sums, maxima, minima = _example_reductions(batch.acts, batch.valid_rows)
     return _BatchStats(
-        example_sums=tf.reduce_sum(batch.masked(0.0), axis=1),
-        example_maxima=tf.reduce_max(batch.masked(-np.inf), axis=1),
-        minimum=tf.reduce_min(batch.masked(np.inf), axis=[0, 1]),
-        counts=tf.reshape(counts, [NUM_BUCKETS + 1, filters]),
+        example_sums=sums,
+        example_maxima=maxima,
+        minimum=tf.reduce_min(minima, axis=0),
+        counts=tf.reshape(tf.cast(counts, tf.int64), [NUM_BUCKETS + 1, filters]),
+    )
+
+
+@tf.function(jit_compile=True, autograph=False)
+def _example_reductions(acts, valid_rows):
+    """Sum, max and min over each example's positions, in one fused pass; padding
+    rows give 0, -inf and inf."""
+    valid = (tf.range(acts.shape[0]) < valid_rows)[:, None, None]
+    return (
+        tf.reduce_sum(tf.where(valid, acts, 0.0), axis=1),
+        tf.reduce_max(tf.where(valid, acts, -np.inf), axis=1),
+        tf.reduce_min(tf.where(valid, acts, np.inf), axis=1),
     )
 
 
@@ -250,6 +260,10 @@ def _non_finite(batch: _Batch, stats: _BatchStats) -> tf.Tensor:
 
 def _top_k_columns(scores: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
     """tf.math.top_k over the last axis, padding with -inf when it has fewer than k columns."""
+    if scores.shape[1] is not None:  # known when tracing: no branch in the graph
+        if scores.shape[1] < k:
+            scores = tf.pad(scores, [[0, 0], [0, k - scores.shape[1]]], constant_values=-np.inf)
+        return tf.math.top_k(scores, k=k, sorted=True)
     columns = tf.shape(scores)[1]
     scores = tf.cond(
         columns < k,
@@ -259,12 +273,22 @@ def _top_k_columns(scores: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.math.top_k(scores, k=k, sorted=True)
 
 
-def _merge(state: dict, candidates: dict, k: int) -> dict:
-    """Top-k of running entries followed by candidates; ties keep the running ones first."""
+@tf.function(jit_compile=True, autograph=False)
+def _merge(state: dict, candidates: dict) -> dict:
+    """Top-k of running entries followed by candidates; ties keep the running ones first.
+
+    Entries left at -inf are empty (fewer windows than k so far): count 0, empty hash.
+    One XLA kernel instead of a dozen small ops.
+    """
+    k = state["value"].shape[1]
     joined = {key: tf.concat([state[key], candidates[key]], axis=1) for key in candidates}
     values, order = tf.math.top_k(joined["value"], k=k, sorted=True)
     merged = {key: tf.gather(joined[key], order, batch_dims=1) for key in joined}
     merged["value"] = values
+    empty = tf.math.is_inf(values)
+    merged["count"] = tf.where(empty, tf.constant(0, tf.int64), merged["count"])
+    if "hash" in merged:
+        merged["hash"] = tf.where(empty, tf.constant(_EMPTY_HASH, tf.int64), merged["hash"])
     return merged
 
 
@@ -286,102 +310,80 @@ def _fold_raw(plan: LayerPlan, batch: _Batch, stats: _BatchStats, state: dict) -
         "tokens": batch.window_tokens(index),
         "count": tf.ones_like(index, tf.int64),
     }
-    return _merge(state, candidates, k)
+    return _merge({key: state[key] for key in candidates}, candidates)
 
 
-def _window_hashes(plan: LayerPlan, padded_ids: tf.Tensor, lead: int) -> tf.Tensor:
-    """int64 [B, output_length]: a hash of each position's span tokens and boundary key."""
-    stride, length = plan.span.stride, plan.output_length
-    extent = (length - 1) * stride + 1
-    starts = [lead + plan.span.offset + j for j in range(plan.width)]
-    terms = [tf.cast(padded_ids[:, start: start + extent: stride], tf.int64) + 2 for start in starts]
-    terms.append(tf.constant(plan.boundary_keys + 2 * length + 2, tf.int64)[None, :])  # all terms >= 1
-    hashes = []
-    for base, prime in zip(_BASES, _PRIMES, strict=True):
-        h = tf.zeros_like(terms[0])
-        for term in terms:
-            h = (h * base + term) % prime
-        hashes.append(h)
-    return hashes[0] * (1 << 31) + hashes[1]
-
-
-def _hasher(plan: LayerPlan, lead: int) -> Callable:
-    """XLA-fused window hashes [B * output_length]; padding rows get _MASKED_HASH."""
+def _window_hasher(plan: LayerPlan, lead: int) -> Callable:
+    """XLA-fused int64 hashes >= 0 of every position's window [B * output_length]:
+    its span tokens and boundary key, mixed in by multiply-xorshift steps."""
 
     @tf.function(jit_compile=True, autograph=False)
-    def hash_windows(padded_ids, mask):
-        hashes = tf.reshape(_window_hashes(plan, padded_ids, lead), [-1])
-        return tf.where(mask, hashes, tf.constant(_MASKED_HASH, tf.int64))
+    def hash_windows(padded_ids):
+        stride, length = plan.span.stride, plan.output_length
+        extent = (length - 1) * stride + 1
+        starts = [lead + plan.span.offset + j for j in range(plan.width)]
+        slots = [tf.cast(tf.cast(padded_ids[:, s: s + extent: stride], tf.int64) + 2, tf.uint64) for s in starts]
+        key = tf.constant(plan.boundary_keys + 2 * length + 2, tf.int64)
+        slots.append(tf.broadcast_to(tf.cast(key, tf.uint64), tf.shape(slots[0])))
+        mix, shift = tf.constant(_MIX, tf.uint64), tf.constant(29, tf.uint64)
+        h = tf.zeros_like(slots[0])
+        for slot in slots:
+            h = (h ^ slot) * mix
+            h = h ^ tf.bitwise.right_shift(h, shift)
+        return tf.reshape(tf.bitwise.bitwise_and(tf.bitcast(h, tf.int64), tf.constant(2**63 - 1, tf.int64)), [-1])
 
     return hash_windows
 
 
-def _rows_beating(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", kth: tf.Tensor) -> tf.Tensor:
-    """Batch-flat indices, ascending, of positions above some filter's k-th value.
-
-    Only examples whose maximum beats it can hold such a position; once the
-    state is full these are few, so the other examples are never looked at.
-    """
-    examples = tf.where(tf.reduce_any(stats.example_maxima > kth, axis=1))[:, 0]
-    beats = tf.reduce_any(tf.gather(batch.acts, examples) > kth, axis=2)  # [E, L]
-    where = tf.where(beats)
-    return tf.gather(examples, where[:, 0]) * plan.output_length + where[:, 1]
+def _rows_reaching(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", floor: tf.Tensor, kth: tf.Tensor):
+    """Batch-flat positions, ascending, where some filter reaches `floor`, and whether
+    some filter there beats `kth`. Only examples whose maximum reaches the floor are
+    looked at: once the state is full these are few."""
+    valid = tf.range(batch.rows) < batch.valid_rows
+    examples = tf.where(tf.reduce_any(stats.example_maxima >= floor, axis=1) & valid)[:, 0]
+    block = tf.gather(batch.acts, examples)  # [E, L, F]
+    where = tf.where(tf.reduce_any(block >= floor, axis=2))
+    rows = tf.gather(examples, where[:, 0]) * plan.output_length + where[:, 1]
+    beats = tf.gather_nd(tf.reduce_any(block > kth, axis=2), where)
+    return rows, beats
 
 
 def _fold_distinct(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", state: dict) -> dict:
-    k = plan.top_k
-    hashes = _hasher(plan, batch.lead)(batch.padded_ids, batch.mask)
-    # New windows must beat the current k-th value of some filter: nothing else can enter.
+    k, filters = plan.top_k, plan.num_filters
     kth = state["value"][:, k - 1]
-    rows = _rows_beating(plan, batch, stats, kth)
-    local, group = tf.unique(tf.gather(hashes, rows))  # new windows, in first-occurrence order
-    groups = tf.shape(local)[0]
-    best = tf.transpose(tf.math.unsorted_segment_max(tf.gather(batch.flat, rows), group, groups))
-    first = tf.math.unsorted_segment_min(tf.cast(rows, tf.int32), group, groups)
+    # Every occurrence of a kept window is at least its filter's k-th value, and a
+    # new window must beat it: so only positions reaching some k-th value matter.
+    floor = kth - _ROUNDING_MARGIN * (tf.abs(kth) + tf.abs(state["value"][:, 0]))
+    rows, beats = _rows_reaching(plan, batch, stats, floor, kth)
 
-    count_in_batch = _counter(hashes, tf.concat([tf.reshape(state["hash"], [-1]), local], axis=0))
+    # One numbering of kept windows and the rows' windows: counts for both at once.
+    row_hashes = tf.gather(_window_hasher(plan, batch.lead)(batch.padded_ids), rows)
+    unique, which = tf.unique(tf.concat([tf.reshape(state["hash"], [-1]), row_hashes], axis=0))
+    kept_ids = tf.reshape(which[: filters * k], [filters, k])
+    row_ids = which[filters * k:]
+    counts = tf.math.bincount(row_ids, minlength=tf.shape(unique)[0], dtype=tf.int64)
     kept = dict(state)
-    kept["count"] = state["count"] + count_in_batch(state["hash"])  # the empty hash never occurs
+    kept["count"] = state["count"] + tf.gather(counts, kept_ids)  # the empty hash is in no row
+
+    # New candidates: the windows at rows beating some k-th value, best first.
+    beating = tf.where(beats)[:, 0]
+    new_ids, group = tf.unique(tf.gather(row_ids, beating))  # first-occurrence order
+    groups = tf.shape(new_ids)[0]
+    beating_rows = tf.gather(rows, beating)
+    best = tf.transpose(tf.math.unsorted_segment_max(tf.gather(batch.flat, beating_rows), group, groups))
+    first = tf.math.unsorted_segment_min(tf.cast(beating_rows, tf.int32), group, groups)
 
     values, pick = _top_k_columns(best, k)
     # -inf fillers (fewer groups than k, maybe none) point at one spare entry.
     pick = tf.minimum(pick, groups)
-    candidate_hashes = tf.gather(tf.concat([local, [_EMPTY_HASH]], axis=0), pick)
+    candidate_ids = tf.gather(tf.concat([new_ids, kept_ids[:1, 0]], axis=0), pick)
     first_index = tf.gather(tf.concat([first, [0]], axis=0), pick)
-    kept_already = tf.reduce_any(candidate_hashes[:, :, None] == state["hash"][:, None, :], axis=2)
+    kept_already = tf.reduce_any(candidate_ids[:, :, None] == kept_ids[:, None, :], axis=2)
     candidates = {
         "value": tf.where(kept_already | (values <= kth[:, None]), tf.constant(-np.inf, tf.float32), values),
         "flat": batch.first_flat + tf.cast(first_index, tf.int64),
         "tokens": batch.window_tokens(first_index),
-        "count": count_in_batch(candidate_hashes),
-        "hash": candidate_hashes,
+        "count": tf.gather(counts, candidate_ids),
+        "hash": tf.gather(unique, candidate_ids),
     }
-    merged = _merge(kept, candidates, k)
-    empty = tf.math.is_inf(merged["value"])
-    merged["hash"] = tf.where(empty, tf.constant(_EMPTY_HASH, tf.int64), merged["hash"])
-    merged["count"] = tf.where(empty, tf.constant(0, tf.int64), merged["count"])
-    return merged
-
-
-def _counter(hashes: tf.Tensor, wanted: tf.Tensor) -> Callable[[tf.Tensor], tf.Tensor]:
-    """count(h): occurrences in `hashes` of each h, for any h among `wanted`.
-
-    Binary search of every position in the few wanted hashes, sorted, is much
-    cheaper than grouping all the batch's positions. Duplicates in `wanted`
-    are harmless: a search always lands on the first of equals.
-    """
-    known = tf.sort(wanted)
-    size = tf.shape(known)[0]
-
-    def slot(values: tf.Tensor) -> tf.Tensor:
-        return tf.minimum(tf.searchsorted(known, values, side="left"), size - 1)
-
-    at = slot(hashes)
-    at = tf.where(tf.gather(known, at) == hashes, at, size)  # misses land past the end: dropped
-    counts = tf.math.bincount(at, minlength=size, maxlength=size, dtype=tf.int64)
-
-    def count(values: tf.Tensor) -> tf.Tensor:
-        flat = tf.reshape(values, [-1])
-        return tf.reshape(tf.gather(counts, slot(flat)), tf.shape(values))
-
-    return count
+    return _merge({key: kept[key] for key in candidates}, candidates)
