@@ -5,9 +5,9 @@ the batch into each layer's running state (statistics and the top-k windows
 per filter) and flags non-finite activations. The state stays in TensorFlow
 between batches; only the flags come back to Python.
 
-Statistics: sums and maxima per example and the minimum by TensorFlow's
-reductions; the histogram by one XLA-fused pass that turns every activation
-into a (bucket, filter) slot from its exponent bits, then one bincount.
+Statistics: sums, maxima and minima per example in one XLA-fused pass; the
+histogram by another that turns every activation into a (bucket, filter)
+slot from its exponent bits, then one bincount.
 
 Raw mode keeps the k best (example, position) pairs per filter. The k best
 pairs of a batch lie in the k examples with the best maxima (any other
@@ -17,18 +17,17 @@ examples' positions go through top-k; merging running + batch candidates
 example, then position.
 
 Distinct mode keeps the k best distinct token windows. Identical windows give
-identical activations, so a window is keyed by a 62-bit hash of its token ids
+identical activations, so a window is keyed by a 63-bit hash of its token ids
 (and of which intermediate positions are padding, near the edges); two
-windows of a run share a hash with odds around n**2 / 2**63. New candidates
-only come from positions that beat a filter's current k-th value (nothing
-else can enter), found through the examples whose maximum beats it, and are
-grouped by window: best value, first occurrence. Every kept or new window is
-counted in the whole batch by a binary search of all positions' hashes among
-the few kept and new ones. Counts are exact: a window in the final top-k
-ranks in the top-k of the batch where it first occurs (everything above it
-there is above it overall), so it enters the state then, is never evicted,
-and is counted in every batch after. A window's activation is its best value
-in that first batch.
+windows of a run share a hash with odds around n**2 / 2**64. Only positions
+where some filter reaches its current k-th value matter: a kept window is at
+least its filter's k-th, and a new one must beat it. They are found through
+the examples whose maximum reaches it (few, once the state is full), grouped
+by window with the kept windows in one `tf.unique`, and counted. Counts are
+exact: a window in the final top-k ranks in the top-k of the batch where it
+first occurs (everything above it there is above it overall), so it enters
+the state then, is never evicted, and is counted in every batch after. A
+window's activation is its best value in that first batch.
 """
 
 from __future__ import annotations
