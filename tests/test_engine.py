@@ -441,3 +441,22 @@ def test_random_data_with_many_repeats_matches_brute_force(tie_model, seed, n, v
     windows = span_windows(data, span, length)
     expected = brute_distinct(acts, windows, k) if distinct else brute_raw(acts, k)
     assert_windows_match(report["c"], expected, windows)
+
+
+def test_a_second_call_sees_new_weights_and_new_lengths():
+    # Compiled steps are reused across calls (a callback interprets every epoch):
+    # they must read the weights as they are now, and not mix up sequence lengths.
+    model = chain_model(keras.layers.ZeroPadding1D(1), conv(3, 3, "c", use_bias=False), length=None)
+    data = token_data(n=50)
+    before = tb_filters.interpret(model, data, top_k=3, distinct=False)["c"]
+    layer = model.get_layer("c")
+    layer.set_weights([layer.get_weights()[0] * 2.0])
+    after = tb_filters.interpret(model, data, top_k=3, distinct=False)["c"]
+    for f_before, f_after in zip(before.filters, after.filters, strict=True):
+        assert [w.activation * 2 for w in f_before.windows] == pytest.approx([w.activation for w in f_after.windows])
+    shorter = token_data(n=50, length=8)
+    report = tb_filters.interpret(model, shorter, top_k=3, distinct=False)["c"]
+    acts = submodel_outputs(model, "c", shorter)
+    span, length = layer_geometry(tb_filters.Report({"c": report}), "c")
+    assert length == 8 and report.geometry.input_length == 8
+    assert_windows_match(report, brute_raw(acts, 3), span_windows(shorter, span, length))
