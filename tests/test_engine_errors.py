@@ -68,6 +68,12 @@ def test_data_that_is_not_2d_integers(notebook, sequences, match):
     raises(match, tb_filters.interpret, notebook, sequences)
 
 
+def test_an_unbatched_dataset_gets_a_hint(notebook, data):
+    import tensorflow as tf
+
+    raises("dataset.batch", tb_filters.interpret, notebook, tf.data.Dataset.from_tensor_slices(data))
+
+
 @pytest.mark.parametrize(
     "sequences", [np.zeros((0, LENGTH), np.int32), [], iter([])], ids=["empty-array", "empty-list", "empty-iterator"]
 )
