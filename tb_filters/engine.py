@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import numbers
+import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -61,7 +62,7 @@ def interpret(
         layers = [layers]
     chains = chains_lib.find_chains(model, layers)
     vocabulary = vocab_lib.load_vocabulary(vocab, model)
-    run = _Run(chains, vocabulary, int(top_k), bool(distinct))
+    run = _Run(model, chains, vocabulary, int(top_k), bool(distinct))
     for batch in batches_lib.batches(sequences, int(batch_size)):
         run.feed(batch)
         if progress is not None:
@@ -77,7 +78,10 @@ def _check_positive(name: str, value: Any) -> None:
 class _Run:
     """The state of one interpret call: set up on the first batch, fed batch by batch."""
 
-    def __init__(self, chains: list[chains_lib.Chain], vocabulary: vocab_lib.Vocabulary, top_k: int, distinct: bool):
+    def __init__(
+        self, model: Any, chains: list[chains_lib.Chain], vocabulary: vocab_lib.Vocabulary, top_k: int, distinct: bool
+    ):
+        self.model = model
         self.chains = chains
         self.vocabulary = vocabulary
         self.top_k = top_k
@@ -97,7 +101,7 @@ class _Run:
                 )
         self.length = length
         self.plans = [self._plan(chain, length) for chain in self.chains]
-        self.step = _compiled_step(self.chains, self.plans)
+        self.step = _compiled_step(self.model, self.chains, self.plans)
         self.states = {plan.name: stream.initial_state(plan) for plan in self.plans}
 
     def _plan(self, chain: chains_lib.Chain, length: int) -> stream.LayerPlan:
@@ -171,12 +175,13 @@ class _Run:
 
 # The last few compiled steps: a callback interprets the same model every
 # epoch, and tracing and compiling again would cost about a second each time.
-# A step holds its layers, so their ids in the key cannot be reused meanwhile.
+# A step holds its layers (so their ids in the key cannot be reused
+# meanwhile) and their weights: it is dropped when its model is.
 _STEPS: collections.OrderedDict[tuple, Callable] = collections.OrderedDict()
 _STEPS_KEPT = 4
 
 
-def _compiled_step(chains: list[chains_lib.Chain], plans: list[stream.LayerPlan]) -> Callable:
+def _compiled_step(model: Any, chains: list[chains_lib.Chain], plans: list[stream.LayerPlan]) -> Callable:
     key = (
         tuple(tuple(id(layer) for layer in chain.layers) for chain in chains),
         tuple((p.name, p.num_filters, p.top_k, p.distinct, p.span, tuple(p.boundary_keys.tolist())) for p in plans),
@@ -186,6 +191,7 @@ def _compiled_step(chains: list[chains_lib.Chain], plans: list[stream.LayerPlan]
         return _STEPS[key]
     step = stream.make_step(chains_lib.forward(chains), plans)
     _STEPS[key] = step
+    weakref.finalize(model, _STEPS.pop, key, None)
     while len(_STEPS) > _STEPS_KEPT:
         _STEPS.popitem(last=False)
     return step

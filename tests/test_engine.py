@@ -460,3 +460,21 @@ def test_a_second_call_sees_new_weights_and_new_lengths():
     span, length = layer_geometry(tb_filters.Report({"c": report}), "c")
     assert length == 8 and report.geometry.input_length == 8
     assert_windows_match(report, brute_raw(acts, 3), span_windows(shorter, span, length))
+
+
+def test_a_dropped_model_is_not_kept_alive():
+    import gc
+    import weakref
+
+    from tb_filters import engine
+
+    model = chain_model(conv(2, 2, "c"))
+    tb_filters.interpret(model, token_data(n=10), top_k=1)
+    layer = weakref.ref(model.get_layer("c"))
+    layer_id = id(layer())
+    assert any(layer_id in chain for key in engine._STEPS for chain in key[0])
+    del model
+    gc.collect()  # the model goes, and its compiled step with it
+    gc.collect()  # then the cycles the step's functions made
+    assert layer() is None  # its weights are freed too
+    assert not any(layer_id in chain for key in engine._STEPS for chain in key[0])
