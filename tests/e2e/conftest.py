@@ -45,7 +45,9 @@ def tensorboard(e2e_logdir):
         yield tb
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop on this thread while it
+# runs, and any later test that starts its own (the benchmark smoke test) would fail.
+@pytest.fixture(scope="module")
 def browser():
     with launch_chromium() as chromium:
         yield chromium
