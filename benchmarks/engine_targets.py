@@ -142,5 +142,5 @@ def t3_rows(w: Workload, log=print) -> list[Measurement]:
                     growth, "MB", limit=w.sizes.rss_target_mb,
                     detail=f"peak during interpret {small['peak_rss_mb']:.0f} MB -> {large['peak_rss_mb']:.0f} MB "
                     f"(resident before: {small['resident_before_mb']:.0f} / {large['resident_before_mb']:.0f} MB), "
-                    f"each in its own process; {how}; the memmap's pages count as resident once read"),
+                    f"each in its own process; {how}"),
     ]

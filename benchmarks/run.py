@@ -38,8 +38,9 @@ NOTES = [
     "up on two batches first. Its per-filter max is checked against interpret's statistics.",
     "T3: each size runs in its own process; peak RSS is the process's high-water mark (VmHWM, what "
     "ru_maxrss reports) after interpret, reset through /proc/self/clear_refs once the model is built: the "
-    "embedding's random initialization peaks higher than interpret and would otherwise hide it. Pages of the "
-    "memory-mapped file count as resident once read (165 MB for the whole file).",
+    "embedding's random initialization peaks higher than interpret and would otherwise hide it. Pages of "
+    "the memory-mapped file count as resident once read (165 MB for the whole file) unless the reader "
+    "releases them.",
     "T4: the log dir is written by tests/logdir_builder.py (1024 filters x top-100 x 10 steps, three "
     "tokens per window with contributions, token ids drawn from a 50,000-token vocabulary). Route latency pages through the "
     "latest step, one request at a time after the warm-ups (the plugin caches each page's JSON, so a page's "
