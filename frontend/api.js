@@ -29,7 +29,7 @@ async function getJson(route, params = []) {
   return response.json();
 }
 
-/** {runs: [{run, layers: [{layer, steps, latestStep, numFilters, ...}]}], skipped: [...]} */
+/** {runs: [{run, layers: [{layer, steps, wallTimes, latestStep, numFilters, ...}]}], skipped: [...]} */
 export async function fetchRuns() {
   const body = await getJson("runs");
   return {
@@ -41,11 +41,15 @@ export async function fetchRuns() {
   };
 }
 
-/** A page of filters; cached, since a (run, layer, step) report never changes. */
-export async function fetchFilterPage({ run, layer, step, offset, limit, windowsLimit }) {
+/**
+ * A page of filters, cached. A step can be written again (the CLI rerun with
+ * the same --step), so the key holds the step's wall time from `runs` too:
+ * a rewritten step is a new key and is fetched again.
+ */
+export async function fetchFilterPage({ run, layer, step, wallTime, offset, limit, windowsLimit }) {
   const params = [["run", run], ["layer", layer], ["step", step], ["offset", offset], ["limit", limit]];
   if (windowsLimit !== undefined) params.push(["windows_limit", windowsLimit]);
-  const key = JSON.stringify(params);
+  const key = JSON.stringify([wallTime ?? null, params]);
   if (pageCache.has(key)) {
     const cached = pageCache.get(key);
     pageCache.delete(key);
@@ -94,6 +98,7 @@ function normalizeLayerInfo(layer) {
   return {
     layer: layer.layer,
     steps: layer.steps || [],
+    wallTimes: layer.wall_times || [],
     latestStep: layer.latest_step,
     numFilters: layer.num_filters,
     topK: layer.top_k,

@@ -8,6 +8,9 @@ export class Catalog {
   /** listing: api.fetchRuns()'s {runs: [{run, layers: [...]}]}. */
   constructor(listing) {
     this.byRun = new Map(listing.runs.map((r) => [r.run, new Map(r.layers.map((l) => [l.layer, l]))]));
+    // Equal for two listings with the same runs, layers, steps and wall times,
+    // and facts: a poll that changed nothing re-renders nothing.
+    this.fingerprint = JSON.stringify(listing.runs);
   }
 
   get runs() {
@@ -32,6 +35,39 @@ export class Catalog {
     const steps = new Set();
     for (const run of runs) this.layer(run, layer)?.steps.forEach((s) => steps.add(s));
     return [...steps].sort((a, b) => a - b);
+  }
+
+  /** When `step` of (run, layer) was written, or null: part of a page's cache key. */
+  wallTime(run, layer, step) {
+    const info = this.layer(run, layer);
+    const at = info ? info.steps.indexOf(step) : -1;
+    return at < 0 ? null : info.wallTimes[at] ?? null;
+  }
+
+  latestStep(runs, layer) {
+    return this.stepsOf(runs, layer).slice(-1)[0] ?? null;
+  }
+
+  /**
+   * What the grid of `view` shows, per run: the step it shows (the slider's
+   * or the nearest), when that was written, and the filter count. A new
+   * listing re-renders the grid only when this changes.
+   */
+  shownKey({ runs, layer, step }) {
+    return JSON.stringify(runs.map((run) => {
+      const info = this.layer(run, layer);
+      if (!info) return [run, null];
+      const shown = nearestStep(info.steps, step);
+      return [run, shown, this.wallTime(run, layer, shown), info.numFilters];
+    }));
+  }
+
+  /** Every step and wall time of `layer` in `runs`: a filter's history changes with these. */
+  historyKey(runs, layer) {
+    return JSON.stringify(runs.map((run) => {
+      const info = this.layer(run, layer);
+      return info ? [info.steps, info.wallTimes] : null;
+    }));
   }
 
   filterCount(runs, layer) {

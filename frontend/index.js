@@ -1,7 +1,9 @@
 // The Filters tab. TensorBoard loads this module in an iframe whose base URL
 // is the plugin's route prefix and calls render() once. Every fetch and
 // import is relative, so the tab works under --path_prefix and
-// /experiment/<id>/. Deep links: see links.js.
+// /experiment/<id>/. Deep links: see links.js. The `runs` route is polled, so
+// steps written while the tab is open (FiltersCallback, once per epoch)
+// appear without a reload.
 
 import * as api from "./api.js";
 import { Catalog, nearestStep, pageOffset } from "./catalog.js";
@@ -17,12 +19,26 @@ import { emptyState, layerSummary, skippedNotice } from "./views/summary.js";
 
 const SEARCH_LIMIT = 200;
 const HISTORY_WINDOWS = 3;
+const DEFAULT_POLL_MS = 30_000;
 
 export async function render() {
   performance.mark("filters-render-start");
   loadStylesheet();
+  const pollMs = pollInterval();
   const app = new FiltersApp(document.body);
   await app.start();
+  app.keepPolling(pollMs);
+}
+
+/**
+ * How often `runs` is asked for new steps. A page may set
+ * window.__tbFiltersPollMs (milliseconds) before this module runs, e.g. a
+ * browser test through Playwright's add_init_script, which also reaches
+ * TensorBoard's plugin iframe; anything but a positive number means the default.
+ */
+function pollInterval() {
+  const wanted = Number(window.__tbFiltersPollMs);
+  return Number.isFinite(wanted) && wanted > 0 ? wanted : DEFAULT_POLL_MS;
 }
 
 function loadStylesheet() {
@@ -35,6 +51,9 @@ class FiltersApp {
     this.state = emptyView();
     this.catalog = new Catalog({ runs: [] });
     this.generation = 0; // bumped per view asked for; stale fetches are dropped
+    this.listed = false; // a listing of the runs was received
+    this.polling = false; // a poll's request of `runs` is in flight
+    this.skippedKey = "[]"; // the skipped reports listed in the notices
     this.renders = 0;
     this.highlight = null; // tokenMatcher() of the open search
     this.historyFor = null; // the filter whose history panel is open
@@ -73,29 +92,125 @@ class FiltersApp {
       this.showError(`Could not list the runs: ${e.message}`);
       return;
     }
+    await this.showListing(listing);
+  }
+
+  /** A view from scratch: for the first listing, and when the log dir becomes empty or stops being so. */
+  showListing(listing) {
+    this.listed = true;
     this.catalog = new Catalog(listing);
-    if (listing.skipped.length) this.slots.notices.appendChild(skippedNotice(listing.skipped));
+    this.showSkipped(listing.skipped);
     if (this.catalog.isEmpty) {
+      this.state = emptyView();
+      this.syncControls();
+      clear(this.slots.summary);
+      clear(this.slots.pagerTop);
+      clear(this.slots.pagerBottom);
       this.show(emptyState());
       this.markRendered();
-      return;
+      return Promise.resolve();
     }
     this.state = this.catalog.resolve(linkedView() ?? emptyView());
-    await this.load();
+    return this.load();
+  }
+
+  keepPolling(intervalMs) {
+    setInterval(() => this.poll(), intervalMs);
+    // Back from another browser tab or a minimized window: catch up at once.
+    document.addEventListener("visibilitychange", () => this.poll());
+  }
+
+  async poll() {
+    if (document.hidden || this.polling) return;
+    this.polling = true;
+    let listing;
+    try {
+      listing = await api.fetchRuns();
+    } catch (e) {
+      return; // TensorBoard restarting, say: the view stays and the next poll tries again
+    } finally {
+      this.polling = false;
+    }
+    await this.takeListing(listing);
+  }
+
+  /**
+   * A newer listing of the runs. The pickers and the slider's range follow
+   * it; the grid is rebuilt only when what it shows changed. On the latest
+   * step, the view moves on to a new latest step; elsewhere it stays.
+   */
+  async takeListing(listing) {
+    const before = this.catalog;
+    const catalog = new Catalog(listing);
+    this.showSkipped(listing.skipped);
+    if (this.listed && catalog.fingerprint === before.fingerprint) return;
+    if (!this.listed || before.isEmpty || catalog.isEmpty) {
+      await this.showListing(listing);
+      return;
+    }
+    this.catalog = catalog;
+    const previous = this.state;
+    const following = previous.step === before.latestStep(previous.runs, previous.layer);
+    // A step TensorBoard's sampling dropped gives way to the nearest one kept.
+    const step = following ? null : nearestStep(catalog.stepsOf(previous.runs, previous.layer), previous.step);
+    this.state = catalog.resolve({ ...previous, step });
+    this.announceChange(before, previous);
+    await this.refreshView(before, previous);
+  }
+
+  async refreshView(before, previous) {
+    const { catalog, state } = this;
+    if (JSON.stringify(state) !== JSON.stringify(previous) || catalog.shownKey(state) !== before.shownKey(previous)) {
+      await this.load({ scrollToFilter: false });
+      return;
+    }
+    // Same view: the filter box is left alone, it may hold a number being typed.
+    const { runs, layer } = state;
+    this.controls.setRuns(catalog.runs, runs);
+    this.controls.setLayers(catalog.layersOf(runs), layer);
+    this.controls.setSteps(catalog.stepsOf(runs, layer), state.step);
+    if (this.historyFor !== null && catalog.historyKey(runs, layer) !== before.historyKey(runs, layer)) {
+      await this.showHistory(this.historyFor);
+    }
+  }
+
+  /** Says beside the slider that a later step arrived, or that the step shown was written again. */
+  announceChange(before, previous) {
+    const { runs, layer, step } = this.state;
+    if (layer !== previous.layer) return;
+    const latestBefore = before.latestStep(previous.runs, layer);
+    const latest = this.catalog.latestStep(runs, layer);
+    if (latest !== null && (latestBefore === null || latest > latestBefore)) {
+      this.controls.announceStep(`new step ${latest}`);
+    } else if (step === previous.step
+        && runs.some((run) => before.wallTime(run, layer, step) !== this.catalog.wallTime(run, layer, step))) {
+      this.controls.announceStep(`step ${step} written again`);
+    }
+  }
+
+  showSkipped(skipped) {
+    const key = JSON.stringify(skipped);
+    if (key === this.skippedKey) return;
+    this.skippedKey = key;
+    clear(this.slots.notices);
+    if (skipped.length) this.slots.notices.appendChild(skippedNotice(skipped));
   }
 
   follow(view) {
     if (this.catalog.isEmpty || formatHash(view) === formatHash(this.state)) return;
+    this.controls.announceStep("");
     this.state = this.catalog.resolve(view);
     this.load();
   }
 
   update(change) {
+    this.controls.announceStep("");
     this.state = this.catalog.resolve({ ...this.state, ...change });
     return this.load();
   }
 
-  async load() {
+  /** scrollToFilter: false when a poll rebuilds the grid under a reader who may have scrolled away. */
+  async load({ scrollToFilter = true } = {}) {
     const generation = ++this.generation;
     const state = this.state;
     this.syncControls();
@@ -114,7 +229,7 @@ class FiltersApp {
       loadAll: (run, step, index) => this.loadFullFilter(run, step, index),
       onHistory: (index) => this.showHistory(index),
     }));
-    if (state.filter !== null) this.focusFilter(state.filter);
+    if (state.filter !== null) this.focusFilter(state.filter, scrollToFilter);
     if (this.historyFor !== null) this.showHistory(this.historyFor);
     this.markRendered();
   }
@@ -130,8 +245,8 @@ class FiltersApp {
     column.step = nearestStep(info.steps, state.step);
     try {
       column.page = await api.fetchFilterPage({
-        run, layer: state.layer, step: column.step, offset: state.offset, limit: PAGE_SIZE,
-        windowsLimit: WINDOWS_SHOWN,
+        run, layer: state.layer, step: column.step, wallTime: this.catalog.wallTime(run, state.layer, column.step),
+        offset: state.offset, limit: PAGE_SIZE, windowsLimit: WINDOWS_SHOWN,
       });
     } catch (e) {
       column.error = `Could not load this run: ${e.message}`;
@@ -140,7 +255,9 @@ class FiltersApp {
   }
 
   async loadFullFilter(run, step, index) {
-    const page = await api.fetchFilterPage({ run, layer: this.state.layer, step, offset: index, limit: 1 });
+    const { layer } = this.state;
+    const wallTime = this.catalog.wallTime(run, layer, step);
+    const page = await api.fetchFilterPage({ run, layer, step, wallTime, offset: index, limit: 1 });
     if (!page.filters.length) throw new Error(`no filter ${index}`);
     return page.filters[0];
   }
@@ -161,10 +278,11 @@ class FiltersApp {
     }
   }
 
-  focusFilter(index) {
+  focusFilter(index, scroll) {
     const row = this.slots.grid.querySelector(`#filter-${index}`);
     if (!row) return;
     row.classList.add("focused");
+    if (!scroll) return;
     row.scrollIntoView({ block: "start" });
     // Once the rows it scrolled past are laid out for real, land again.
     requestAnimationFrame(() => row.scrollIntoView({ block: "start" }));
@@ -173,7 +291,7 @@ class FiltersApp {
   async showHistory(index) {
     this.historyFor = index;
     const { runs, layer, step } = this.state;
-    const key = JSON.stringify([index, layer, runs]);
+    const key = JSON.stringify([index, layer, runs, this.catalog.historyKey(runs, layer)]);
     if (this.history?.key !== key) {
       const histories = await Promise.all(runs.map((run) => this.loadHistory(run, layer, index)));
       this.history = { key, histories };

@@ -37,20 +37,29 @@ export function createControls(handlers) {
     field("search token", search.root),
     el("div", { className: "field link-field" }, [copyButton, linkOutput]),
   ]);
+  // Rebuilt only when they show something else: a poll with nothing new for
+  // them must not close an open dropdown or take the focus off a checkbox.
   return {
     root,
     setRuns(allRuns, picked) {
-      renderRunList(runList, allRuns, picked, handlers.onRuns);
+      const boxes = [...runList.querySelectorAll("input[type=checkbox]")];
+      const shown = boxes.length === allRuns.length
+        && boxes.every((box, i) => box.value === allRuns[i] && box.checked === picked.includes(box.value));
+      if (!shown) renderRunList(runList, allRuns, picked, handlers.onRuns);
     },
     setLayers(layers, chosen) {
-      clear(layerSelect);
-      for (const layer of layers) {
-        layerSelect.appendChild(el("option", { attrs: { value: layer }, text: layer }));
+      const options = [...layerSelect.options];
+      if (options.length !== layers.length || options.some((option, i) => option.value !== layers[i])) {
+        clear(layerSelect);
+        for (const layer of layers) {
+          layerSelect.appendChild(el("option", { attrs: { value: layer }, text: layer }));
+        }
       }
       layerSelect.value = chosen ?? "";
       layerSelect.disabled = layers.length === 0;
     },
     setSteps: step.set,
+    announceStep: step.announce,
     setFilterRange: filterJump.set,
     searchInput: search.input,
     showLink(url, copied) {
@@ -81,9 +90,11 @@ function renderRunList(container, allRuns, picked, onRuns) {
 function stepSlider(onStep) {
   const slider = el("input", { className: "step-slider", attrs: { type: "range", min: 0, max: 0, step: 1, "aria-label": "step" } });
   const label = el("output", { className: "step-label" });
-  const root = el("div", { className: "step-control" }, [slider, label]);
+  const news = el("span", { className: "step-news", attrs: { "aria-live": "polite" } });
+  const root = el("div", { className: "step-control" }, [slider, label, news]);
   let steps = [];
   let timer = null;
+  let pending = null; // a step the slider was moved to, not yet passed to onStep
   const showLabel = () => {
     const index = Number(slider.value);
     label.textContent = steps.length
@@ -91,18 +102,29 @@ function stepSlider(onStep) {
       : "no steps";
   };
   slider.addEventListener("input", () => {
+    news.textContent = "";
     showLabel();
     clearTimeout(timer);
-    timer = setTimeout(() => onStep(steps[Number(slider.value)]), SLIDER_DELAY_MS);
+    pending = steps[Number(slider.value)];
+    timer = setTimeout(() => {
+      pending = null;
+      onStep(steps[Number(slider.value)]);
+    }, SLIDER_DELAY_MS);
   });
   return {
     root,
     set(newSteps, chosen) {
       steps = newSteps;
+      // New steps arriving mid-drag keep the thumb on the step it was dragged to.
+      const target = steps.includes(pending) ? pending : chosen;
       slider.max = String(Math.max(0, steps.length - 1));
-      slider.value = String(Math.max(0, steps.indexOf(chosen)));
+      slider.value = String(Math.max(0, steps.indexOf(target)));
       slider.disabled = steps.length < 2;
       showLabel();
+    },
+    /** A quiet note beside the label, e.g. "new step 3"; cleared when the slider moves. */
+    announce(text) {
+      news.textContent = text;
     },
   };
 }

@@ -57,7 +57,7 @@ export function emptyState() {
       el("code", { text: "tb-filters interpret MODEL --data SEQ.npy --vocab VOCAB --logdir DIR" }),
       " or with the ",
       el("code", { text: "tb_filters.FiltersCallback" }),
-      " Keras callback, then reload.",
+      " Keras callback: they show up here shortly after being written.",
     ]),
   ]);
 }
