@@ -84,7 +84,10 @@ def filters(name: str | None, report, step: int | None = None, description: str 
 
 
 def event_file_name(suffix: str = ".tb_filters") -> str:
-    return "events.out.tfevents.%010d.%s.%d.%d%s" % (
+    # The counter is zero-padded: TensorBoard reads a run's files in name order
+    # and never goes back, so a ".10" file written after ".9" in the same second
+    # would be skipped by a TensorBoard already running.
+    return "events.out.tfevents.%010d.%s.%d.%010d%s" % (
         int(time.time()),
         socket.gethostname(),
         os.getpid(),
