@@ -46,10 +46,17 @@ def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
                  step: int | None, offset: int, limit: int,
                  windows_limit: int | None) -> dict[str, Any]:
     layer_step = store.series(ctx, experiment, run, layer).at(step)
+    return filters_page(store, experiment, layer_step, offset, limit, windows_limit)
+
+
+def filters_page(store: ReportStore, experiment: str, layer_step: LayerStep, offset: int,
+                 limit: int, windows_limit: int | None) -> dict[str, Any]:
+    """The `filters` answer for a report already looked up: everything in it
+    comes from `layer_step` and the arguments, so they identify it."""
     page = list(layer_step.positions)[offset:offset + limit]
     return {
-        "run": run,
-        "layer": layer,
+        "run": layer_step.run,
+        "layer": layer_step.layer,
         "step": layer_step.step,
         "wall_time": layer_step.wall_time,
         **layer_step.facts(),

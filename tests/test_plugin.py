@@ -10,9 +10,11 @@ import os
 import pytest
 from tensorboard import context as tb_context
 from tensorboard import errors as tb_errors
+from werkzeug import test as werkzeug_test
+from werkzeug import wrappers
 
 from tb_filters import metadata, plugin_queries, summary
-from tb_filters.plugin import StaticFiles
+from tb_filters.plugin import GzipCache, StaticFiles
 from tb_filters.plugin_data import EncodedJson, ReportStore, to_json
 from tests.logdir_builder import HOSTILE_TOKEN, build_logdir
 from tests.plugin_harness import MODEL_VOCABULARY, build_model_logdir, serve, strict_json
@@ -362,10 +364,65 @@ def test_unchanged_data_is_read_once_and_a_new_step_appears_after_reload(tmp_pat
 def test_gzip_answers_decode_to_the_same_json(served):
     params = {"run": "kernel3", "layer": "conv1d"}
     plain = served.get("filters", params)
-    for _ in range(2):  # the second one comes from the compressed cache
+    for _ in range(2):
         zipped = served.get("filters", params, **{"Accept-Encoding": "gzip"})
         body = gzip.decompress(zipped.data) if zipped.headers.get("Content-Encoding") == "gzip" else zipped.data
         assert strict_json(body) == strict_json(plain.data)
+
+
+def gzipped_json(served, route: str, params: dict) -> dict:
+    response = served.get(route, params, **{"Accept-Encoding": "gzip"})
+    assert response.status_code == 200 and response.headers.get("Content-Encoding") == "gzip"
+    return strict_json(gzip.decompress(response.data))
+
+
+def test_big_pages_come_compressed_and_each_request_gets_its_own_page(tmp_path):
+    built = build_logdir(tmp_path, runs=("big",), num_filters=48, top_k=30, steps=(0, 1))
+    served = serve(tmp_path)
+    asked = [{"step": 0}, {"step": 1}, {}, {"step": 1, "offset": 16, "limit": 16},
+             {"step": 1, "offset": 16, "limit": 32}, {"step": 1, "windows_limit": 3}]
+    for _ in range(2):  # the second round comes from the compressed cache
+        for extra in asked:
+            params = {"run": "big", "layer": "conv1d", **extra}
+            page = gzipped_json(served, "filters", params)
+            assert page == served.json("filters", params)
+            report = built.report("big", "conv1d", extra.get("step", 1))
+            first, limit = extra.get("offset", 0), extra.get("limit", 64)
+            assert page["step"] == extra.get("step", 1)
+            assert page["filters"] == [expected_filter(f, True, extra.get("windows_limit"))
+                                       for f in report.filters[first:first + limit]]
+
+
+def test_a_compressed_page_of_a_step_written_again_is_the_later_report(tmp_path):
+    built = build_logdir(tmp_path, runs=("big",), num_filters=48, top_k=30, steps=(0, 1))
+    served = serve(tmp_path)
+    params = {"run": "big", "layer": "conv1d", "step": 1}
+    assert gzipped_json(served, "filters", params)["filters"][0] == expected_filter(
+        built.report("big", "conv1d", 1).filters[0], True)
+    again = built.report("big", "conv1d", 9)  # other windows, written as step 1
+    summary.write_report(built.run_dir("big"), again, step=1, wall_time=1_800_000_000.0)
+    served.reload()
+    page = gzipped_json(served, "filters", params)
+    assert page["filters"] == [expected_filter(f, True) for f in again.filters]
+    assert page["wall_time"] == 1_800_000_000.0
+
+
+def test_gzip_cache_is_bounded_by_compressed_bytes_and_builds_again_after_eviction():
+    request = wrappers.Request(werkzeug_test.EnvironBuilder(
+        headers={"Accept-Encoding": "gzip"}).get_environ())
+    texts = {key: json.dumps({"key": key, "data": list(range(key, key + 30_000))}) for key in range(3)}
+    built: list[int] = []
+
+    def answer(key: int):
+        return cache.respond(request, lambda: built.append(key) or texts[key], key=("page", key))
+
+    zipped_size = len(gzip.compress(texts[0].encode(), compresslevel=3, mtime=0))
+    cache = GzipCache(budget_bytes=2 * zipped_size + zipped_size // 2, min_chars=1000)
+    for key in (0, 1, 0, 2, 1, 0):
+        assert strict_json(gzip.decompress(answer(key).get_data())) == json.loads(texts[key])
+    # 0 and 1 fit, 2 evicts 1 (0 was used more recently), 1 then evicts 0.
+    assert built == [0, 1, 2, 1, 0]
+    assert len(cache._cache) == 2
 
 
 # Static files -----------------------------------------------------------------
