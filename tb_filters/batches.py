@@ -42,6 +42,14 @@ def batches(sequences: Any, batch_size: int) -> Iterator[np.ndarray]:
         raise FiltersError(f"Expected at least one batch of sequences. Received an empty {type(sequences).__name__}")
 
 
+def known_examples(sequences: Any) -> int | None:
+    """The number of examples when the data says it up front (arrays, tensors), else None."""
+    shape = getattr(sequences, "shape", None) if isinstance(sequences, np.ndarray) or _is_tensor(sequences) else None
+    if shape is not None and len(shape) == 2 and shape[0] is not None:
+        return int(shape[0])
+    return None
+
+
 def _page_releaser(array: np.ndarray) -> Callable[[int], None]:
     """For a read-only memory map: release(rows) drops the pages of rows already read.
 

@@ -5,9 +5,11 @@ the batch into each layer's running state (statistics and the top-k windows
 per filter) and flags non-finite activations. The state stays in TensorFlow
 between batches; only the flags come back to Python.
 
-Statistics: sums, maxima and minima per example in one XLA-fused pass; the
-histogram by another that turns every activation into a (bucket, filter)
-slot from its exponent bits, then one bincount.
+Statistics: sums, maxima and minima per example in one pass; the histogram
+by another that turns every activation into a (bucket, filter) slot from its
+exponent bits, then one bincount. For large runs these passes, the window
+hashes and the top-k merge are XLA kernels; small runs trace the same bodies
+into the step's graph, since compiling costs more than it saves there.
 
 Raw mode keeps the k best (example, position) pairs per filter. The k best
 pairs of a batch lie in the k examples with the best maxima (any other
@@ -86,8 +88,13 @@ def initial_state(plan: LayerPlan) -> dict[str, tf.Tensor]:
     return state
 
 
-def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan]) -> Callable:
-    """step(token_ids [B, L] int32, valid_rows, first_example, states) -> (states, bad_flags)."""
+def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan], xla: bool = True) -> Callable:
+    """step(token_ids [B, L] int32, valid_rows, first_example, states) -> (states, bad_flags).
+
+    `xla` fuses the statistics, hashing and merging into XLA kernels: faster per
+    batch, but compiling them costs about half a second, more than a small run saves.
+    """
+    kernels = _XLA_KERNELS if xla else _PLAIN_KERNELS
 
     @tf.function(autograph=False)
     def step(token_ids, valid_rows, first_example, states):
@@ -95,7 +102,7 @@ def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan]) 
         new_states, flags = {}, {}
         for plan in plans:
             acts = tf.cast(activations[plan.name], tf.float32)
-            batch = _Batch(plan, token_ids, acts, valid_rows, first_example)
+            batch = _Batch(plan, token_ids, acts, valid_rows, first_example, kernels)
             new_states[plan.name], flags[plan.name] = _fold(plan, batch, states[plan.name])
         return new_states, flags
 
@@ -105,8 +112,9 @@ def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan]) 
 class _Batch:
     """One batch's activations of one layer: [B, output_length, F] and flat [B * output_length, F]."""
 
-    def __init__(self, plan: LayerPlan, token_ids, acts, valid_rows, first_example):
+    def __init__(self, plan: LayerPlan, token_ids, acts, valid_rows, first_example, kernels: "_Kernels"):
         self.plan = plan
+        self.kernels = kernels
         self.rows = token_ids.shape[0]
         self.size = self.rows * plan.output_length
         self.acts = acts
@@ -178,10 +186,9 @@ def _buckets(x: tf.Tensor) -> tf.Tensor:
     return _ZERO_BUCKET + steps - negative * (1 + 2 * steps)
 
 
-@tf.function(jit_compile=True, autograph=False)
 def _histogram_slots(acts, valid_rows):
-    """bucket * F + filter per activation (exact zeros in an extra bucket), fused by XLA
-    into one pass; padding rows get a slot past the end, which bincount drops."""
+    """bucket * F + filter per activation (exact zeros in an extra bucket), one fusable
+    pass; padding rows get a slot past the end, which bincount drops."""
     rows, _, filters = acts.shape
     bucket = tf.where(acts == 0, _EXACT_ZERO, _buckets(acts))
     slots = bucket * filters + tf.range(filters)
@@ -200,10 +207,10 @@ class _BatchStats:
 def _batch_stats(batch: _Batch) -> _BatchStats:
     filters = batch.plan.num_filters
     cells = (NUM_BUCKETS + 1) * filters
-    slots = _histogram_slots(batch.acts, batch.valid_rows)
+    slots = batch.kernels.histogram_slots(batch.acts, batch.valid_rows)
     # The raw op: tf.math.bincount would first scan every slot for its maximum.
     counts = tf.raw_ops.DenseBincount(input=slots, size=cells, weights=tf.zeros([0], tf.int32))
-    sums, maxima, minima = _example_reductions(batch.acts, batch.valid_rows)
+    sums, maxima, minima = batch.kernels.example_reductions(batch.acts, batch.valid_rows)
     return _BatchStats(
         example_sums=sums,
         example_maxima=maxima,
@@ -212,7 +219,6 @@ def _batch_stats(batch: _Batch) -> _BatchStats:
     )
 
 
-@tf.function(jit_compile=True, autograph=False)
 def _example_reductions(acts, valid_rows):
     """Sum, max and min over each example's positions, in one fused pass; padding
     rows give 0, -inf and inf."""
@@ -272,12 +278,11 @@ def _top_k_columns(scores: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
     return tf.math.top_k(scores, k=k, sorted=True)
 
 
-@tf.function(jit_compile=True, autograph=False)
 def _merge(state: dict, candidates: dict) -> dict:
     """Top-k of running entries followed by candidates; ties keep the running ones first.
 
     Entries left at -inf are empty (fewer windows than k so far): count 0, empty hash.
-    One XLA kernel instead of a dozen small ops.
+    With XLA, one kernel instead of a dozen small ops.
     """
     k = state["value"].shape[1]
     joined = {key: tf.concat([state[key], candidates[key]], axis=1) for key in candidates}
@@ -309,14 +314,13 @@ def _fold_raw(plan: LayerPlan, batch: _Batch, stats: _BatchStats, state: dict) -
         "tokens": batch.window_tokens(index),
         "count": tf.ones_like(index, tf.int64),
     }
-    return _merge({key: state[key] for key in candidates}, candidates)
+    return batch.kernels.merge({key: state[key] for key in candidates}, candidates)
 
 
-def _window_hasher(plan: LayerPlan, lead: int) -> Callable:
-    """XLA-fused int64 hashes >= 0 of every position's window [B * output_length]:
+def _window_hasher(plan: LayerPlan, lead: int, xla: bool) -> Callable:
+    """int64 hashes >= 0 of every position's window [B * output_length]:
     its span tokens and boundary key, mixed in by multiply-xorshift steps."""
 
-    @tf.function(jit_compile=True, autograph=False)
     def hash_windows(padded_ids):
         stride, length = plan.span.stride, plan.output_length
         extent = (length - 1) * stride + 1
@@ -331,7 +335,7 @@ def _window_hasher(plan: LayerPlan, lead: int) -> Callable:
             h = h ^ tf.bitwise.right_shift(h, shift)
         return tf.reshape(tf.bitwise.bitwise_and(tf.bitcast(h, tf.int64), tf.constant(2**63 - 1, tf.int64)), [-1])
 
-    return hash_windows
+    return tf.function(hash_windows, jit_compile=True, autograph=False) if xla else hash_windows
 
 
 def _rows_reaching(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", floor: tf.Tensor, kth: tf.Tensor):
@@ -356,7 +360,7 @@ def _fold_distinct(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", state: 
     rows, beats = _rows_reaching(plan, batch, stats, floor, kth)
 
     # One numbering of kept windows and the rows' windows: counts for both at once.
-    row_hashes = tf.gather(_window_hasher(plan, batch.lead)(batch.padded_ids), rows)
+    row_hashes = tf.gather(_window_hasher(plan, batch.lead, batch.kernels.xla)(batch.padded_ids), rows)
     unique, which = tf.unique(tf.concat([tf.reshape(state["hash"], [-1]), row_hashes], axis=0))
     kept_ids = tf.reshape(which[: filters * k], [filters, k])
     row_ids = which[filters * k:]
@@ -385,4 +389,25 @@ def _fold_distinct(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", state: 
         "count": tf.gather(counts, candidate_ids),
         "hash": tf.gather(unique, candidate_ids),
     }
-    return _merge({key: kept[key] for key in candidates}, candidates)
+    return batch.kernels.merge({key: kept[key] for key in candidates}, candidates)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Kernels:
+    """The step's fusable parts: XLA kernels, or the same bodies traced into the step's graph."""
+
+    xla: bool
+    histogram_slots: Callable
+    example_reductions: Callable
+    merge: Callable
+
+
+def _kernels(xla: bool) -> _Kernels:
+    functions = (_histogram_slots, _example_reductions, _merge)
+    if xla:
+        functions = tuple(tf.function(f, jit_compile=True, autograph=False) for f in functions)
+    return _Kernels(xla, *functions)
+
+
+_XLA_KERNELS = _kernels(xla=True)
+_PLAIN_KERNELS = _kernels(xla=False)

@@ -155,13 +155,22 @@ CHAINS = {
 }
 
 
+@pytest.fixture(params=[False, True], ids=["plain", "xla"])
+def xla(request, monkeypatch) -> bool:
+    """Small array inputs skip XLA; this runs a test with and without it."""
+    from tb_filters import engine
+
+    monkeypatch.setattr(engine, "XLA_MIN_ACTIVATIONS", 0 if request.param else engine.XLA_MIN_ACTIVATIONS)
+    return request.param
+
+
 @pytest.fixture(scope="module", params=sorted(CHAINS))
 def chain_case(request, data):
     model = CHAINS[request.param]()
     return request.param, model, submodel_outputs(model, "c", data)
 
 
-def test_raw_matches_brute_force(chain_case, data):
+def test_raw_matches_brute_force(chain_case, data, xla):
     _, model, acts = chain_case
     report = tb_filters.interpret(model, data, layers="c", top_k=7, distinct=False, batch_size=33)
     span, length = layer_geometry(report, "c")
@@ -169,7 +178,7 @@ def test_raw_matches_brute_force(chain_case, data):
     assert_windows_match(report["c"], brute_raw(acts, 7), span_windows(data, span, length))
 
 
-def test_distinct_matches_brute_force(chain_case, data):
+def test_distinct_matches_brute_force(chain_case, data, xla):
     name, model, acts = chain_case
     report = tb_filters.interpret(model, data, layers="c", top_k=7, distinct=True, batch_size=33)
     span, length = layer_geometry(report, "c")
@@ -186,7 +195,7 @@ def test_distinct_matches_brute_force(chain_case, data):
             assert w.activation == pytest.approx(float(acts[w.example, w.position, f.index]), abs=TOLERANCE)
 
 
-def test_stats_match_numpy(chain_case, data):
+def test_stats_match_numpy(chain_case, data, xla):
     _, model, acts = chain_case
     report = tb_filters.interpret(model, data, layers="c", top_k=2, batch_size=64)
     for f in report["c"].filters:
