@@ -31,8 +31,9 @@ NOTES = [
     "T1's baseline is the notebook's method reimplemented: per filter a new Keras sub-model "
     "(model inputs -> conv_1 output), `predict` on the 10,000 sequences with Keras' default batch "
     "size (32) and the meta input, argsort of that filter's whole [N, L] activations, top 10, words = "
-    "tokens at position-1..position+1. interpret runs first, cold: the target uses its first call in the "
-    "process, which pays for tracing and XLA compilation; a second call is reported beside it.",
+    "tokens at position-1..position+1. A plain TensorFlow conv of another shape runs first, so that neither "
+    "method pays TensorFlow's one-time start for the other; then interpret, whose first call pays its own "
+    "tracing (and XLA compilation for inputs over 50M activations); a second call is reported beside it.",
     "T2: the forward pass is a compiled tf.function computing conv_1's output batch by batch from the "
     "same memmap with the same batch size, reduced to a per-filter max; both it and interpret are warmed "
     "up on two batches first. Its per-filter max is checked against interpret's statistics.",
