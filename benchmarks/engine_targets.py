@@ -95,11 +95,13 @@ def t1_rows(w: Workload, log=print) -> list[Measurement]:
     what = f"{n:,} sequences, {w.sizes.filters} filters, top-{TOP_K}, vs the notebook"
     target = w.sizes.speedup_target
     return [
-        Measurement("T1", f"speed-up, raw (distinct=False), {what}", notebook_s / raw_s, "x", limit=target,
-                    at_least=True, detail=f"notebook {notebook_s:.1f} s, interpret {raw_s:.2f} s, its first call "
-                    f"(tracing included); called again: {warm_s:.2f} s, "
-                    f"{notebook_s / warm_s:.0f}x"),
-        Measurement("T1", "speed-up, distinct=True, same run", notebook_s / distinct_s, "x", limit=target,
+        Measurement("T1", f"speed-up, raw (distinct=False), {what}, interpret's first call", notebook_s / raw_s,
+                    "x", limit=target, at_least=True,
+                    detail=f"notebook {notebook_s:.1f} s, interpret {raw_s:.2f} s, about 0.45 s of it one-time graph "
+                    "tracing of the compiled step"),
+        Measurement("T1", "speed-up, raw, interpret called again (compiled step reused)", notebook_s / warm_s, "x",
+                    limit=target, at_least=True, detail=f"interpret {warm_s:.2f} s"),
+        Measurement("T1", "speed-up, distinct=True, its first call", notebook_s / distinct_s, "x", limit=target,
                     at_least=True, detail=f"interpret {distinct_s:.2f} s; best window equals raw mode's: "
                     f"{'yes' if top_agrees else 'NO'}", passed=None if top_agrees else False),
         Measurement("T1", "raw top-10 equals the notebook's (activations within 1e-5, pairs up to ties)",
