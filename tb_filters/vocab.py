@@ -14,8 +14,8 @@ import os
 from typing import Any, Iterable, Mapping
 
 from tb_filters.errors import FiltersError
+from tb_filters.report import PAD_TOKEN
 
-PAD_TOKEN = "<pad>"
 OUTSIDE_ID = -1  # a span slot outside the sequence
 
 
@@ -183,13 +183,11 @@ def _from_model(model: Any) -> Vocabulary | None:
         if not hasattr(layer, "get_vocabulary"):
             continue
         tokens = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in layer.get_vocabulary()]
-        name = f"layer {layer.name!r}"
-        kind = type(layer).__name__
-        if kind == "TextVectorization":
-            return Vocabulary(tokens, padding_id=0, oov_token=_oov(layer, "[UNK]"), source=name)
-        mask = getattr(layer, "mask_token", None)
-        padding_id = 0 if mask is not None else None
-        return Vocabulary(tokens, padding_id=padding_id, oov_token=_oov(layer, "[UNK]"), source=name)
+        # TextVectorization always reserves id 0 for padding; StringLookup only with a mask token.
+        masked = type(layer).__name__ == "TextVectorization" or getattr(layer, "mask_token", None) is not None
+        return Vocabulary(
+            tokens, padding_id=0 if masked else None, oov_token=_oov(layer, "[UNK]"), source=f"layer {layer.name!r}"
+        )
     return None
 
 
