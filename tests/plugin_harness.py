@@ -22,8 +22,8 @@ from tensorboard.plugins import base_plugin
 from werkzeug import test as werkzeug_test
 from werkzeug import wrappers
 
-from tb_filters import metadata
 from tb_filters.plugin import FiltersPlugin
+from tests.readback import load_logdir
 
 PREFIX = "/data/plugin/filters/"
 HOSTILE_TOKEN = "<img src=x onerror=alert(1)>"
@@ -66,11 +66,7 @@ def serve(logdir: str | os.PathLike, sampling_hints: dict[str, int] | None = Non
           samples_kept: int = 1000) -> Served:
     """`samples_kept`: the loader's reservoir per tag, as `--samples_per_plugin` sets it."""
     logdir = os.fspath(logdir)
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        tensor_size_guidance={metadata.PLUGIN_NAME: samples_kept})
-    multiplexer.AddRunsFromDirectory(logdir)
-    multiplexer.Reload()
-    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, logdir)
+    multiplexer, provider = load_logdir(logdir, samples_kept)
     context = base_plugin.TBContext(data_provider=provider, logdir=logdir,
                                     sampling_hints=sampling_hints or {})
     plugin = FiltersPlugin(context)

@@ -12,26 +12,38 @@ from tb_filters import metadata
 from tb_filters import report as report_lib
 
 
-def read_reports(logdir: str | os.PathLike) -> dict[str, dict[str, dict[int, report_lib.LayerReport]]]:
-    """{run: {tag: {step: LayerReport}}} for every `filters` summary under `logdir`."""
+def load_logdir(logdir: str | os.PathLike, samples_kept: int | None = None) -> tuple[
+        plugin_event_multiplexer.EventMultiplexer, tb_data_provider.MultiplexerDataProvider]:
+    """TensorBoard's multiplexer with `logdir` loaded, and the data provider over it.
+
+    `samples_kept`: the loader's reservoir of `filters` tensors per tag, as
+    `--samples_per_plugin` sets it; None keeps TensorBoard's default.
+    """
     logdir = os.fspath(logdir)
-    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    guidance = None if samples_kept is None else {metadata.PLUGIN_NAME: samples_kept}
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(tensor_size_guidance=guidance)
     multiplexer.AddRunsFromDirectory(logdir)
     multiplexer.Reload()
-    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, logdir)
+    return multiplexer, tb_data_provider.MultiplexerDataProvider(multiplexer, logdir)
+
+
+def read_reports(logdir: str | os.PathLike) -> dict[str, dict[str, dict[int, report_lib.LayerReport]]]:
+    """{run: {tag: {step: LayerReport}}} for every `filters` summary under `logdir`."""
+    _, provider = load_logdir(logdir)
     data = provider.read_tensors(
         tb_context.RequestContext(), experiment_id="", plugin_name=metadata.PLUGIN_NAME, downsample=10_000
     )
     return {
         run: {
-            tag: {datum.step: _decode(datum) for datum in series}
+            tag: {datum.step: decode(datum) for datum in series}
             for tag, series in tags.items()
         }
         for run, tags in data.items()
     }
 
 
-def _decode(datum) -> report_lib.LayerReport:
+def decode(datum) -> report_lib.LayerReport:
+    """The LayerReport in one `filters` tensor datum of the data provider."""
     return report_lib.from_proto(metadata.parse_layer_report(datum.numpy.item()))
 
 

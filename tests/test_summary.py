@@ -7,14 +7,15 @@ import os
 
 import pytest
 from tensorboard import context as tb_context
-from tensorboard.backend.event_processing import data_provider as tb_data_provider
-from tensorboard.backend.event_processing import plugin_event_multiplexer
 from tensorboard.compat.proto import summary_pb2
 
 from tb_filters import metadata, summary
 from tb_filters import report as report_lib
 from tb_filters.errors import FiltersError
 from tb_filters.proto import filters_pb2
+from tests.readback import decode, load_logdir
+
+from readback import decode, load_logdir
 
 
 def _layer(name: str = "conv_1", num_filters: int = 2, activation_scale: float = 1.0) -> report_lib.LayerReport:
@@ -42,18 +43,11 @@ def _layer(name: str = "conv_1", num_filters: int = 2, activation_scale: float =
 
 
 def _read_back(logdir: str):
-    multiplexer = plugin_event_multiplexer.EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(logdir)
-    multiplexer.Reload()
-    provider = tb_data_provider.MultiplexerDataProvider(multiplexer, logdir)
+    _, provider = load_logdir(logdir)
     ctx = tb_context.RequestContext()
     listing = provider.list_tensors(ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME)
     data = provider.read_tensors(ctx, experiment_id="", plugin_name=metadata.PLUGIN_NAME, downsample=100)
     return listing, data
-
-
-def _decode(datum) -> report_lib.LayerReport:
-    return report_lib.from_proto(metadata.parse_layer_report(datum.numpy.item()))
 
 
 def test_histogram_edges_are_fixed_and_increasing():
@@ -122,7 +116,7 @@ def test_write_report_is_read_back_by_tensorboard(tmp_path):
     assert listing["run_a"]["conv_1"].max_step == 2
     steps = data["run_a"]["conv_1"]
     assert [d.step for d in steps] == [0, 1, 2]
-    assert _decode(steps[1]) == _layer(activation_scale=2)
+    assert decode(steps[1]) == _layer(activation_scale=2)
 
 
 def test_tf_summary_writer_path(tmp_path):
@@ -135,7 +129,7 @@ def test_tf_summary_writer_path(tmp_path):
     _, data = _read_back(str(tmp_path))
     (datum,) = data["run_b"]["conv_1"]
     assert datum.step == 5
-    assert _decode(datum) == _layer()
+    assert decode(datum) == _layer()
 
 
 def test_tf_summary_without_default_writer_returns_false():
