@@ -15,8 +15,6 @@ from tb_filters.errors import FiltersError
 from tb_filters.proto import filters_pb2
 from tests.readback import decode, load_logdir
 
-from readback import decode, load_logdir
-
 
 def _layer(name: str = "conv_1", num_filters: int = 2, activation_scale: float = 1.0) -> report_lib.LayerReport:
     geometry = report_lib.LayerGeometry(
