@@ -372,6 +372,7 @@ class ReportStore:
     def _refresh(self, ctx, experiment: str, listing: dict) -> list[Series]:
         current: dict[tuple[str, str], Series] = {}
         stale: dict[str, dict[str, Any]] = collections.defaultdict(dict)
+        previous: dict[str, dict[str, Series | None]] = collections.defaultdict(dict)
         for run, tags in listing.items():
             for tag, ts in tags.items():
                 cached = self._series.get((experiment, run, tag))
@@ -379,9 +380,9 @@ class ReportStore:
                     current[(run, tag)] = cached
                 else:
                     stale[run][tag] = ts
+                    previous[run][tag] = cached
         for run, tags in stale.items():
-            previous = {tag: self._series.get((experiment, run, tag)) for tag in tags}
-            for series in self._read_run(ctx, experiment, run, tags, previous):
+            for series in self._read_run(ctx, experiment, run, tags, previous[run]):
                 self._series.put((experiment, run, series.layer), series)
                 current[(run, series.layer)] = series
         return [self._with_corruption(experiment, current[key]) for key in sorted(current)]
