@@ -6,23 +6,15 @@ import contextlib
 import dataclasses
 import gzip
 import http.client
-import json
 import os
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.parse
 from typing import Iterator
 
+# Importable wherever `benchmarks` is: both live in the repository's root.
+from tests.e2e.harness import TensorBoardProcess
+
 ROUTE_PREFIX = "/data/plugin/filters/"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Client:
@@ -97,22 +89,8 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _log_tail(path: str, lines: int = 15) -> str:
-    with open(path, errors="replace") as f:
-        return "".join(f.readlines()[-lines:])
-
-
-def _steps_served(port: int, run: str, layer: str) -> list[int]:
-    client = Client(port, timeout=10)
-    try:
-        status, body, _ = client.get("runs")
-    except OSError:
-        return []
-    finally:
-        client.close()
-    if status != 200:
-        return []
-    for entry in json.loads(body)["runs"]:
+def _steps_served(runs: dict, run: str, layer: str) -> list[int]:
+    for entry in runs["runs"]:
         for info in entry["layers"] if entry["run"] == run else ():
             if info["layer"] == layer:
                 return list(info["steps"])
@@ -123,28 +101,7 @@ def _steps_served(port: int, run: str, layer: str) -> list[int]:
 def serve(logdir: str, run: str, layer: str, steps: int, timeout: float = 240.0) -> Iterator[Server]:
     """Starts TensorBoard on a free loopback port, yields it once every step
     of (run, layer) is served, and stops it afterwards."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile("w+", prefix="tensorboard-", suffix=".log", delete=False)
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1",
-               "--port", str(port), "--samples_per_plugin", f"filters={max(steps, 100)}"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        deadline = time.monotonic() + timeout
-        while len(_steps_served(port, run, layer)) < steps:
-            if process.poll() is not None:
-                raise RuntimeError(f"tensorboard exited with {process.returncode}:\n{_log_tail(log.name)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"tensorboard served fewer than {steps} steps of {run}/{layer} "
-                                   f"after {timeout:.0f} s:\n{_log_tail(log.name)}")
-            time.sleep(0.5)
-        yield Server(port, process.pid)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        os.unlink(log.name)
+    with TensorBoardProcess(logdir, ready=lambda runs: len(_steps_served(runs, run, layer)) >= steps,
+                            extra_args=("--samples_per_plugin", f"filters={max(steps, 100)}"),
+                            timeout=timeout) as tensorboard:
+        yield Server(tensorboard.port, tensorboard.pid)

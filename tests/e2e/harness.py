@@ -59,8 +59,10 @@ class TensorBoardProcess:
     """
 
     def __init__(self, logdir: str, ready: Callable[[dict], bool] | None = None,
-                 path_prefix: str = "", extra_args: tuple[str, ...] = ()):
+                 path_prefix: str = "", extra_args: tuple[str, ...] = (),
+                 timeout: float = STARTUP_TIMEOUT_S):
         self.logdir = logdir
+        self.timeout = timeout
         self.ready = ready or (lambda listing: len(listing["runs"]) >= 1)
         self.extra_args = (("--path_prefix", path_prefix) if path_prefix else ()) + tuple(extra_args)
         self.port = free_port()
@@ -93,6 +95,10 @@ class TensorBoardProcess:
                 self._process.wait()
         self._log.close()
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def get_json(self, path: str):
         with urllib.request.urlopen(f"{self.url}/{path.lstrip('/')}", timeout=10) as response:
             return json.load(response)
@@ -102,7 +108,7 @@ class TensorBoardProcess:
         return self._log.read()
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"tensorboard exited with {self._process.returncode}:\n{self.output()}")
@@ -113,7 +119,7 @@ class TensorBoardProcess:
                 if self.ready(self.get_json("data/plugin/filters/runs")):
                     return
             time.sleep(0.25)
-        raise TimeoutError(f"tensorboard not ready after {STARTUP_TIMEOUT_S}s:\n{self.output()}")
+        raise TimeoutError(f"tensorboard not ready after {self.timeout:.0f}s:\n{self.output()}")
 
 
 @contextlib.contextmanager
