@@ -147,8 +147,12 @@ class _Run:
         self._check_ids(batch)
         valid = batch.shape[0]
         self.rows = max(self.rows, valid)
-        ids = np.zeros((self.rows, self.length), np.int32)
-        ids[:valid] = batch
+        if valid == self.rows:
+            ids = batch.astype(np.int32, copy=False)  # ids were checked against the embedding size
+        else:
+            # A short batch is padded to the compiled shape; the step ignores rows past `valid`.
+            ids = np.zeros((self.rows, self.length), np.int32)
+            ids[:valid] = batch
         self.states, flags = self.step(
             tf.constant(ids), tf.constant(valid, tf.int32), tf.constant(self.examples, tf.int64), self.states
         )
