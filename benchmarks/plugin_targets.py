@@ -22,11 +22,9 @@ import numpy as np
 
 from benchmarks import live_tensorboard, workload
 from benchmarks.table import Measurement
+from tests.e2e.harness import launch_chromium
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,25 +225,19 @@ def _rendered_page_problems(page, spec: PluginWorkload, expected: Expected) -> l
 def first_render(port: int, spec: PluginWorkload, expected: Expected, repeats: int = 5,
                  timeout_ms: float = 60_000) -> Render:
     """Opens the tab `repeats` times, each in a fresh browser context (cold HTTP cache)."""
-    from playwright.sync_api import sync_playwright
-
     navigation, render_call, problems = [], [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            for _ in range(repeats):
-                context = browser.new_context(viewport={"width": 1400, "height": 1000})
-                page = context.new_page()
-                page.goto(_entry_url(port, spec))
-                page.wait_for_selector("body[data-first-render-ms]", timeout=timeout_ms)
-                marks = page.evaluate("() => [Number(document.body.dataset.renderedAt),"
-                                      " Number(document.body.dataset.firstRenderMs)]")
-                navigation.append(marks[0])
-                render_call.append(marks[1])
-                problems += _rendered_page_problems(page, spec, expected)
-                context.close()
-        finally:
-            browser.close()
+    with launch_chromium() as browser:
+        for _ in range(repeats):
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = context.new_page()
+            page.goto(_entry_url(port, spec))
+            page.wait_for_selector("body[data-first-render-ms]", timeout=timeout_ms)
+            marks = page.evaluate("() => [Number(document.body.dataset.renderedAt),"
+                                  " Number(document.body.dataset.firstRenderMs)]")
+            navigation.append(marks[0])
+            render_call.append(marks[1])
+            problems += _rendered_page_problems(page, spec, expected)
+            context.close()
     return Render(tuple(navigation), tuple(render_call), tuple(problems))
 
 
