@@ -36,7 +36,7 @@ bench: $(STAMP) browser
 # Regenerates filters_pb2.py with a protoc as old as TensorBoard's gencode (6.31).
 proto:
 	$(PY) -m pip install -q --target $(VENV)/protoc "grpcio-tools==1.74.0"
-	PYTHONPATH=$(VENV)/protoc $(PY) -m grpc_tools.protoc -I. --python_out=. tb_filters/proto/filters.proto
+	PYTHONPATH=$(VENV)/protoc $(PY) -m grpc_tools.protoc -I. --python_out=. tb_filters/format/proto/filters.proto
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

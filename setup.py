@@ -1,17 +1,20 @@
-from setuptools import setup
+"""Packaging: the build system and tool config are in pyproject.toml."""
+
+from setuptools import find_packages, setup
 
 setup(
     name="tb_filters",
     version="0.1.0",
     description="Interpret the Conv1D filters of Keras text models, in TensorBoard",
     python_requires=">=3.10",
-    packages=["tb_filters", "tb_filters.proto", "tb_filters.frontend"],
-    # The tab's sources live in frontend/ and ship inside the package.
+    packages=find_packages(include=["tb_filters", "tb_filters.*"]) + ["tb_filters.frontend"],
+    # The tab's sources live in the top-level frontend/ and ship inside the package.
     package_dir={"tb_filters.frontend": "frontend"},
     package_data={
-        "tb_filters": ["py.typed", "http_api.md"],
-        "tb_filters.proto": ["*.proto"],
-        "tb_filters.frontend": ["*.js", "*.css", "views/*.js"],
+        "tb_filters": ["py.typed"],
+        "tb_filters.plugin": ["http_api.md"],
+        "tb_filters.format.proto": ["*.proto"],
+        "tb_filters.frontend": ["*.js", "*.css", "**/*.js"],
     },
     install_requires=[
         "tensorboard>=2.16",
@@ -19,6 +22,8 @@ setup(
         "numpy>=1.24",
         "protobuf>=6.31.1,<8",
         "h5py",
+        "cachetools>=5",
+        "tqdm>=4.60",
     ],
     extras_require={
         # The writer side needs TensorFlow; the TensorBoard plugin does not.

@@ -64,7 +64,7 @@ def build_logdir(spec: PluginWorkload, path: str) -> Expected:
     """Writes the run with the plugin engineer's builder; returns what each step holds."""
     if REPO not in sys.path:
         sys.path.insert(0, REPO)
-    from tests.logdir_builder import build_logdir as write_runs
+    from tests.helpers.logdir_builder import build_logdir as write_runs
 
     built = write_runs(path, runs=(spec.run,), num_filters=spec.num_filters, top_k=spec.top_k,
                        steps=spec.steps, layers=(spec.layer,),

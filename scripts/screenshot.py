@@ -14,9 +14,9 @@ import os
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+sys.path.insert(0, REPO)
 
-from harness import TensorBoardProcess, launch_chromium, open_filters_tab, wait_for_render  # noqa: E402
+from tests.e2e.harness import TensorBoardProcess, launch_chromium, open_filters_tab, wait_for_render  # noqa: E402
 
 VIEWPORT = {"width": 1440, "height": 1000}
 

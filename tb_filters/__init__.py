@@ -15,14 +15,14 @@ from __future__ import annotations
 import importlib
 
 from tb_filters.errors import FiltersError
-from tb_filters.report import FilterReport, FilterStats, LayerReport, Report, Window
+from tb_filters.format.report import FilterReport, FilterStats, LayerReport, Report, Window
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "interpret": ("tb_filters.engine", "interpret"),
+    "interpret": ("tb_filters.engine.interpret", "interpret"),
     "FiltersCallback": ("tb_filters.callback", "FiltersCallback"),
-    "summary": ("tb_filters.summary", None),
+    "summary": ("tb_filters.format.summary", None),
 }
 
 __all__ = [

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from tb_filters import summary
+from tb_filters.format import summary
 from tb_filters.errors import FiltersError
 
 _log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class FiltersCallback(keras.callbacks.Callback):
         return path
 
     def _interpret(self):
-        from tb_filters.engine import interpret
+        from tb_filters.engine.interpret import interpret
 
         return interpret(
             self.model, self.sequences, layers=self.layers, vocab=self.vocab, top_k=self.top_k,
@@ -152,7 +152,7 @@ def _check_positive_int(name: str, value: Any) -> None:
 def _load_vocab(vocab: Any):
     if vocab is None:
         return None  # read from the model's TextVectorization/StringLookup when interpreting
-    from tb_filters.vocab import load_vocabulary
+    from tb_filters.engine.vocab import load_vocabulary
 
     return load_vocabulary(vocab)
 

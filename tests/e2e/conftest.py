@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from harness import ARTIFACTS, CHROMIUM, TensorBoardProcess, launch_chromium
+from tests.e2e.harness import ARTIFACTS, CHROMIUM, TensorBoardProcess, launch_chromium
 
 
 def pytest_collection_modifyitems(config, items):
@@ -24,14 +24,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def e2e_logdir(tmp_path_factory) -> str:
-    from tab_logdir import write_logdir
+    from tests.e2e.tab_logdir import write_logdir
 
     return write_logdir(tmp_path_factory.mktemp("e2e_logdir"))
 
 
 def _everything_loaded(listing: dict) -> bool:
     """TensorBoard reads event files in the background: wait for every step."""
-    from tab_logdir import RUNS, STEPS
+    from tests.e2e.tab_logdir import RUNS, STEPS
 
     layers = [layer for run in listing["runs"] for layer in run["layers"]]
     return len(listing["runs"]) == len(RUNS) and len(layers) == 2 * len(RUNS) and all(

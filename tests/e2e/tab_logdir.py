@@ -79,7 +79,7 @@ def _set_step_weights(model, base_kernel: np.ndarray, step: int, rng: np.random.
 def write_logdir(path: str | os.PathLike) -> str:
     """Writes both runs; returns the log dir."""
     import tb_filters
-    from tb_filters import summary
+    from tb_filters.format import summary
 
     logdir = os.fspath(path)
     data = sequences()

@@ -3,11 +3,11 @@ appear without reloading the page, on a log dir and TensorBoard of its own."""
 
 from __future__ import annotations
 
-from harness import TensorBoardProcess, open_filters_tab, wait_for_render
+from tests.e2e.harness import TensorBoardProcess, open_filters_tab, wait_for_render
 from playwright.sync_api import expect
 
-from tb_filters import report as report_lib
-from tests.logdir_builder import Logdir, build_logdir, synthetic_layer_report
+from tb_filters.format import report as report_lib
+from tests.helpers.logdir_builder import Logdir, build_logdir, synthetic_layer_report
 
 RUN = "live"
 LAYER = "conv1d"
@@ -17,7 +17,7 @@ BASE_WALL_TIME = 1_700_000_000.0  # build_logdir writes step s at this + s
 
 
 def _write_step(built: Logdir, step: int, layer_report: report_lib.LayerReport, wall_time: float) -> None:
-    from tb_filters import summary
+    from tb_filters.format import summary
 
     summary.write_report(built.run_dir(RUN), report_lib.Report({LAYER: layer_report}), step, wall_time=wall_time)
 

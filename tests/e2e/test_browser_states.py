@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from harness import (
+from tests.e2e.harness import (
     ARTIFACTS,
     TensorBoardProcess,
     measure_first_render,
@@ -20,9 +20,9 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from tab_logdir import NUM_FILTERS
-from tb_filters import metadata
-from tests.logdir_builder import build_logdir
+from tests.e2e.tab_logdir import NUM_FILTERS
+from tb_filters.format import metadata
+from tests.helpers.logdir_builder import build_logdir
 
 WIDE_FILTERS = 1024
 WIDE_TOP_K = 100

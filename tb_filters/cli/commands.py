@@ -1,0 +1,394 @@
+"""`tb-filters`: interpret a saved model's conv filters into a TensorBoard log dir,
+or write the demo runs.
+
+    tb-filters interpret MODEL --data SEQ [--vocab VOCAB] --logdir DIR [--layer NAME]...
+                         [--top-k K] [--step S] [--batch-size B] [--no-distinct]
+                         [--json FILE] [--weights FILE]
+    tb-filters demo --logdir runs [--epochs N]
+
+Exit status: 0 done; 2 bad input (one line on stderr, nothing written);
+130 / 143 interrupted by SIGINT / SIGTERM (nothing half-written); 1 anything
+unexpected (one line too; TB_FILTERS_DEBUG=1 raises it with its traceback). Everything is validated and computed before the first byte is
+written, and every file appears whole (temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Iterator, Sequence, TextIO
+
+# Before TensorFlow is imported anywhere: its C++ start-up logging reads this.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from tb_filters.errors import FiltersError  # noqa: E402
+
+PROG = "tb-filters"
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
+LAYER_PLACEHOLDER = "{layer}"
+
+
+class Terminated(BaseException):
+    """SIGTERM as an exception, so `finally` blocks (temp-file cleanup) run."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, like every other error of ours
+        raise FiltersError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _ArgumentParser(prog=PROG, description="What has each Conv1D filter of a Keras text model learned?")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
+    _add_interpret(commands.add_parser(
+        "interpret",
+        help="interpret a saved model's conv layers into a TensorBoard log dir",
+        description="One pass over SEQ; each conv filter's top-k token windows are written to DIR "
+                    "as a `filters` summary (one tag per layer) for TensorBoard's Filters tab.",
+    ))
+    demo = commands.add_parser("demo", help="train two small text CNNs on a synthetic corpus, with FiltersCallback")
+    demo.add_argument("--logdir", required=True, help="writes runs kernel3/ and kernel5/ here")
+    demo.add_argument("--epochs", type=int, default=4, help="epochs per model (default: 4)")
+    return parser
+
+
+def _add_interpret(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="a .keras or .h5 model, or a .json architecture with --weights")
+    p.add_argument("--weights", metavar="FILE", help="HDF5 weights (Keras 2 save_weights or Keras 3 .weights.h5)")
+    p.add_argument("--data", required=True, metavar="SEQ", help="token ids [N, L]: file.npy, or file.npz:KEY")
+    p.add_argument("--vocab", metavar="VOCAB",
+                   help="word_index.json or one token per line (line i = id i); "
+                        "optional if the model has a TextVectorization/StringLookup layer")
+    p.add_argument("--logdir", required=True, metavar="DIR", help="TensorBoard log dir (a run directory)")
+    p.add_argument("--layer", action="append", metavar="NAME", dest="layers",
+                   help="a conv layer to interpret; repeat for several (default: every Conv1D)")
+    p.add_argument("--top-k", type=int, default=10, metavar="K", help="windows kept per filter (default: 10)")
+    p.add_argument("--step", type=int, default=0, metavar="S", help="summary step (default: 0)")
+    p.add_argument("--batch-size", type=int, default=1024, metavar="B", help="examples per forward pass (default: 1024)")
+    p.add_argument("--no-distinct", action="store_false", dest="distinct",
+                   help="raw top-k (example, position) pairs, as the original notebook; "
+                        "default: distinct token windows with occurrence counts")
+    p.add_argument("--json", metavar="FILE",
+                   help="also write the notebook's JSON export of the first layer; "
+                        f"with {LAYER_PLACEHOLDER} in FILE, one file per layer")
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Complete files written so far, for the message if we are stopped; the
+    # demo writes as it trains, so it can only promise complete reports.
+    written: list[str] = []
+    with _signals_as_exceptions():
+        try:
+            args = build_parser().parse_args(argv)
+            if args.command == "demo":
+                written.append("the demo's reports so far")
+                return _run_demo(args)
+            return _run_interpret(args, written)
+        except FiltersError as e:
+            return _fail(f"error: {_one_line(str(e))}", EXIT_BAD_INPUT)
+        except KeyboardInterrupt:
+            return _fail(f"interrupted, {_what_was_written(written)}", EXIT_SIGINT)
+        except Terminated:
+            return _fail(f"terminated, {_what_was_written(written)}", EXIT_SIGTERM)
+        except Exception as e:  # a bug or a model that breaks: still one line, no traceback
+            if os.environ.get("TB_FILTERS_DEBUG"):
+                raise
+            message = f"error: unexpected {type(e).__name__}: {_one_line(str(e))} (TB_FILTERS_DEBUG=1 shows the traceback)"
+            return _fail(message, EXIT_INTERNAL)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _what_was_written(written: list[str]) -> str:
+    if not written:
+        return "nothing written"
+    return f"only complete files written: {', '.join(written)}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "(no message)"
+
+
+@contextlib.contextmanager
+def _signals_as_exceptions() -> Iterator[None]:
+    """SIGTERM raises Terminated; SIGINT keeps Python's KeyboardInterrupt."""
+    if not _in_main_thread():
+        yield
+        return
+
+    def on_sigterm(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+# -- interpret -----------------------------------------------------------------------------
+
+
+def _run_interpret(args: argparse.Namespace, written: list[str]) -> int:
+    """Cheap checks first, TensorFlow last, and nothing written until the
+    report is complete in memory."""
+    _check_numbers(args)
+    _check_outputs(args)
+    from tb_filters.cli import loading
+    from tb_filters.engine import vocab
+
+    loading.check_model_paths(args.model, args.weights)
+    sequences = loading.load_sequences(args.data)
+    vocabulary = vocab.load_vocabulary(args.vocab) if args.vocab else None
+    with _quiet_tensorflow_import():
+        import keras  # noqa: F401  (its import is the noisy one)
+    model = loading.load_model(args.model, weights=args.weights)
+    vocabulary = vocabulary or _vocabulary_from_model(model, vocab)
+    started = time.monotonic()
+    report = _interpret(model, sequences, vocabulary, args)
+    seconds = time.monotonic() - started
+    _write_outputs(report, args, written)
+    _print_summary(report, seconds, written, args)
+    return EXIT_OK
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    for flag, value, minimum in (("top_k", args.top_k, 1), ("batch_size", args.batch_size, 1), ("step", args.step, 0)):
+        if value < minimum:
+            raise FiltersError(f"Expected {flag} >= {minimum}. Received: {flag}={value}")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    logdir = args.logdir
+    if os.path.exists(logdir) and not os.path.isdir(logdir):
+        raise FiltersError(f"Expected --logdir to be a directory. Received: {logdir} (a file)")
+    existing = _nearest_existing(logdir)
+    if not os.path.isdir(existing):
+        raise FiltersError(f"Expected --logdir to be a directory path. Received: {logdir} ({existing} is a file)")
+    if not os.access(existing, os.W_OK):
+        raise FiltersError(f"Expected a writable --logdir. Received: {logdir} ({existing} is not writable)")
+    if args.json:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if not os.path.isdir(folder):
+            raise FiltersError(f"Expected --json in an existing directory. Received: {args.json}")
+
+
+def _nearest_existing(path: str) -> str:
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def _vocabulary_from_model(model, vocab):
+    vocabulary = vocab.load_vocabulary(None, model)
+    if vocabulary.size is None:
+        raise FiltersError(
+            "Expected --vocab VOCAB (word_index.json or one token per line): the model has no "
+            "TextVectorization or StringLookup layer to read it from. Received: no --vocab"
+        )
+    return vocabulary
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow_import() -> Iterator[None]:
+    """TensorFlow's C++ libraries log to fd 2 while they load, whatever
+    TF_CPP_MIN_LOG_LEVEL says; hide fd 2 for the import only."""
+    if "tensorflow" in sys.modules:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+    _silence_python_logging()
+
+
+def _silence_python_logging() -> None:
+    import logging
+    import warnings
+
+    for module in ("keras", "tensorflow", "absl", "h5py"):
+        warnings.filterwarnings("ignore", module=module)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    with contextlib.suppress(ImportError):
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+def _interpret(model, sequences, vocabulary, args: argparse.Namespace):
+    from tb_filters.engine.interpret import interpret
+
+    progress = Progress(total=len(sequences), stream=sys.stderr)
+    try:
+        return interpret(
+            model, sequences, layers=args.layers, vocab=vocabulary, top_k=args.top_k,
+            distinct=args.distinct, batch_size=args.batch_size, progress=progress,
+        )
+    finally:
+        progress.close()
+
+
+def _write_outputs(report, args: argparse.Namespace, written: list[str]) -> None:
+    from tb_filters.format import summary
+
+    written.append(summary.write_report(args.logdir, report, step=args.step))
+    if args.json:
+        for path, layer in _json_targets(args.json, report):
+            write_json_atomic(path, layer.to_notebook_json())
+            written.append(path)
+
+
+def _json_targets(pattern: str, report) -> list[tuple[str, Any]]:
+    layers = list(report)
+    if LAYER_PLACEHOLDER not in pattern:
+        return [(pattern, layers[0])]
+    return [(pattern.replace(LAYER_PLACEHOLDER, _safe_file_part(layer.name)), layer) for layer in layers]
+
+
+def _safe_file_part(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def write_json_atomic(path: str, data: Any) -> None:
+    """Writes JSON under a temporary name in the same directory, then renames:
+    an interrupted run leaves the old file (or none), never half of one."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temp_path = tempfile.mkstemp(prefix=".tb_filters-", suffix=".json.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False, indent=1)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temp_path)
+        raise
+
+
+def _print_summary(report, seconds: float, written: list[str], args: argparse.Namespace) -> None:
+    layers = list(report)
+    examples = layers[0].num_examples if layers else 0
+    rate = examples / seconds if seconds > 0 else float("inf")
+    described = ", ".join(f"{layer.name} ({len(layer.filters)} filters)" for layer in layers)
+    mode = "distinct windows" if args.distinct else "raw windows"
+    print(f"Interpreted {described}: {examples:,} examples, top-{args.top_k} {mode}, "
+          f"{seconds:.1f} s ({rate:,.0f} examples/s).")
+    print(f"Wrote step {args.step} to {written[0]}")
+    for path in written[1:]:
+        print(f"Wrote {path}")
+    print(f"View: tensorboard --logdir {args.logdir}")
+
+
+# -- progress ------------------------------------------------------------------------------
+
+
+class Progress:
+    """`progress(examples_done)` for the engine: a bar redrawn in place on a
+    TTY; elsewhere (logs, CI) a plain line every few seconds, and nothing at
+    all for runs shorter than `quiet_seconds`."""
+
+    def __init__(
+        self,
+        total: int | None,
+        stream: TextIO,
+        quiet_seconds: float = 1.0,
+        line_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.total = total
+        self.stream = stream
+        self.quiet_seconds = quiet_seconds
+        self.interval = 0.1 if _is_tty(stream) else line_interval
+        self.clock = clock
+        self.started = clock()
+        self.last_drawn: float | None = None
+        self.drawn_in_place = False
+
+    def __call__(self, done: int) -> None:
+        now = self.clock()
+        elapsed = now - self.started
+        if elapsed < self.quiet_seconds:
+            return
+        if self.last_drawn is not None and now - self.last_drawn < self.interval and done != self.total:
+            return
+        self.last_drawn = now
+        self._draw(self.format(done, elapsed))
+
+    def format(self, done: int, elapsed: float) -> str:
+        rate = done / elapsed if elapsed > 0 else 0.0
+        if not self.total:
+            return f"{PROG}: {done:,} examples, {rate:,.0f} examples/s"
+        fraction = min(done / self.total, 1.0)
+        filled = int(fraction * 24)
+        bar = "#" * filled + "-" * (24 - filled)
+        remaining = (self.total - done) / rate if rate > 0 else 0.0
+        return (f"{PROG}: [{bar}] {done:,}/{self.total:,} examples ({fraction:.0%}), "
+                f"{rate:,.0f} examples/s, {remaining:.0f} s left")
+
+    def _draw(self, line: str) -> None:
+        if _is_tty(self.stream):
+            self.stream.write("\r\x1b[K" + line)
+            self.drawn_in_place = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.drawn_in_place:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn_in_place = False
+
+
+def _is_tty(stream: TextIO) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    if args.epochs < 1:
+        raise FiltersError(f"Expected epochs >= 1. Received: epochs={args.epochs}")
+    with _quiet_tensorflow_import():
+        import keras  # noqa: F401
+    from tb_filters.cli import demo
+
+    result = demo.run(args.logdir, epochs=args.epochs)
+    print(result.describe())
+    print(f"View: tensorboard --logdir {args.logdir}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""From the engine's final state (numpy arrays) to a LayerReport.
+
+Runs once per layer after the pass, over at most filters x k windows:
+arrays are turned into Python lists in bulk, and each distinct token id is
+looked up in the vocabulary once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tb_filters.engine import step as stream
+from tb_filters.engine import vocab as vocab_lib
+from tb_filters.engine.chains import Chain
+from tb_filters.engine.contributions import contributions
+from tb_filters.format.report import FilterReport, FilterStats, LayerGeometry, LayerReport, Window
+
+
+def layer_report(
+    chain: Chain,
+    plan: stream.LayerPlan,
+    state: dict[str, np.ndarray],
+    vocabulary: vocab_lib.Vocabulary,
+    input_length: int,
+    examples: int,
+    distinct: bool,
+) -> LayerReport:
+    found = np.isfinite(state["value"])  # k entries per filter, fewer when there were fewer windows
+    contrib = None
+    if chain.feeds_on_embedding:
+        # Empty entries get a harmless stand-in window; they are dropped below.
+        positions = np.where(found, state["flat"] % plan.output_length, 0)
+        token_ids = np.where(found[..., None], state["tokens"], 0)
+        contrib = contributions(chain, input_length, positions, token_ids)
+    windows = _windows(plan, state, found, vocabulary, contrib)
+    bias = _bias(chain.conv)
+    positions_seen = examples * plan.output_length
+    filters = tuple(
+        FilterReport(index=f, windows=windows[f], stats=_stats(state, f, positions_seen), bias=float(bias[f]))
+        for f in range(plan.num_filters)
+    )
+    return LayerReport(
+        name=chain.name,
+        geometry=_geometry(chain, plan, input_length),
+        top_k=plan.top_k,
+        distinct=distinct,
+        num_examples=examples,
+        filters=filters,
+        has_contributions=contrib is not None,
+    )
+
+
+def _windows(
+    plan: stream.LayerPlan,
+    state: dict[str, np.ndarray],
+    found: np.ndarray,
+    vocabulary: vocab_lib.Vocabulary,
+    contrib: np.ndarray | None,
+) -> list[tuple[Window, ...]]:
+    ids = state["tokens"]
+    strings = {int(i): vocabulary.token(int(i)) for i in np.unique(ids)}
+    padding = np.isin(ids, [vocab_lib.OUTSIDE_ID, -2 if vocabulary.padding_id is None else vocabulary.padding_id])
+    example, position = np.divmod(state["flat"], plan.output_length)
+    columns = {
+        "activation": state["value"].tolist(),  # float32 values, as Python floats
+        "example": example.tolist(),
+        "position": position.tolist(),
+        "span_start": plan.span.start(position).tolist(),
+        "token_ids": ids.tolist(),
+        "padding": padding.tolist(),
+        "count": state["count"].tolist(),
+        "contributions": None if contrib is None else contrib.tolist(),
+    }
+    result = []
+    for f, kept in enumerate(found.tolist()):
+        result.append(tuple(_window(columns, strings, f, i) for i, ok in enumerate(kept) if ok))
+    return result
+
+
+def _window(columns: dict[str, Any], strings: dict[int, str], f: int, i: int) -> Window:
+    token_ids = columns["token_ids"][f][i]
+    contributions_ = columns["contributions"]
+    return Window(
+        activation=columns["activation"][f][i],
+        example=columns["example"][f][i],
+        position=columns["position"][f][i],
+        span_start=columns["span_start"][f][i],
+        token_ids=tuple(token_ids),
+        tokens=tuple(strings[t] for t in token_ids),
+        padding=tuple(columns["padding"][f][i]),
+        contributions=None if contributions_ is None else tuple(contributions_[f][i]),
+        count=columns["count"][f][i],
+    )
+
+
+def _bias(conv: Any) -> np.ndarray:
+    if conv.use_bias:
+        return conv.bias.numpy().astype(np.float32)
+    return np.zeros(conv.filters, np.float32)
+
+
+def _f32(value: float) -> float:
+    """A Python float holding a float32 value, so it round-trips through the proto."""
+    return float(np.float32(value))
+
+
+def _stats(state: dict[str, np.ndarray], f: int, positions: int) -> FilterStats:
+    return FilterStats(
+        max=_f32(state["max"][f]),
+        min=_f32(state["min"][f]),
+        mean=_f32(state["sum"][f] / positions),
+        positive_fraction=_f32(state["positive"][f] / positions),
+        positions=int(positions),
+        histogram=tuple(int(c) for c in state["histogram"][:, f]),
+    )
+
+
+def _activation_name(conv: Any) -> str:
+    activation = conv.activation
+    return getattr(activation, "__name__", type(activation).__name__)
+
+
+def _geometry(chain: Chain, plan: stream.LayerPlan, input_length: int) -> LayerGeometry:
+    conv = chain.conv
+    return LayerGeometry(
+        num_filters=plan.num_filters,
+        kernel_size=int(conv.kernel_size[0]),
+        stride=int(conv.strides[0]),
+        dilation=int(conv.dilation_rate[0]),
+        padding=str(conv.padding),
+        activation=_activation_name(conv),
+        input_length=int(input_length),
+        output_length=plan.output_length,
+        span_width=plan.span.width,
+        span_stride=plan.span.stride,
+        span_offset=plan.span.offset,
+        path=chain.path,
+    )

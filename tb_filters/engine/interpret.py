@@ -1,0 +1,233 @@
+"""`interpret`: every filter's top token windows, in one streaming pass.
+
+The model is cut down to the layers between the token ids and the requested
+conv layers (chains.py); one compiled step per batch computes them all and
+folds them into running top-k windows and statistics (stream.py); after the
+pass the winners get their tokens and contributions, and become a Report.
+"""
+
+from __future__ import annotations
+
+import collections
+import numbers
+import weakref
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tb_filters.engine import assemble
+from tb_filters.engine import batches as batches_lib
+from tb_filters.engine import chains as chains_lib
+from tb_filters.engine import receptive
+from tb_filters.engine import step as stream
+from tb_filters.engine import vocab as vocab_lib
+from tb_filters.errors import FiltersError
+from tb_filters.format.report import Report
+
+
+def interpret(
+    model: Any,
+    sequences: Any,
+    layers: str | Sequence[str] | None = None,
+    vocab: Any = None,
+    top_k: int = 10,
+    distinct: bool = True,
+    batch_size: int = 1024,
+    progress: Callable[[int], Any] | None = None,
+) -> Report:
+    """Finds each conv filter's top-k token windows over `sequences`.
+
+    Args:
+        model: a Functional or Sequential Keras 3 model.
+        sequences: token ids [examples, tokens] as a numpy array or memmap, or
+            an iterable of such batches / a tf.data.Dataset (tuple elements:
+            the first item).
+        layers: conv layer name(s); default every Conv1D, in model order.
+        vocab: see `vocab.load_vocabulary`; None reads the model's
+            TextVectorization/StringLookup, else shows ids as numbers.
+        top_k: windows per filter.
+        distinct: True lists k distinct token windows with occurrence counts;
+            False the raw top-k (example, position) pairs.
+        batch_size: examples per compiled step (array input).
+        progress: called with the number of examples done after each batch.
+
+    Example:
+        report = tb_filters.interpret(model, x_test, vocab="word_index.json", top_k=10)
+        for f in report["conv_1"].filters:
+            print(f.index, [w.words for w in f.windows[:3]])
+    """
+    _check_positive("top_k", top_k)
+    _check_positive("batch_size", batch_size)
+    if isinstance(layers, str):
+        layers = [layers]
+    chains = chains_lib.find_chains(model, layers)
+    vocabulary = vocab_lib.load_vocabulary(vocab, model)
+    run = _Run(model, chains, vocabulary, int(top_k), bool(distinct), batches_lib.known_examples(sequences))
+    for batch in batches_lib.batches(sequences, int(batch_size)):
+        run.feed(batch)
+        if progress is not None:
+            progress(run.examples)
+    return run.report()
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise FiltersError(f"Expected {name} >= 1 (an integer). Received: {name}={value!r}")
+
+
+class _Run:
+    """The state of one interpret call: set up on the first batch, fed batch by batch."""
+
+    def __init__(
+        self,
+        model: Any,
+        chains: list[chains_lib.Chain],
+        vocabulary: vocab_lib.Vocabulary,
+        top_k: int,
+        distinct: bool,
+        expected_examples: int | None = None,
+    ):
+        self.model = model
+        self.expected_examples = expected_examples
+        self.chains = chains
+        self.vocabulary = vocabulary
+        self.top_k = top_k
+        self.distinct = distinct
+        self.examples = 0
+        self.length: int | None = None
+        self.rows = 0
+        self.id_limit, self.id_limit_reason = _id_limit(chains, vocabulary)
+
+    def _start(self, length: int) -> None:
+        for chain in self.chains:
+            fixed = chain.fixed_length
+            if fixed is not None and fixed != length:
+                raise FiltersError(
+                    f"Expected sequences of {fixed} tokens (model input {chain.feed_name!r}). "
+                    f"Received sequences of {length} tokens"
+                )
+        self.length = length
+        self.plans = [self._plan(chain, length) for chain in self.chains]
+        self.step = _compiled_step(self.model, self.chains, self.plans, self._worth_xla())
+        self.states = {plan.name: stream.initial_state(plan) for plan in self.plans}
+
+    def _worth_xla(self) -> bool:
+        """XLA compilation pays off past some work; data of unknown size may be large."""
+        if self.expected_examples is None:
+            return True
+        per_example = sum(plan.output_length * plan.num_filters for plan in self.plans)
+        return self.expected_examples * per_example >= XLA_MIN_ACTIVATIONS
+
+    def _plan(self, chain: chains_lib.Chain, length: int) -> stream.LayerPlan:
+        steps = chain.steps(length)
+        output_length = receptive.output_length(steps, length)
+        if output_length < 1:
+            raise FiltersError(
+                f"Expected sequences long enough for layer {chain.name!r} (its output would have "
+                f"{output_length} positions). Received sequences of {length} tokens"
+            )
+        return stream.LayerPlan(
+            name=chain.name,
+            num_filters=int(chain.conv.filters),
+            top_k=self.top_k,
+            distinct=self.distinct,
+            span=receptive.compose(steps),
+            output_length=output_length,
+            boundary_keys=receptive.boundary_keys(steps, length),
+        )
+
+    def feed(self, batch: np.ndarray) -> None:
+        if self.length is None:
+            self._start(batch.shape[1])
+        elif batch.shape[1] != self.length:
+            raise FiltersError(
+                f"Expected every batch to hold sequences of {self.length} tokens, like the first. "
+                f"Received a batch of shape {tuple(batch.shape)}"
+            )
+        self._check_ids(batch)
+        valid = batch.shape[0]
+        self.rows = max(self.rows, valid)
+        if valid == self.rows:
+            ids = batch.astype(np.int32, copy=False)  # ids were checked against the embedding size
+        else:
+            # A short batch is padded to the compiled shape; the step ignores rows past `valid`.
+            ids = np.zeros((self.rows, self.length), np.int32)
+            ids[:valid] = batch
+        self.states, flags = self.step(
+            tf.constant(ids), tf.constant(valid, tf.int32), tf.constant(self.examples, tf.int64), self.states
+        )
+        self._check_finite(flags)
+        self.examples += valid
+
+    def _check_ids(self, batch: np.ndarray) -> None:
+        low, high = int(batch.min()), int(batch.max())
+        if low >= 0 and (self.id_limit is None or high < self.id_limit):
+            return
+        bad = low if low < 0 else high
+        row = int(np.argwhere(batch == bad)[0][0])
+        limit = "" if self.id_limit is None else f", < {self.id_limit} ({self.id_limit_reason})"
+        raise FiltersError(
+            f"Expected token ids >= 0{limit}. Received token id {bad} in example {self.examples + row}"
+        )
+
+    def _check_finite(self, flags: dict[str, tf.Tensor]) -> None:
+        for name, flag in flags.items():
+            bad = np.flatnonzero(flag.numpy())
+            if bad.size:
+                raise FiltersError(
+                    f"Expected finite activations. Received NaN or infinite values in layer {name!r}, "
+                    f"filter {int(bad[0])} (examples {self.examples}..{self.examples + self.rows - 1})"
+                )
+
+    def report(self) -> Report:
+        if self.length is None:
+            raise FiltersError("Expected at least one sequence. Received none")
+        layers = {}
+        for chain, plan in zip(self.chains, self.plans, strict=True):
+            state = {key: value.numpy() for key, value in self.states[plan.name].items()}
+            layers[chain.name] = assemble.layer_report(
+                chain, plan, state, self.vocabulary, self.length, self.examples, self.distinct
+            )
+        return Report(layers=layers)
+
+
+# Below this many activations (examples x positions x filters, all layers) a
+# run skips XLA. On the notebook-shaped workload compiling the kernels took
+# 0.4-0.8 s and they saved 15-30 ms per batch of 1024 x 32 x 64 activations
+# (2M): even at about 25 batches. Tests lower it to 0 to cover both variants.
+XLA_MIN_ACTIVATIONS = 50_000_000
+
+# The last few compiled steps: a callback interprets the same model every
+# epoch, and tracing and compiling again would cost about a second each time.
+# A step holds its layers (so their ids in the key cannot be reused
+# meanwhile) and their weights: it is dropped when its model is.
+_STEPS: collections.OrderedDict[tuple, Callable] = collections.OrderedDict()
+_STEPS_KEPT = 4
+
+
+def _compiled_step(
+    model: Any, chains: list[chains_lib.Chain], plans: list[stream.LayerPlan], xla: bool
+) -> Callable:
+    key = (
+        tuple(tuple(id(layer) for layer in chain.layers) for chain in chains),
+        tuple((p.name, p.num_filters, p.top_k, p.distinct, p.span, tuple(p.boundary_keys.tolist())) for p in plans),
+        xla,
+    )
+    if key in _STEPS:
+        _STEPS.move_to_end(key)
+        return _STEPS[key]
+    step = stream.make_step(chains_lib.forward(chains), plans, xla)
+    _STEPS[key] = step
+    weakref.finalize(model, _STEPS.pop, key, None)
+    while len(_STEPS) > _STEPS_KEPT:
+        _STEPS.popitem(last=False)
+    return step
+
+
+def _id_limit(chains: list[chains_lib.Chain], vocabulary: vocab_lib.Vocabulary) -> tuple[int | None, str]:
+    """The smallest exclusive upper bound on token ids, and where it comes from."""
+    limits = [(int(chain.embedding.input_dim), f"embedding {chain.embedding.name!r} input_dim") for chain in chains]
+    if vocabulary.size is not None:
+        limits.append((vocabulary.size, f"vocabulary size from {vocabulary.source}"))
+    return min(limits)

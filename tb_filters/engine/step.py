@@ -1,0 +1,413 @@
+"""The compiled per-batch step: forward pass, statistics and streaming top-k.
+
+One `tf.function` per batch shape computes every requested conv layer, folds
+the batch into each layer's running state (statistics and the top-k windows
+per filter) and flags non-finite activations. The state stays in TensorFlow
+between batches; only the flags come back to Python.
+
+Statistics: sums, maxima and minima per example in one pass; the histogram
+by another that turns every activation into a (bucket, filter) slot from its
+exponent bits, then one bincount. For large runs these passes, the window
+hashes and the top-k merge are XLA kernels; small runs trace the same bodies
+into the step's graph, since compiling costs more than it saves there.
+
+Raw mode keeps the k best (example, position) pairs per filter. The k best
+pairs of a batch lie in the k examples with the best maxima (any other
+example has k better examples, each with a better pair), so only those
+examples' positions go through top-k; merging running + batch candidates
+(running first: its entries come from earlier examples) keeps ties ordered by
+example, then position.
+
+Distinct mode keeps the k best distinct token windows. Identical windows give
+identical activations, so a window is keyed by a 63-bit hash of its token ids
+(and of which intermediate positions are padding, near the edges); two
+windows of a run share a hash with odds around n**2 / 2**64. Only positions
+where some filter reaches its current k-th value matter: a kept window is at
+least its filter's k-th, and a new one must beat it. They are found through
+the examples whose maximum reaches it (few, once the state is full), grouped
+by window with the kept windows in one `tf.unique`, and counted. Counts are
+exact: a window in the final top-k ranks in the top-k of the batch where it
+first occurs (everything above it there is above it overall), so it enters
+the state then, is never evicted, and is counted in every batch after. A
+window's activation is its best value in that first batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+import tensorflow as tf
+
+from tb_filters.engine import receptive
+from tb_filters.format.report import HISTOGRAM_EDGES, NUM_BUCKETS
+
+# Window hashes mix each slot in with a multiply-xorshift step in uint64,
+# where wrapping around is defined, and keep 63 bits: never negative.
+_MIX = 0x9E3779B97F4A7C15
+_EMPTY_HASH = -1  # running entries not filled yet
+# Identical windows may differ in the last bits between positions (a conv
+# may round a border position differently); counting looks this far below
+# the k-th value, relative to the filter's scale, so no occurrence is missed.
+_ROUNDING_MARGIN = 1e-5
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerPlan:
+    """What the step needs to know about one conv layer (static per trace)."""
+
+    name: str
+    num_filters: int
+    top_k: int
+    distinct: bool
+    span: receptive.Span
+    output_length: int
+    boundary_keys: np.ndarray  # int64 [output_length]
+
+    @property
+    def width(self) -> int:
+        return self.span.width
+
+
+def initial_state(plan: LayerPlan) -> dict[str, tf.Tensor]:
+    f, k = plan.num_filters, plan.top_k
+    state = {
+        "value": tf.fill([f, k], tf.constant(-np.inf, tf.float32)),
+        "flat": tf.fill([f, k], tf.constant(-1, tf.int64)),  # example * output_length + position
+        "tokens": tf.fill([f, k, plan.width], tf.constant(-1, tf.int32)),
+        "count": tf.zeros([f, k], tf.int64),
+        "sum": tf.zeros([f], tf.float64),
+        "max": tf.fill([f], tf.constant(-np.inf, tf.float32)),
+        "min": tf.fill([f], tf.constant(np.inf, tf.float32)),
+        "positive": tf.zeros([f], tf.int64),
+        "histogram": tf.zeros([NUM_BUCKETS, f], tf.int64),
+    }
+    if plan.distinct:
+        state["hash"] = tf.fill([f, k], tf.constant(_EMPTY_HASH, tf.int64))
+    return state
+
+
+def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan], xla: bool = True) -> Callable:
+    """step(token_ids [B, L] int32, valid_rows, first_example, states) -> (states, bad_flags).
+
+    `xla` fuses the statistics, hashing and merging into XLA kernels: faster per
+    batch, but compiling them costs about half a second, more than a small run saves.
+    """
+    kernels = _XLA_KERNELS if xla else _PLAIN_KERNELS
+
+    @tf.function(autograph=False)
+    def step(token_ids, valid_rows, first_example, states):
+        activations = forward(token_ids)
+        new_states, flags = {}, {}
+        for plan in plans:
+            acts = tf.cast(activations[plan.name], tf.float32)
+            batch = _Batch(plan, token_ids, acts, valid_rows, first_example, kernels)
+            new_states[plan.name], flags[plan.name] = _fold(plan, batch, states[plan.name])
+        return new_states, flags
+
+    return step
+
+
+class _Batch:
+    """One batch's activations of one layer: [B, output_length, F] and flat [B * output_length, F]."""
+
+    def __init__(self, plan: LayerPlan, token_ids, acts, valid_rows, first_example, kernels: "_Kernels"):
+        self.plan = plan
+        self.kernels = kernels
+        self.rows = token_ids.shape[0]
+        self.size = self.rows * plan.output_length
+        self.acts = acts
+        self.flat = tf.reshape(acts, [self.size, plan.num_filters])
+        self.valid_rows = tf.cast(valid_rows, tf.int32)
+        self.mask = tf.range(self.size) < self.valid_rows * plan.output_length
+        self.first_flat = tf.cast(first_example, tf.int64) * plan.output_length
+        self.padded_ids, self.lead = _pad_for_spans(plan, token_ids)
+
+    def window_tokens(self, flat_index: tf.Tensor) -> tf.Tensor:
+        """Token ids [..., width] of the spans at batch-flat indices (row * output_length + p)."""
+        plan = self.plan
+        row = flat_index // plan.output_length
+        position = flat_index % plan.output_length
+        padded_length = self.padded_ids.shape[1]
+        start = row * padded_length + position * plan.span.stride + plan.span.offset + self.lead
+        slots = start[..., None] + tf.range(plan.width, dtype=start.dtype)
+        return tf.gather(tf.reshape(self.padded_ids, [-1]), slots)
+
+
+def _pad_for_spans(plan: LayerPlan, token_ids):
+    """Token ids with -1 on both sides, so every span slice is in range."""
+    length = token_ids.shape[1]
+    lead = max(0, -plan.span.offset)
+    last_end = (plan.output_length - 1) * plan.span.stride + plan.span.offset + plan.width
+    trail = max(0, last_end - length)
+    padded = tf.pad(tf.cast(token_ids, tf.int32), [[0, 0], [lead, trail]], constant_values=-1)
+    return padded, lead
+
+
+def _fold(plan: LayerPlan, batch: _Batch, state: dict) -> tuple[dict, tf.Tensor]:
+    stats = _batch_stats(batch)
+    new = dict(state)
+    new.update(_fold_stats(plan, stats, state))
+    fold_top_k = _fold_distinct if plan.distinct else _fold_raw
+    new.update(fold_top_k(plan, batch, stats, state))
+    return new, _non_finite(batch, stats)
+
+
+# --- statistics ---------------------------------------------------------------------------------
+
+
+def _histogram_layout() -> tuple[int, int, int]:
+    """(lowest exponent, number of magnitudes, bucket of [0, 2**lowest)).
+
+    The edges are -inf, -2**hi .. -2**lo, 0, 2**lo .. 2**hi, inf, so a
+    value's bucket follows from its float32 exponent bits, with no search.
+    """
+    positive = [e for e in HISTOGRAM_EDGES if 0 < e < np.inf]
+    lowest = int(np.log2(positive[0]))
+    powers = [2.0 ** (lowest + i) for i in range(len(positive))]
+    mirrored = [-np.inf] + [-e for e in reversed(powers)] + [0.0] + powers + [np.inf]
+    if list(HISTOGRAM_EDGES) != mirrored:
+        raise AssertionError("stream._buckets assumes power-of-two HISTOGRAM_EDGES mirrored around 0")
+    return lowest, len(powers), len(powers) + 1
+
+
+_LOWEST_EXPONENT, _MAGNITUDES, _ZERO_BUCKET = _histogram_layout()
+_EXACT_ZERO = NUM_BUCKETS  # an extra slot, split off the zero bucket to count positives
+
+
+def _buckets(x: tf.Tensor) -> tf.Tensor:
+    """HISTOGRAM_EDGES bucket of every value: bucket i holds [edges[i], edges[i + 1])."""
+    magnitude_bits = tf.bitwise.bitwise_and(tf.bitcast(x, tf.int32), 0x7FFFFFFF)
+    negative = tf.cast(x < 0, tf.int32)
+    # A negative power of two opens the bucket below it ([-1, -0.5) holds -1): step it down by one ulp.
+    exponent = tf.bitwise.right_shift(magnitude_bits - negative, 23)
+    steps = tf.clip_by_value(exponent - (126 + _LOWEST_EXPONENT), 0, _MAGNITUDES)
+    return _ZERO_BUCKET + steps - negative * (1 + 2 * steps)
+
+
+def _histogram_slots(acts, valid_rows):
+    """bucket * F + filter per activation (exact zeros in an extra bucket), one fusable
+    pass; padding rows get a slot past the end, which bincount drops."""
+    rows, _, filters = acts.shape
+    bucket = tf.where(acts == 0, _EXACT_ZERO, _buckets(acts))
+    slots = bucket * filters + tf.range(filters)
+    valid = (tf.range(rows) < valid_rows)[:, None, None]
+    return tf.reshape(tf.where(valid, slots, (NUM_BUCKETS + 1) * filters), [-1])
+
+
+@dataclasses.dataclass
+class _BatchStats:
+    example_sums: tf.Tensor  # [B, F], 0 on padding rows
+    example_maxima: tf.Tensor  # [B, F], -inf on padding rows
+    minimum: tf.Tensor  # [F]
+    counts: tf.Tensor  # [NUM_BUCKETS + 1, F] int64: histogram, exact zeros apart
+
+
+def _batch_stats(batch: _Batch) -> _BatchStats:
+    filters = batch.plan.num_filters
+    cells = (NUM_BUCKETS + 1) * filters
+    slots = batch.kernels.histogram_slots(batch.acts, batch.valid_rows)
+    # The raw op: tf.math.bincount would first scan every slot for its maximum.
+    counts = tf.raw_ops.DenseBincount(input=slots, size=cells, weights=tf.zeros([0], tf.int32))
+    sums, maxima, minima = batch.kernels.example_reductions(batch.acts, batch.valid_rows)
+    return _BatchStats(
+        example_sums=sums,
+        example_maxima=maxima,
+        minimum=tf.reduce_min(minima, axis=0),
+        counts=tf.reshape(tf.cast(counts, tf.int64), [NUM_BUCKETS + 1, filters]),
+    )
+
+
+def _example_reductions(acts, valid_rows):
+    """Sum, max and min over each example's positions, in one fused pass; padding
+    rows give 0, -inf and inf."""
+    valid = (tf.range(acts.shape[0]) < valid_rows)[:, None, None]
+    return (
+        tf.reduce_sum(tf.where(valid, acts, 0.0), axis=1),
+        tf.reduce_max(tf.where(valid, acts, -np.inf), axis=1),
+        tf.reduce_min(tf.where(valid, acts, np.inf), axis=1),
+    )
+
+
+def _fold_stats(plan: LayerPlan, stats: _BatchStats, state: dict) -> dict:
+    exact_zeros = stats.counts[_EXACT_ZERO]
+    zero_row = tf.one_hot(_ZERO_BUCKET, NUM_BUCKETS, dtype=tf.int64)[:, None]
+    histogram = stats.counts[:NUM_BUCKETS] + zero_row * exact_zeros
+    return {
+        # Per example first, then across examples in float64: the rounding
+        # error stays that of a short sum, whatever the batch size.
+        "sum": state["sum"] + tf.reduce_sum(tf.cast(stats.example_sums, tf.float64), axis=0),
+        "max": tf.maximum(state["max"], tf.reduce_max(stats.example_maxima, axis=0)),
+        "min": tf.minimum(state["min"], stats.minimum),
+        # The zero bucket's row holds only the small positives now.
+        "positive": state["positive"] + tf.reduce_sum(stats.counts[_ZERO_BUCKET:NUM_BUCKETS], axis=0),
+        "histogram": state["histogram"] + histogram,
+    }
+
+
+def _non_finite(batch: _Batch, stats: _BatchStats) -> tf.Tensor:
+    """Per filter: any NaN or infinite activation in the batch.
+
+    A finite sum proves every term finite, so the full check only runs when
+    the cheap one fails (or the sum itself overflowed).
+    """
+    sums = tf.reduce_sum(stats.example_sums, axis=0)
+    return tf.cond(
+        tf.reduce_all(tf.math.is_finite(sums)),
+        lambda: tf.zeros([batch.plan.num_filters], tf.bool),
+        lambda: tf.reduce_any(tf.logical_not(tf.math.is_finite(tf.boolean_mask(batch.flat, batch.mask))), axis=0),
+    )
+
+
+# --- top-k ----------------------------------------------------------------------------------------
+
+
+def _top_k_columns(scores: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """tf.math.top_k over the last axis, padding with -inf when it has fewer than k columns."""
+    if scores.shape[1] is not None:  # known when tracing: no branch in the graph
+        if scores.shape[1] < k:
+            scores = tf.pad(scores, [[0, 0], [0, k - scores.shape[1]]], constant_values=-np.inf)
+        return tf.math.top_k(scores, k=k, sorted=True)
+    columns = tf.shape(scores)[1]
+    scores = tf.cond(
+        columns < k,
+        lambda: tf.pad(scores, [[0, 0], [0, k - columns]], constant_values=-np.inf),
+        lambda: scores,
+    )
+    return tf.math.top_k(scores, k=k, sorted=True)
+
+
+def _merge(state: dict, candidates: dict) -> dict:
+    """Top-k of running entries followed by candidates; ties keep the running ones first.
+
+    Entries left at -inf are empty (fewer windows than k so far): count 0, empty hash.
+    With XLA, one kernel instead of a dozen small ops.
+    """
+    k = state["value"].shape[1]
+    joined = {key: tf.concat([state[key], candidates[key]], axis=1) for key in candidates}
+    values, order = tf.math.top_k(joined["value"], k=k, sorted=True)
+    merged = {key: tf.gather(joined[key], order, batch_dims=1) for key in joined}
+    merged["value"] = values
+    empty = tf.math.is_inf(values)
+    merged["count"] = tf.where(empty, tf.constant(0, tf.int64), merged["count"])
+    if "hash" in merged:
+        merged["hash"] = tf.where(empty, tf.constant(_EMPTY_HASH, tf.int64), merged["hash"])
+    return merged
+
+
+def _fold_raw(plan: LayerPlan, batch: _Batch, stats: _BatchStats, state: dict) -> dict:
+    k, length, filters = plan.top_k, plan.output_length, plan.num_filters
+    # The k examples with the best maxima per filter, in example order so that ties stay ordered.
+    examples = tf.sort(tf.math.top_k(tf.transpose(stats.example_maxima), k=min(k, batch.rows)).indices, axis=1)
+    positions = tf.range(length)
+    flat = examples[:, :, None] * length + positions  # [F, k', L] batch-flat indices
+    index_type = tf.int32 if batch.size * filters < 2**31 else tf.int64
+    element = tf.cast(flat, index_type) * filters + tf.range(filters, dtype=index_type)[:, None, None]
+    values = tf.gather(tf.reshape(batch.acts, [-1]), element)
+    values = tf.where((examples < batch.valid_rows)[:, :, None], values, -np.inf)
+    values, pick = _top_k_columns(tf.reshape(values, [filters, -1]), k)
+    index = tf.gather(tf.reshape(flat, [filters, -1]), tf.minimum(pick, tf.shape(flat)[1] * length - 1), batch_dims=1)
+    candidates = {
+        "value": values,
+        "flat": batch.first_flat + tf.cast(index, tf.int64),
+        "tokens": batch.window_tokens(index),
+        "count": tf.ones_like(index, tf.int64),
+    }
+    return batch.kernels.merge({key: state[key] for key in candidates}, candidates)
+
+
+def _window_hasher(plan: LayerPlan, lead: int, xla: bool) -> Callable:
+    """int64 hashes >= 0 of every position's window [B * output_length]:
+    its span tokens and boundary key, mixed in by multiply-xorshift steps."""
+
+    def hash_windows(padded_ids):
+        stride, length = plan.span.stride, plan.output_length
+        extent = (length - 1) * stride + 1
+        starts = [lead + plan.span.offset + j for j in range(plan.width)]
+        slots = [tf.cast(tf.cast(padded_ids[:, s: s + extent: stride], tf.int64) + 2, tf.uint64) for s in starts]
+        key = tf.constant(plan.boundary_keys + 2 * length + 2, tf.int64)
+        slots.append(tf.broadcast_to(tf.cast(key, tf.uint64), tf.shape(slots[0])))
+        mix, shift = tf.constant(_MIX, tf.uint64), tf.constant(29, tf.uint64)
+        h = tf.zeros_like(slots[0])
+        for slot in slots:
+            h = (h ^ slot) * mix
+            h = h ^ tf.bitwise.right_shift(h, shift)
+        return tf.reshape(tf.bitwise.bitwise_and(tf.bitcast(h, tf.int64), tf.constant(2**63 - 1, tf.int64)), [-1])
+
+    return tf.function(hash_windows, jit_compile=True, autograph=False) if xla else hash_windows
+
+
+def _rows_reaching(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", floor: tf.Tensor, kth: tf.Tensor):
+    """Batch-flat positions, ascending, where some filter reaches `floor`, and whether
+    some filter there beats `kth`. Only examples whose maximum reaches the floor are
+    looked at: once the state is full these are few."""
+    valid = tf.range(batch.rows) < batch.valid_rows
+    examples = tf.where(tf.reduce_any(stats.example_maxima >= floor, axis=1) & valid)[:, 0]
+    block = tf.gather(batch.acts, examples)  # [E, L, F]
+    where = tf.where(tf.reduce_any(block >= floor, axis=2))
+    rows = tf.gather(examples, where[:, 0]) * plan.output_length + where[:, 1]
+    beats = tf.gather_nd(tf.reduce_any(block > kth, axis=2), where)
+    return rows, beats
+
+
+def _fold_distinct(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", state: dict) -> dict:
+    k, filters = plan.top_k, plan.num_filters
+    kth = state["value"][:, k - 1]
+    # Every occurrence of a kept window is at least its filter's k-th value, and a
+    # new window must beat it: so only positions reaching some k-th value matter.
+    floor = kth - _ROUNDING_MARGIN * (tf.abs(kth) + tf.abs(state["value"][:, 0]))
+    rows, beats = _rows_reaching(plan, batch, stats, floor, kth)
+
+    # One numbering of kept windows and the rows' windows: counts for both at once.
+    row_hashes = tf.gather(_window_hasher(plan, batch.lead, batch.kernels.xla)(batch.padded_ids), rows)
+    unique, which = tf.unique(tf.concat([tf.reshape(state["hash"], [-1]), row_hashes], axis=0))
+    kept_ids = tf.reshape(which[: filters * k], [filters, k])
+    row_ids = which[filters * k:]
+    counts = tf.math.bincount(row_ids, minlength=tf.shape(unique)[0], dtype=tf.int64)
+    kept = dict(state)
+    kept["count"] = state["count"] + tf.gather(counts, kept_ids)  # the empty hash is in no row
+
+    # New candidates: the windows at rows beating some k-th value, best first.
+    beating = tf.where(beats)[:, 0]
+    new_ids, group = tf.unique(tf.gather(row_ids, beating))  # first-occurrence order
+    groups = tf.shape(new_ids)[0]
+    beating_rows = tf.gather(rows, beating)
+    best = tf.transpose(tf.math.unsorted_segment_max(tf.gather(batch.flat, beating_rows), group, groups))
+    first = tf.math.unsorted_segment_min(tf.cast(beating_rows, tf.int32), group, groups)
+
+    values, pick = _top_k_columns(best, k)
+    # -inf fillers (fewer groups than k, maybe none) point at one spare entry.
+    pick = tf.minimum(pick, groups)
+    candidate_ids = tf.gather(tf.concat([new_ids, kept_ids[:1, 0]], axis=0), pick)
+    first_index = tf.gather(tf.concat([first, [0]], axis=0), pick)
+    kept_already = tf.reduce_any(candidate_ids[:, :, None] == kept_ids[:, None, :], axis=2)
+    candidates = {
+        "value": tf.where(kept_already | (values <= kth[:, None]), tf.constant(-np.inf, tf.float32), values),
+        "flat": batch.first_flat + tf.cast(first_index, tf.int64),
+        "tokens": batch.window_tokens(first_index),
+        "count": tf.gather(counts, candidate_ids),
+        "hash": tf.gather(unique, candidate_ids),
+    }
+    return batch.kernels.merge({key: kept[key] for key in candidates}, candidates)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Kernels:
+    """The step's fusable parts: XLA kernels, or the same bodies traced into the step's graph."""
+
+    xla: bool
+    histogram_slots: Callable
+    example_reductions: Callable
+    merge: Callable
+
+
+def _kernels(xla: bool) -> _Kernels:
+    functions = (_histogram_slots, _example_reductions, _merge)
+    if xla:
+        functions = tuple(tf.function(f, jit_compile=True, autograph=False) for f in functions)
+    return _Kernels(xla, *functions)
+
+
+_XLA_KERNELS = _kernels(xla=True)
+_PLAIN_KERNELS = _kernels(xla=False)

@@ -1,0 +1,204 @@
+"""The answer of each route of the Filters tab, as plain dicts (see http_api.md).
+
+Each `*_impl` takes already-validated arguments; unknown runs, layers, steps
+and filters raise `tensorboard.errors.NotFoundError`. Filter objects come as
+`EncodedJson` text from the store's cache; `plugin_data.to_json` splices them.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Sequence
+
+from tensorboard import errors as tb_errors
+
+from tb_filters.plugin.store import LayerStep, ReportStore, Series, quoted
+
+SEARCH_MODES = ("exact", "substring")
+
+
+def runs_impl(store: ReportStore, ctx, experiment: str) -> dict[str, Any]:
+    layers_by_run: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    skipped: list[dict[str, Any]] = []
+    for series in store.all_series(ctx, experiment):
+        skipped.extend(s.to_dict() for s in series.skipped)
+        latest = series.latest()
+        if latest is not None:
+            layers_by_run[series.run].append(_layer_summary(series, latest))
+    return {
+        "runs": [{"run": run, "layers": layers} for run, layers in sorted(layers_by_run.items())],
+        "skipped": skipped,
+    }
+
+
+def _layer_summary(series: Series, latest: LayerStep) -> dict[str, Any]:
+    return {
+        "layer": series.layer,
+        "steps": list(series.steps),
+        "wall_times": [s.wall_time for s in series.steps.values()],
+        "latest_step": latest.step,
+        "num_filters": latest.num_filters,
+        **latest.facts(),
+    }
+
+
+def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
+                 step: int | None, offset: int, limit: int,
+                 windows_limit: int | None) -> dict[str, Any]:
+    layer_step = store.series(ctx, experiment, run, layer).at(step)
+    return filters_page(store, experiment, layer_step, offset, limit, windows_limit)
+
+
+def filters_page(store: ReportStore, experiment: str, layer_step: LayerStep, offset: int,
+                 limit: int, windows_limit: int | None) -> dict[str, Any]:
+    """The `filters` answer for a report already looked up: everything in it
+    comes from `layer_step` and the arguments, so they identify it."""
+    page = list(layer_step.positions)[offset:offset + limit]
+    return {
+        "run": layer_step.run,
+        "layer": layer_step.layer,
+        "step": layer_step.step,
+        "wall_time": layer_step.wall_time,
+        **layer_step.facts(),
+        "histogram_edges": layer_step.histogram_edges(),
+        "num_filters": layer_step.num_filters,
+        "offset": offset,
+        "limit": limit,
+        "filters": [store.filter_json(experiment, layer_step, i, windows_limit) for i in page],
+    }
+
+
+def filter_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
+                filter_index: int, windows_limit: int | None) -> dict[str, Any]:
+    series = store.series(ctx, experiment, run, layer)
+    steps = []
+    for layer_step in series.steps.values():
+        if filter_index not in layer_step.positions:
+            continue
+        try:
+            text = store.filter_json(experiment, layer_step, filter_index, windows_limit)
+        except tb_errors.NotFoundError:
+            continue  # a corrupt step: now listed in `runs.skipped`, the rest still shows
+        steps.append({"step": layer_step.step, "wall_time": layer_step.wall_time, "filter": text})
+    if not steps:
+        raise _no_filter(series, filter_index)
+    return {
+        "run": run,
+        "layer": layer,
+        "filter": filter_index,
+        "histogram_edges": series.latest().histogram_edges(),
+        "steps": steps,
+    }
+
+
+def _no_filter(series: Series, filter_index: int) -> tb_errors.NotFoundError:
+    latest = series.latest()
+    count = latest.num_filters if latest is not None else 0
+    valid = f"Filters: 0 to {count - 1}" if count else "It has no filters"
+    return tb_errors.NotFoundError(
+        f"No filter {filter_index} in layer {quoted(series.layer)} of run {quoted(series.run)}. "
+        + valid)
+
+
+def compare_impl(store: ReportStore, ctx, experiment: str, runs: Sequence[str], layer: str,
+                 filter_index: int, step: int | None,
+                 windows_limit: int | None) -> dict[str, Any]:
+    columns = [_compare_column(store, ctx, experiment, run, layer, filter_index, step, windows_limit)
+               for run in dict.fromkeys(runs)]
+    found = [c for c in columns if c["error"] is None]
+    if not found:
+        raise tb_errors.NotFoundError(
+            "No requested run has filter %d of layer %s: %s"
+            % (filter_index, quoted(layer), "; ".join(c["error"] for c in columns[:10])))
+    return {
+        "layer": layer,
+        "filter": filter_index,
+        "requested_step": step,
+        "histogram_edges": found[0].pop("_histogram_edges"),
+        "columns": [{k: v for k, v in c.items() if k != "_histogram_edges"} for c in columns],
+    }
+
+
+def _compare_column(store: ReportStore, ctx, experiment: str, run: str, layer: str,
+                    filter_index: int, step: int | None,
+                    windows_limit: int | None) -> dict[str, Any]:
+    try:
+        series = store.series(ctx, experiment, run, layer)
+        layer_step = series.steps.get(step) if step is not None else None
+        layer_step = layer_step or series.at(None)
+        if filter_index not in layer_step.positions:
+            raise _no_filter(series, filter_index)
+        text = store.filter_json(experiment, layer_step, filter_index, windows_limit)
+    except tb_errors.NotFoundError as e:
+        return _error_column(run, str(e).removeprefix("Not found: "))
+    return {
+        "run": run,
+        "step": layer_step.step,
+        "step_matches": step is not None and layer_step.step == step,
+        "wall_time": layer_step.wall_time,
+        **layer_step.facts(),
+        "filter": text,
+        "error": None,
+        "_histogram_edges": layer_step.histogram_edges(),
+    }
+
+
+def _error_column(run: str, error: str) -> dict[str, Any]:
+    return {
+        "run": run, "step": None, "step_matches": False, "wall_time": None, "top_k": None,
+        "distinct": None, "num_examples": None, "has_contributions": None, "geometry": None,
+        "filter": None, "error": error,
+    }
+
+
+def search_impl(store: ReportStore, ctx, experiment: str, token: str, mode: str,
+                runs: Sequence[str] | None, layer: str | None, step: int | None,
+                limit: int) -> dict[str, Any]:
+    wanted_runs = set(runs) if runs else None
+    results = []
+    for series in store.all_series(ctx, experiment):
+        if (wanted_runs is not None and series.run not in wanted_runs) or (
+                layer is not None and series.layer != layer):
+            continue
+        layer_step = series.steps.get(step) if step is not None else series.latest()
+        if layer_step is not None:
+            results.extend(_search_layer_step(layer_step, token, mode))
+    results.sort(key=lambda r: (r["rank"], -r["activation"], r["run"], r["layer"], r["filter"]))
+    return {
+        "token": token,
+        "mode": mode,
+        "results": results[:limit],
+        "truncated": len(results) > limit,
+    }
+
+
+def _search_layer_step(layer_step: LayerStep, token: str, mode: str) -> list[dict[str, Any]]:
+    hits = layer_step.token_hits()
+    if mode == "exact":
+        matching = [token] if token in hits else []
+    else:
+        needle = token.lower()
+        matching = [t for t in hits if needle in t.lower()]
+    ranks_by_filter: dict[int, set[int]] = collections.defaultdict(set)
+    for t in matching:
+        for filter_index, rank in hits[t]:
+            ranks_by_filter[filter_index].add(rank)
+    return [_search_result(layer_step, filter_index, ranks)
+            for filter_index, ranks in ranks_by_filter.items()]
+
+
+def _search_result(layer_step: LayerStep, filter_index: int, ranks: set[int]) -> dict[str, Any]:
+    rank = min(ranks)
+    window = layer_step.proto.filters[layer_step.positions[filter_index]].windows[rank]
+    tokens = layer_step.tokens
+    return {
+        "run": layer_step.run,
+        "layer": layer_step.layer,
+        "step": layer_step.step,
+        "filter": filter_index,
+        "rank": rank,
+        "activation": window.activation,
+        "matches": len(ranks),
+        "tokens": [tokens[r] if 0 <= r < len(tokens) else "" for r in window.token_refs],
+        "count": window.count,
+    }

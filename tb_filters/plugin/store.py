@@ -1,0 +1,483 @@
+"""What the Filters tab reads: reports fetched through TensorBoard's data provider,
+cached, and turned into the JSON the routes serve. No HTTP here, and no
+TensorFlow or Keras: TensorBoard imports this when it loads the plugin.
+
+A (run, layer) time series is re-read only when `list_tensors` says it changed
+(its max step, max wall time or metadata), so a page of a big layer costs a
+cheap listing plus the JSON of that page, and pages already served are
+spliced in from a text cache.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import json
+import logging
+import math
+import re
+import secrets
+import threading
+import zlib
+from typing import Any, Callable, Hashable, Iterable
+
+import numpy as np
+from tensorboard import errors as tb_errors
+from tensorboard.data import provider as tb_provider
+
+from tb_filters.format import metadata
+from tb_filters.format.proto import filters_pb2
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DOWNSAMPLE = 100
+# Payload bytes of cached series; parsed reports take a small multiple of it.
+DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
+# Characters of cached per-filter JSON.
+DEFAULT_FRAGMENT_CHARS = 256 * 1024 * 1024
+_MAX_NAMES_IN_MESSAGE = 10
+
+
+class EncodedJson(str):
+    """JSON text spliced into a response as is (cached per-filter objects)."""
+
+
+class CorruptReport(ValueError):
+    """A payload that parsed but contradicts itself; its step is then skipped."""
+
+
+def to_json(obj: Any) -> str:
+    """Serializes dicts/lists of plain values with EncodedJson leaves spliced in.
+
+    The structure is encoded by one C-speed `json.dumps` with a unique marker
+    in place of each EncodedJson, then the markers are replaced by the texts.
+    Non-finite floats become "Infinity"/"-Infinity"/"NaN", as TensorBoard's
+    own `json_util.Cleanse` does, so the output is always valid JSON.
+    """
+    if isinstance(obj, EncodedJson):
+        return obj
+    fragments: list[str] = []
+    marker = "\ue000tb_filters:" + secrets.token_hex(8) + ":"
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, EncodedJson):
+            fragments.append(value)
+            return marker + str(len(fragments) - 1)
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [swap(v) for v in value]
+        return value
+
+    text = _dumps(swap(obj))
+    if not fragments:
+        return text
+    pattern = re.compile('"' + re.escape(marker) + '([0-9]+)"')
+    return pattern.sub(lambda m: fragments[int(m.group(1))], text)
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(_cleanse(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _cleanse(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _cleanse(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cleanse(v) for v in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Skipped:
+    """Data that could not be read; `step` is None when the whole layer is skipped."""
+
+    run: str
+    layer: str
+    step: int | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_serials = itertools.count()
+
+
+class LayerStep:
+    """One readable report: (run, layer, step)."""
+
+    def __init__(self, run: str, layer: str, step: int, wall_time: float,
+                 proto: filters_pb2.LayerReport, digest: Hashable = None):
+        self.run, self.layer, self.step, self.wall_time = run, layer, step, wall_time
+        self.proto = proto
+        # What the payload was, so a re-read of the series can keep this object.
+        self.digest = digest
+        # Identifies this exact report in the fragment cache, across re-reads.
+        self.serial = next(_serials)
+        self._lock = threading.Lock()
+        self._positions: dict[int, int] | None = None
+        self._tokens: list[str] | None = None
+        self._token_hits: dict[str, list[tuple[int, int]]] | None = None
+
+    @property
+    def positions(self) -> dict[int, int]:
+        """Filter index -> position in proto.filters, in index order."""
+        if self._positions is None:
+            pairs = sorted((f.index, pos) for pos, f in enumerate(self.proto.filters))
+            self._positions = dict(pairs)
+        return self._positions
+
+    @property
+    def tokens(self) -> list[str]:
+        if self._tokens is None:
+            self._tokens = list(self.proto.token_table)
+        return self._tokens
+
+    @property
+    def num_filters(self) -> int:
+        return len(self.proto.filters)
+
+    def facts(self) -> dict[str, Any]:
+        pb = self.proto
+        return {
+            "top_k": pb.top_k,
+            "distinct": pb.distinct,
+            "num_examples": pb.num_examples,
+            "has_contributions": pb.has_contributions,
+            "geometry": geometry_dict(pb.geometry),
+        }
+
+    def histogram_edges(self) -> list[float]:
+        return list(self.proto.histogram_edges)
+
+    def filter_object(self, index: int, windows_limit: int | None) -> dict[str, Any]:
+        return filter_object(self.proto.filters[self.positions[index]], self.tokens,
+                             self.proto.geometry.span_width, self.proto.has_contributions,
+                             windows_limit)
+
+    def token_hits(self) -> dict[str, list[tuple[int, int]]]:
+        """Token -> [(filter index, window rank)], rank ascending within a filter."""
+        with self._lock:  # built once, even when several searches arrive together
+            if self._token_hits is None:
+                self._token_hits = self._index_tokens()
+            return self._token_hits
+
+    def _index_tokens(self) -> dict[str, list[tuple[int, int]]]:
+        tokens, hits = self.tokens, collections.defaultdict(list)
+        for f in self.proto.filters:
+            for rank, w in enumerate(f.windows):
+                for ref in set(w.token_refs):
+                    if 0 <= ref < len(tokens):
+                        hits[tokens[ref]].append((f.index, rank))
+        return dict(hits)
+
+
+def geometry_dict(g: filters_pb2.LayerGeometry) -> dict[str, Any]:
+    return {
+        "num_filters": g.num_filters, "kernel_size": g.kernel_size, "stride": g.stride,
+        "dilation": g.dilation, "padding": g.padding, "activation": g.activation,
+        "input_length": g.input_length, "output_length": g.output_length,
+        "span_width": g.span_width, "span_stride": g.span_stride,
+        "span_offset": g.span_offset, "path": list(g.path),
+    }
+
+
+def filter_object(f: filters_pb2.FilterReport, tokens: list[str], span_width: int,
+                  has_contributions: bool, windows_limit: int | None) -> dict[str, Any]:
+    """The filter object of http_api.md; raises CorruptReport on inconsistent windows."""
+    windows = f.windows if windows_limit is None else f.windows[:windows_limit]
+    s = f.stats
+    return {
+        "index": f.index,
+        "bias": f.bias,
+        "stats": {
+            "max": s.max, "min": s.min, "mean": s.mean,
+            "positive_fraction": s.positive_fraction, "positions": s.positions,
+            "histogram": list(s.histogram),
+        },
+        "num_windows": len(f.windows),
+        "windows": [_window_object(f.index, rank, w, tokens, span_width, has_contributions)
+                    for rank, w in enumerate(windows)],
+    }
+
+
+def _window_object(filter_index: int, rank: int, w: filters_pb2.Window, tokens: list[str],
+                   span_width: int, has_contributions: bool) -> dict[str, Any]:
+    refs, ids, padding = list(w.token_refs), list(w.token_ids), list(w.padding)
+    contributions = list(w.contributions) if has_contributions else None
+    lengths = {len(refs), len(ids), len(padding), span_width}
+    if contributions is not None:
+        lengths.add(len(contributions))
+    if len(lengths) != 1 or (refs and not 0 <= min(refs) <= max(refs) < len(tokens)):
+        raise CorruptReport(
+            f"window {rank} of filter {filter_index} does not match its span of {span_width} slots"
+        )
+    return {
+        "activation": w.activation, "example": w.example, "position": w.position,
+        "span_start": w.span_start, "tokens": [tokens[r] for r in refs], "token_ids": ids,
+        "padding": padding, "contributions": contributions, "count": w.count,
+    }
+
+
+@dataclasses.dataclass
+class Series:
+    """The readable steps of one (run, layer) and what was skipped there."""
+
+    run: str
+    layer: str
+    fingerprint: Hashable
+    steps: dict[int, LayerStep]  # ascending step
+    skipped: list[Skipped]
+    nbytes: int
+
+    def latest(self) -> LayerStep | None:
+        return self.steps[next(reversed(self.steps))] if self.steps else None
+
+    def at(self, step: int | None) -> LayerStep:
+        """The report at `step` (None: the latest); NotFoundError if there is none."""
+        if step is None:
+            latest = self.latest()
+            if latest is None:
+                raise tb_errors.NotFoundError(
+                    f"Layer {quoted(self.layer)} of run {quoted(self.run)} has no readable step")
+            return latest
+        if step not in self.steps:
+            raise tb_errors.NotFoundError(
+                f"No step {step} in layer {quoted(self.layer)} of run {quoted(self.run)}. "
+                f"Steps: {_name_list(self.steps)}")
+        return self.steps[step]
+
+
+def quoted(name: str, max_chars: int = 80) -> str:
+    """A name for an error message: quoted, and short even when the request was huge."""
+    shown = name if len(name) <= max_chars else name[:max_chars] + "..."
+    return json.dumps(shown, ensure_ascii=False)
+
+
+def _name_list(names: Iterable[Any]) -> str:
+    names = list(names)
+    shown = ", ".join(quoted(n) if isinstance(n, str) else str(n)
+                      for n in names[:_MAX_NAMES_IN_MESSAGE])
+    more = len(names) - _MAX_NAMES_IN_MESSAGE
+    return shown + (f" (and {more} more)" if more > 0 else "") if names else "(none)"
+
+
+def payload_bytes(value: Any) -> bytes:
+    """The serialized report in a tensor's numpy value; ValueError if it holds none."""
+    item = value.item() if isinstance(value, np.ndarray) and value.shape == () else None
+    if not isinstance(item, bytes):
+        dtype, shape = getattr(value, "dtype", type(value).__name__), getattr(value, "shape", "?")
+        raise ValueError(f"payload is not a scalar string tensor (dtype {dtype}, shape {shape})")
+    return item
+
+
+def parse_payload(payload: bytes) -> filters_pb2.LayerReport:
+    """A LayerReport from its bytes; ValueError (or NewerPayloadError) says why not."""
+    report = metadata.parse_layer_report(payload)
+    if report.version < 1:
+        raise ValueError("payload does not parse as a filters report (no payload version)")
+    if len(report.histogram_edges) < 2 or report.geometry.span_width < 0:
+        raise ValueError("payload is not a complete filters report (no histogram edges or span)")
+    return report
+
+
+class LruBytes:
+    """An LRU map bounded by the total size of its values."""
+
+    def __init__(self, budget: int, size_of: Callable[[Any], int]):
+        self._budget, self._size_of = budget, size_of
+        self._items: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
+        self._total = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._total -= self._size_of(old)
+            self._items[key] = value
+            self._total += self._size_of(value)
+            # The newest entry stays even when alone over budget: it is in use.
+            while self._total > self._budget and len(self._items) > 1:
+                _, evicted = self._items.popitem(last=False)
+                self._total -= self._size_of(evicted)
+
+    def discard_where(self, predicate: Callable[[Hashable], bool]) -> None:
+        with self._lock:
+            for key in [k for k in self._items if predicate(k)]:
+                self._total -= self._size_of(self._items.pop(key))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class ReportStore:
+    """Reads `filters` series through a data provider and caches them parsed."""
+
+    def __init__(self, data_provider: tb_provider.DataProvider,
+                 downsample: int = DEFAULT_DOWNSAMPLE,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES,
+                 fragment_chars: int = DEFAULT_FRAGMENT_CHARS):
+        self._provider = data_provider
+        self._downsample = downsample
+        self._series = LruBytes(cache_bytes, lambda s: s.nbytes)
+        self._fragments = LruBytes(fragment_chars, len)
+        # Steps found corrupt after parsing, per exact series: the listing does
+        # not change when they are found, so they are remembered here.
+        self._corrupt: dict[tuple[str, str, str], tuple[Hashable, Skipped]] = {}
+
+    # Reading ---------------------------------------------------------------
+
+    def all_series(self, ctx, experiment: str) -> list[Series]:
+        """Every (run, layer) with `filters` data, sorted by run then layer."""
+        listing = self._provider.list_tensors(
+            ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
+        listed = {(run, tag) for run, tags in listing.items() for tag in tags}
+        self._series.discard_where(lambda key: key[0] == experiment and key[1:] not in listed)
+        return self._refresh(ctx, experiment, listing)
+
+    def series(self, ctx, experiment: str, run: str, layer: str) -> Series:
+        """One (run, layer); NotFoundError names what exists instead."""
+        listing = self._provider.list_tensors(
+            ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME,
+            run_tag_filter=tb_provider.RunTagFilter(runs=[run], tags=[layer]))
+        if layer not in listing.get(run, {}):
+            raise self._not_found(ctx, experiment, run, layer)
+        return self._refresh(ctx, experiment, listing)[0]
+
+    def _not_found(self, ctx, experiment: str, run: str, layer: str) -> tb_errors.NotFoundError:
+        listing = self._provider.list_tensors(
+            ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
+        if run not in listing:
+            return tb_errors.NotFoundError(
+                f"No run {quoted(run)} with filters data. Runs: {_name_list(sorted(listing))}")
+        return tb_errors.NotFoundError(
+            f"No layer {quoted(layer)} in run {quoted(run)}. "
+            f"Layers: {_name_list(sorted(listing[run]))}")
+
+    def _refresh(self, ctx, experiment: str, listing: dict) -> list[Series]:
+        current: dict[tuple[str, str], Series] = {}
+        stale: dict[str, dict[str, Any]] = collections.defaultdict(dict)
+        previous: dict[str, dict[str, Series | None]] = collections.defaultdict(dict)
+        for run, tags in listing.items():
+            for tag, ts in tags.items():
+                cached = self._series.get((experiment, run, tag))
+                if cached is not None and cached.fingerprint == _fingerprint(ts):
+                    current[(run, tag)] = cached
+                else:
+                    stale[run][tag] = ts
+                    previous[run][tag] = cached
+        for run, tags in stale.items():
+            for series in self._read_run(ctx, experiment, run, tags, previous[run]):
+                self._series.put((experiment, run, series.layer), series)
+                current[(run, series.layer)] = series
+        return [self._with_corruption(experiment, current[key]) for key in sorted(current)]
+
+    def _read_run(self, ctx, experiment: str, run: str, tags: dict[str, Any],
+                  previous: dict[str, Series | None]) -> list[Series]:
+        try:
+            data = self._read(ctx, experiment, run, list(tags))
+        except Exception as e:  # noqa: BLE001 - a bad file must not take the tab down
+            if len(tags) > 1:
+                return [s for tag in tags
+                        for s in self._read_run(ctx, experiment, run, {tag: tags[tag]}, previous)]
+            logger.warning("filters: could not read run %r: %s", run, e)
+            tag = next(iter(tags))
+            return [Series(run, tag, _fingerprint(tags[tag]), {},
+                           [Skipped(run, tag, None, f"could not be read: {e}")], 0)]
+        return [_build_series(run, tag, ts, data.get(tag, []), previous.get(tag))
+                for tag, ts in tags.items()]
+
+    def _read(self, ctx, experiment: str, run: str, tags: list[str]) -> dict[str, list]:
+        result = self._provider.read_tensors(
+            ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME,
+            downsample=self._downsample,
+            run_tag_filter=tb_provider.RunTagFilter(runs=[run], tags=tags))
+        return result.get(run, {})
+
+    # Corrupt reports ---------------------------------------------------------
+
+    def mark_corrupt(self, experiment: str, layer_step: LayerStep, reason: str) -> None:
+        """Drops a step whose report contradicts itself; `runs` then lists it as skipped."""
+        key = (experiment, layer_step.run, layer_step.layer)
+        series = self._series.get(key)
+        if series is None or series.steps.get(layer_step.step) is not layer_step:
+            return  # already re-read since: the new data gets its own check
+        self._corrupt[key] = (series.fingerprint,
+                              Skipped(layer_step.run, layer_step.layer, layer_step.step, reason))
+        self._series.discard_where(lambda k: k == key)
+
+    def _with_corruption(self, experiment: str, series: Series) -> Series:
+        fingerprint, skipped = self._corrupt.get(
+            (experiment, series.run, series.layer), (None, None))
+        if skipped is None or fingerprint != series.fingerprint or skipped.step not in series.steps:
+            return series
+        series.steps.pop(skipped.step)
+        series.skipped.append(skipped)
+        return series
+
+    # JSON ------------------------------------------------------------------
+
+    def filter_json(self, experiment: str, layer_step: LayerStep, index: int,
+                    windows_limit: int | None) -> EncodedJson:
+        """One filter object as JSON text, cached per exact report."""
+        key = (layer_step.serial, index, windows_limit)
+        text = self._fragments.get(key)
+        if text is None:
+            try:
+                text = EncodedJson(_dumps(layer_step.filter_object(index, windows_limit)))
+            except CorruptReport as e:
+                self.mark_corrupt(experiment, layer_step, f"report is inconsistent: {e}")
+                raise tb_errors.NotFoundError(
+                    f"Step {layer_step.step} of layer {quoted(layer_step.layer)} in run "
+                    f"{quoted(layer_step.run)} could not be read: {e}") from None
+            self._fragments.put(key, text)
+        return text
+
+
+def _fingerprint(ts: tb_provider.TensorTimeSeries) -> Hashable:
+    return (ts.max_step, ts.max_wall_time, ts.plugin_content)
+
+
+def _build_series(run: str, tag: str, ts: tb_provider.TensorTimeSeries, data: list,
+                  previous: Series | None) -> Series:
+    """Parses what was read; steps unchanged since `previous` keep their objects
+    (and so their cached JSON): a new epoch does not re-parse the old ones."""
+    fingerprint = _fingerprint(ts)
+    try:
+        metadata.parse_plugin_metadata(ts.plugin_content)
+    except ValueError as e:
+        return Series(run, tag, fingerprint, {}, [Skipped(run, tag, None, str(e))], 0)
+    known = {(s.step, s.wall_time, s.digest): s for s in previous.steps.values()} if previous else {}
+    steps: dict[int, LayerStep] = {}
+    skipped: list[Skipped] = []
+    nbytes = 0
+    for datum in data:
+        step = int(datum.step)
+        try:
+            payload = payload_bytes(datum.numpy)
+            nbytes += len(payload)
+            digest = (len(payload), zlib.crc32(payload))
+            layer_step = known.get((step, datum.wall_time, digest)) or LayerStep(
+                run, tag, step, datum.wall_time, parse_payload(payload), digest)
+        except ValueError as e:
+            skipped.append(Skipped(run, tag, step, str(e)))
+            continue
+        # A step written twice (a re-run of the CLI): the later one wins.
+        steps[step] = layer_step
+    ordered = {step: steps[step] for step in sorted(steps)}
+    return Series(run, tag, fingerprint, ordered, skipped, nbytes)

@@ -1,0 +1,280 @@
+"""`tb-filters interpret`: the happy path in-process, every bad input in a real subprocess.
+
+Each bad input must end with exit status 2, one line on stderr and no
+traceback, and leave the log dir exactly as it was (a report written there
+before stays readable).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import tb_filters
+from tests.helpers.readback import listing, read_reports
+from tb_filters.cli import commands as cli
+from tb_filters.format import summary
+from tests.helpers.text_models import LENGTH, VOCAB_SIZE, notebook_model, token_data
+
+VOCAB = ["<pad>", "<user>", "<url>", "<allcaps>"] + [f"w{i}" for i in range(4, VOCAB_SIZE)]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    """Model, data and vocabulary files, good and bad, shared by the tests here."""
+    root = tmp_path_factory.mktemp("cli")
+    paths: dict[str, str] = {}
+
+    def path(name: str) -> str:
+        paths[name] = str(root / name)
+        return paths[name]
+
+    model = notebook_model()
+    model.save(path("model.keras"))
+    np.save(path("data.npy"), token_data(64))
+    Path(path("vocab.txt")).write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
+    _save_bad_models(model, path)
+    _save_bad_data(path)
+    _save_bad_vocabularies(path)
+    # A log dir holding a report written before the failing runs.
+    summary.write_report(path("existing_logdir"), tb_filters.interpret(model, token_data(16), top_k=2), step=7)
+    return paths
+
+
+def _save_bad_models(model: keras.Model, path) -> None:
+    kernel, bias = model.get_layer("conv_1").get_weights()
+    nan_kernel = kernel.copy()
+    nan_kernel[:, :, 2] = np.nan
+    model.get_layer("conv_1").set_weights([nan_kernel, bias])
+    model.save(path("nan.keras"))
+    inf_bias = bias.copy()
+    inf_bias[1] = np.inf
+    model.get_layer("conv_1").set_weights([kernel, inf_bias])
+    model.save(path("inf.keras"))
+    model.get_layer("conv_1").set_weights([kernel, bias])
+    Path(path("garbage.keras")).write_bytes(b"this is not a zip archive")
+
+
+def _save_bad_data(path) -> None:
+    np.save(path("floats.npy"), token_data(8).astype("float32"))
+    np.save(path("3d.npy"), token_data(8)[:, :, None])
+    np.save(path("empty.npy"), np.zeros((0, LENGTH), "int32"))
+    np.save(path("long.npy"), np.ones((8, LENGTH + 5), "int32"))
+    too_big = token_data(8)
+    too_big[5, 3] = VOCAB_SIZE + 20
+    np.save(path("beyond_vocab.npy"), too_big)
+    np.savez(path("arrays.npz"), x=token_data(8), y=np.zeros(8))
+    Path(path("garbage.npy")).write_bytes(b"\x93NUMPY garbage")
+    # A vocabulary larger than the embedding: the embedding is the limit.
+    Path(path("big_vocab.txt")).write_text("\n".join(["<pad>"] + [f"t{i}" for i in range(1, 200)]) + "\n")
+    beyond_embedding = token_data(8)
+    beyond_embedding[2, 1] = VOCAB_SIZE + 50
+    np.save(path("beyond_embedding.npy"), beyond_embedding)
+
+
+def _save_bad_vocabularies(path) -> None:
+    Path(path("latin1.txt")).write_bytes("caf\xe9\n".encode("latin-1"))
+    Path(path("bad.json")).write_text("{not json")
+
+
+# -- happy path, in-process ----------------------------------------------------------------
+
+
+def test_interpret_writes_a_report_and_the_notebook_json(files, tmp_path, capsys):
+    logdir, export = tmp_path / "logs" / "run1", tmp_path / "filters.json"
+    code = cli.main([
+        "interpret", files["model.keras"], "--data", files["data.npy"], "--vocab", files["vocab.txt"],
+        "--logdir", str(logdir), "--layer", "conv_1", "--top-k", "4", "--step", "5", "--json", str(export),
+    ])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "conv_1 (6 filters): 64 examples, top-4 distinct windows" in out
+    assert str(logdir) in out and str(export) in out
+    report = read_reports(tmp_path / "logs")["run1"]["conv_1"][5]
+    assert report.num_examples == 64 and report.top_k == 4 and report.distinct
+    assert json.loads(export.read_text()) == report.to_notebook_json()
+    assert [f.name for f in tmp_path.iterdir() if f.name.startswith(".tb_filters-")] == []
+
+
+def test_raw_mode_every_layer_and_one_json_per_layer(files, tmp_path, capsys):
+    code = cli.main([
+        "interpret", files["model.keras"], "--data", f"{files['arrays.npz']}:x", "--vocab", files["vocab.txt"],
+        "--logdir", str(tmp_path / "run"), "--no-distinct", "--batch-size", "3",
+        "--json", str(tmp_path / "{layer}.json"),
+    ])
+    assert code == 0, capsys.readouterr().err
+    reports = read_reports(tmp_path)["run"]
+    assert sorted(reports) == ["conv_1", "conv_2"]
+    for name, steps in reports.items():
+        assert not steps[0].distinct and all(w.count == 1 for f in steps[0].filters for w in f.windows)
+        assert json.loads((tmp_path / f"{name}.json").read_text()) == steps[0].to_notebook_json()
+
+
+def test_json_matches_the_notebook_method(files, tmp_path):
+    """--no-distinct --json equals the notebook's computation: per filter the k
+    largest values of conv_1's output over all (example, position), with the
+    words at input positions position-1 .. position+1."""
+    export = tmp_path / "conv_1.json"
+    assert cli.main([
+        "interpret", files["model.keras"], "--data", files["data.npy"], "--vocab", files["vocab.txt"],
+        "--logdir", str(tmp_path / "run"), "--layer", "conv_1", "--no-distinct", "--top-k", "5",
+        "--json", str(export),
+    ]) == 0
+    model, data = keras.models.load_model(files["model.keras"]), np.load(files["data.npy"])
+    activations = np.asarray(keras.Model(model.inputs[0], model.get_layer("conv_1").output)(data))
+    padded = np.pad(data, ((0, 0), (1, 1)), constant_values=-1)
+    exported = json.loads(export.read_text())
+    for f in range(activations.shape[2]):
+        values = activations[:, :, f].ravel()
+        top = np.sort(values)[::-1][:5]
+        np.testing.assert_allclose([w["activation"] for w in exported[f"Filter_{f}"]], top, atol=1e-5)
+        for window in exported[f"Filter_{f}"]:
+            ids = padded[window["tweet"], window["position"]: window["position"] + 3]
+            assert window["words"] == " ".join("<pad>" if i <= 0 else VOCAB[i] for i in ids)
+            assert abs(activations[window["tweet"], window["position"], f] - window["activation"]) < 1e-5
+
+
+def test_vocabulary_from_the_models_string_lookup(tmp_path, capsys):
+    words = keras.Input((LENGTH,), dtype="string")
+    lookup = keras.layers.StringLookup(vocabulary=VOCAB[1:], mask_token="<pad>", name="lookup")
+    x = keras.layers.Embedding(VOCAB_SIZE, 4)(lookup(words))
+    x = keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(2, 3, name="conv")(x))
+    keras.Model(words, x).save(tmp_path / "lookup.keras")
+    np.save(tmp_path / "ids.npy", token_data(8))
+    assert cli.main([
+        "interpret", str(tmp_path / "lookup.keras"), "--data", str(tmp_path / "ids.npy"),
+        "--logdir", str(tmp_path / "run"), "--top-k", "2",
+    ]) == 0, capsys.readouterr().err
+    report = read_reports(tmp_path)["run"]["conv"][0]
+    assert {t for f in report.filters for w in f.windows for t in w.tokens} <= set(VOCAB) | {"[UNK]"}
+
+
+def test_progress_on_a_tty_redraws_one_line():
+    class Terminal:
+        def __init__(self):
+            self.text = ""
+
+        def isatty(self):
+            return True
+
+        def write(self, text):
+            self.text += text
+
+        def flush(self):
+            pass
+
+    now = [0.0]
+    terminal = Terminal()
+    progress = cli.Progress(total=1000, stream=terminal, quiet_seconds=1.0, clock=lambda: now[0])
+    progress(100)  # before quiet_seconds: nothing
+    now[0] = 2.0
+    progress(500)
+    now[0] = 2.05
+    progress(600)  # within the redraw interval: skipped
+    now[0] = 4.0
+    progress(1000)
+    progress.close()
+    assert terminal.text.count("\r") == 2 and terminal.text.endswith("\n")
+    assert "500/1,000 examples (50%), 250 examples/s" in terminal.text
+    assert "1,000/1,000 examples (100%)" in terminal.text
+
+
+# -- bad input, in subprocesses --------------------------------------------------------------
+
+
+def _case(model="model.keras", data="data.npy", vocab="vocab.txt", extra=()):
+    return dict(model=model, data=data, vocab=vocab, extra=list(extra))
+
+
+BAD_INPUTS = {
+    "missing model": (_case(model="missing.keras"), "model file does not exist"),
+    "unreadable model": (_case(model="garbage.keras"), "Could not load the model"),
+    "missing data": (_case(data="missing.npy"), "data file does not exist"),
+    "unreadable data": (_case(data="garbage.npy"), "not a numeric .npy array"),
+    "missing vocabulary": (_case(vocab="missing.txt"), "not found"),
+    "unreadable vocabulary": (_case(vocab="latin1.txt"), "readable UTF-8"),
+    "vocabulary not json": (_case(vocab="bad.json"), "does not parse"),
+    "layer not found": (_case(extra=["--layer", "conv_9"]), r"one of the conv layers \['conv_1', 'conv_2'\]"),
+    "not a conv layer": (_case(extra=["--layer", "embedding"]), "Expected a Conv1D layer.*'embedding' \\(Embedding\\)"),
+    "data not integers": (_case(data="floats.npy"), "dtype float32"),
+    "data not 2-D": (_case(data="3d.npy"), r"shape \(8, 12, 1\)"),
+    "npz key missing": (_case(data="arrays.npz:z"), "valid keys: x, y"),
+    "token id beyond vocabulary": (_case(data="beyond_vocab.npy"), f"token id {VOCAB_SIZE + 20} in example 5"),
+    "token id beyond embedding": (_case(data="beyond_embedding.npy", vocab="big_vocab.txt"),
+                                  f"< {VOCAB_SIZE} \\(embedding 'embedding' input_dim\\)"),
+    "wrong sequence length": (_case(data="long.npy"), f"sequences of {LENGTH} tokens.*Received sequences of {LENGTH + 5}"),
+    "empty data": (_case(data="empty.npy"), r"at least one example.*\(0, 12\)"),
+    "top-k 0": (_case(extra=["--top-k", "0"]), "Expected top_k >= 1. Received: top_k=0"),
+    "top-k not a number": (_case(extra=["--top-k", "ten"]), "invalid int value: 'ten'"),
+    "nan activations": (_case(model="nan.keras"), "NaN or infinite values in layer 'conv_1', filter 2"),
+    "inf activations": (_case(model="inf.keras"), "NaN or infinite values in layer 'conv_1', filter 1"),
+    "no vocabulary anywhere": (_case(vocab=None), "Expected --vocab"),
+    "json export dir missing": (_case(extra=["--json", "/nonexistent/dir/f.json"]), "--json in an existing directory"),
+}
+
+
+def run_cli(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tb_filters", *args], capture_output=True, text=True, timeout=300, **kwargs
+    )
+
+
+def _run_bad_input(files: dict[str, str], name: str, root: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    case, _ = BAD_INPUTS[name]
+    logdir = root / name.replace(" ", "_")
+    shutil.copytree(files["existing_logdir"], logdir)
+    folder = Path(files["model.keras"]).parent
+    args = ["interpret", str(folder / case["model"]), "--data", str(folder / case["data"]), "--logdir", str(logdir)]
+    if case["vocab"]:
+        args += ["--vocab", str(folder / case["vocab"])]
+    return run_cli(args + case["extra"]), logdir
+
+
+@pytest.fixture(scope="module")
+def bad_input_runs(files, tmp_path_factory):
+    """Every bad-input subprocess, two at a time (most of their time is importing TensorFlow)."""
+    root = tmp_path_factory.mktemp("bad_inputs")
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+    futures = {name: pool.submit(_run_bad_input, files, name, root) for name in BAD_INPUTS}
+    yield futures
+    pool.shutdown(cancel_futures=True)
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(files, bad_input_runs, name):
+    before = listing(files["existing_logdir"])
+    result, logdir = bad_input_runs[name].result()
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("tb-filters: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert re.search(BAD_INPUTS[name][1], lines[0]), lines[0]
+    assert result.stdout == ""
+    assert listing(logdir) == before
+    assert list(read_reports(logdir)["."]["conv_1"]) == [7]
+
+
+def test_importing_the_cli_does_not_import_tensorflow():
+    """Cheap mistakes (a typo in a path) fail before TensorFlow's seconds-long import."""
+    code = "import sys, tb_filters.cli.commands, tb_filters.cli.loading; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_a_directory_given_as_the_model(files, tmp_path, capsys):
+    logdir = tmp_path / "run"
+    (tmp_path / "saved.keras").mkdir()
+    code = cli.main(["interpret", str(tmp_path / "saved.keras"), "--data", files["data.npy"],
+                     "--vocab", files["vocab.txt"], "--logdir", str(logdir)])
+    err = capsys.readouterr().err
+    assert code == 2 and "model file is a directory" in err
+    assert not logdir.exists()

@@ -1,0 +1,165 @@
+"""Synthetic but realistic log dirs of `filters` reports, written the real way.
+
+Shared by the plugin tests, the browser tests and the benchmark:
+
+    from tests.helpers.logdir_builder import build_logdir
+    built = build_logdir(tmp_path, runs=("kernel3", "kernel5"), num_filters=16, top_k=10, steps=3)
+    built.report("kernel3", "conv1d", 2)   # the LayerReport written there, regenerated
+
+Every report goes through `tb_filters.format.summary.write_report`, so the event files
+are exactly what the callback writes. Reports are deterministic functions of
+(seed, run, layer, step): `Logdir.report` rebuilds one instead of keeping
+millions of windows in memory (the benchmark writes 1024 filters x top-100 x 10 steps).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zlib
+from typing import Sequence
+
+import numpy as np
+
+from tb_filters.format import report as report_lib
+
+# Tokens the tab must show literally: the notebook's own specials, and one that
+# runs script if anything ever renders tokens as HTML.
+HOSTILE_TOKEN = "<img src=x onerror=alert(1)>"
+SPECIAL_TOKENS = ("<pad>", "<oov>", "<user>", "<url>", "<allcaps>", HOSTILE_TOKEN)
+_SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ze", "pe", "da", "go")
+
+
+def default_vocabulary(size: int = 500) -> tuple[str, ...]:
+    """Id i -> token i; id 0 is padding. Pseudo-words after the specials."""
+    words = list(SPECIAL_TOKENS)
+    n = len(_SYLLABLES)
+    i = 0
+    while len(words) < size:
+        words.append(_SYLLABLES[i % n] + _SYLLABLES[(i // n) % n] + _SYLLABLES[(i // n // n) % n])
+        i += 1
+    return tuple(words[:size])
+
+
+@dataclasses.dataclass(frozen=True)
+class Logdir:
+    path: str
+    runs: tuple[str, ...]
+    layers: tuple[str, ...]
+    steps: tuple[int, ...]
+    num_filters: int
+    top_k: int
+    kernel_size: int
+    seed: int
+    vocabulary: tuple[str, ...]
+
+    def run_dir(self, run: str) -> str:
+        return os.path.join(self.path, run)
+
+    def report(self, run: str, layer: str, step: int) -> report_lib.LayerReport:
+        return synthetic_layer_report(
+            layer, num_filters=self.num_filters, top_k=self.top_k, kernel_size=self.kernel_size,
+            vocabulary=self.vocabulary, seed=_derived_seed(self.seed, run, layer, step),
+        )
+
+
+def build_logdir(
+    path: str | os.PathLike,
+    runs: Sequence[str] = ("kernel3", "kernel5"),
+    num_filters: int = 8,
+    top_k: int = 5,
+    steps: int | Sequence[int] = 3,
+    layers: Sequence[str] = ("conv1d",),
+    kernel_size: int = 3,
+    vocabulary: Sequence[str] | None = None,
+    seed: int = 0,
+) -> Logdir:
+    """Writes one event file per (run, step) holding every layer, like the callback."""
+    step_list = tuple(range(steps)) if isinstance(steps, int) else tuple(int(s) for s in steps)
+    built = Logdir(
+        path=os.fspath(path), runs=tuple(runs), layers=tuple(layers), steps=step_list,
+        num_filters=num_filters, top_k=top_k, kernel_size=kernel_size, seed=seed,
+        vocabulary=tuple(vocabulary) if vocabulary is not None else default_vocabulary(),
+    )
+    from tb_filters.format import summary  # imports TensorFlow: only writers pay for it
+
+    for run in built.runs:
+        for step in built.steps:
+            layer_reports = {layer: built.report(run, layer, step) for layer in built.layers}
+            summary.write_report(built.run_dir(run), report_lib.Report(layer_reports), step,
+                                 wall_time=1_700_000_000.0 + step)
+    return built
+
+
+def _derived_seed(seed: int, run: str, layer: str, step: int) -> int:
+    return zlib.crc32(f"{seed}/{run}/{layer}/{step}".encode())
+
+
+def synthetic_layer_report(
+    name: str,
+    num_filters: int,
+    top_k: int,
+    kernel_size: int,
+    vocabulary: Sequence[str],
+    seed: int,
+    input_length: int = 32,
+    num_examples: int = 1000,
+) -> report_lib.LayerReport:
+    """A layer fed by Embedding -> ZeroPadding1D(1) -> Conv1D(kernel_size, relu)."""
+    rng = np.random.default_rng(seed)
+    output_length = input_length + 2 - kernel_size + 1
+    geometry = report_lib.LayerGeometry(
+        num_filters=num_filters, kernel_size=kernel_size, stride=1, dilation=1, padding="valid",
+        activation="relu", input_length=input_length, output_length=output_length,
+        span_width=kernel_size, span_stride=1, span_offset=-1,
+        path=("tokens", "embedding", "zero_padding1d", name),
+    )
+    positions = num_examples * output_length
+    # Once per layer, not per filter: converting a 721,696-token vocabulary takes
+    # ~57 ms, ~10 minutes over the benchmark's 1024 filters x 10 steps.
+    vocabulary = np.asarray(vocabulary, dtype=object)
+    filters = tuple(
+        _synthetic_filter(rng, f, top_k, geometry, vocabulary, num_examples, positions)
+        for f in range(num_filters)
+    )
+    return report_lib.LayerReport(
+        name=name, geometry=geometry, top_k=top_k, distinct=True, num_examples=num_examples,
+        filters=filters, has_contributions=True,
+    )
+
+
+def _synthetic_filter(rng, index, top_k, geometry, vocabulary, num_examples, positions):
+    """Vectorized per filter: the benchmark's layer has 1024 x 100 windows per step."""
+    width, length = geometry.span_width, geometry.input_length
+    # float32 throughout: the proto stores float32, and round trips must be exact.
+    top = np.float32(rng.uniform(1.0, 8.0))
+    activations = np.sort(rng.uniform(0.2, 1.0, top_k).astype(np.float32))[::-1] * top
+    activations[0] = top
+    bias = np.float32(rng.normal(0.0, 0.1))
+    # Zipf-like ids, so frequent tokens (the specials among them) recur across filters.
+    ids = np.minimum(rng.zipf(1.3, size=(top_k, width)), len(vocabulary) - 1)
+    starts = rng.integers(-1, length - width + 2, top_k)
+    slots = starts[:, None] + np.arange(width)[None, :]
+    token_ids = np.where((slots >= 0) & (slots < length), ids, -1)
+    padding = token_ids <= 0
+    tokens = vocabulary[np.maximum(token_ids, 0)]
+    tokens[padding] = report_lib.PAD_TOKEN
+    shares = rng.dirichlet(np.ones(width), top_k).astype(np.float32)
+    contributions = shares * (activations - bias)[:, None]
+    columns = zip(activations.tolist(), rng.integers(0, num_examples, top_k).tolist(),
+                  starts.tolist(), token_ids.tolist(), tokens.tolist(), padding.tolist(),
+                  contributions.tolist(), rng.integers(1, 50, top_k).tolist())
+    windows = tuple(
+        report_lib.Window(activation=a, example=e, position=s + 1, span_start=s,
+                          token_ids=tuple(i), tokens=tuple(t), padding=tuple(p),
+                          contributions=tuple(c), count=n)
+        for a, e, s, i, t, p, c, n in columns
+    )
+    histogram = rng.multinomial(positions, rng.dirichlet(np.ones(report_lib.NUM_BUCKETS)))
+    stats = report_lib.FilterStats(
+        max=float(activations[0]), min=0.0,
+        mean=float(top * np.float32(rng.uniform(0.05, 0.3))),
+        positive_fraction=float(np.float32(rng.uniform(0.1, 0.9))), positions=positions,
+        histogram=tuple(histogram.tolist()),
+    )
+    return report_lib.FilterReport(index=index, windows=windows, stats=stats, bias=float(bias))
