@@ -1,6 +1,7 @@
-// The plugin's routes (tb_filters/http_api.md), fetched with relative URLs so
-// the tab works under --path_prefix and /experiment/<id>/, and normalized
-// into the shapes the views use.
+// The plugin's routes (http_api.md, in the plugin's Python package), fetched with
+// relative URLs so the tab works under --path_prefix and /experiment/<id>/,
+// and normalized into the shapes the views use. Each takes an AbortSignal:
+// a panel aborts the fetch it no longer needs.
 
 export class RouteError extends Error {
   constructor(route, status, message) {
@@ -13,13 +14,14 @@ export class RouteError extends Error {
 const PAGE_CACHE_SIZE = 48;
 const pageCache = new Map();
 
-async function getJson(route, params = []) {
+async function getJson(route, params, signal) {
   const query = new URLSearchParams(params).toString();
   const url = query ? `./${route}?${query}` : `./${route}`;
   let response;
   try {
-    response = await fetch(url, { headers: { Accept: "application/json" } });
+    response = await fetch(url, { headers: { Accept: "application/json" }, signal });
   } catch (e) {
+    if (signal?.aborted) throw e; // its panel moved on: nothing to report
     throw new RouteError(route, 0, `Could not reach TensorBoard (${e.message}).`);
   }
   if (!response.ok) {
@@ -30,8 +32,8 @@ async function getJson(route, params = []) {
 }
 
 /** {runs: [{run, layers: [{layer, steps, wallTimes, latestStep, numFilters, ...}]}], skipped: [...]} */
-export async function fetchRuns() {
-  const body = await getJson("runs");
+export async function fetchRuns(signal) {
+  const body = await getJson("runs", [], signal);
   return {
     runs: (body.runs || []).map((run) => ({
       run: run.run,
@@ -46,7 +48,7 @@ export async function fetchRuns() {
  * the same --step), so the key holds the step's wall time from `runs` too:
  * a rewritten step is a new key and is fetched again.
  */
-export async function fetchFilterPage({ run, layer, step, wallTime, offset, limit, windowsLimit }) {
+export async function fetchFilterPage({ run, layer, step, wallTime, offset, limit, windowsLimit, signal }) {
   const params = [["run", run], ["layer", layer], ["step", step], ["offset", offset], ["limit", limit]];
   if (windowsLimit !== undefined) params.push(["windows_limit", windowsLimit]);
   const key = JSON.stringify([wallTime ?? null, params]);
@@ -56,7 +58,7 @@ export async function fetchFilterPage({ run, layer, step, wallTime, offset, limi
     pageCache.set(key, cached); // most recently used goes last
     return cached;
   }
-  const body = await getJson("filters", params);
+  const body = await getJson("filters", params, signal);
   const page = {
     run: body.run,
     layer: body.layer,
@@ -72,10 +74,10 @@ export async function fetchFilterPage({ run, layer, step, wallTime, offset, limi
 }
 
 /** One filter of one run across every step: [{step, filter}], plus facts. */
-export async function fetchFilterHistory({ run, layer, filter, windowsLimit }) {
+export async function fetchFilterHistory({ run, layer, filter, windowsLimit, signal }) {
   const params = [["run", run], ["layer", layer], ["filter", filter]];
   if (windowsLimit !== undefined) params.push(["windows_limit", windowsLimit]);
-  const body = await getJson("filter", params);
+  const body = await getJson("filter", params, signal);
   return {
     run: body.run,
     histogramEdges: (body.histogram_edges || []).map(toNumber),
@@ -87,10 +89,10 @@ export async function fetchFilterHistory({ run, layer, filter, windowsLimit }) {
 }
 
 /** Filters whose top windows contain `token`. */
-export async function searchToken({ token, partial, step, limit }) {
+export async function searchToken({ token, partial, step, limit, signal }) {
   const params = [["token", token], ["mode", partial ? "substring" : "exact"], ["limit", limit]];
   if (step !== null && step !== undefined) params.push(["step", step]);
-  const body = await getJson("search", params);
+  const body = await getJson("search", params, signal);
   return { results: body.results || [], truncated: Boolean(body.truncated) };
 }
 

@@ -8,8 +8,22 @@
 // when it is not inside TensorBoard.
 
 import { formatHash, hasViewKeys, parseHash } from "./state.js";
+import { followLink } from "./transitions.js";
 
 const TAB_HASH = "filters"; // TensorBoard's hash for this tab: the plugin name
+
+/** Both URLs follow the store's view, and the store follows a link put into either. */
+export function syncLinks(store) {
+  store.subscribe((state, previous) => {
+    if (state.view !== previous.view && viewOnScreen(state)) writeView(state.view);
+  });
+  onLinkChange((view) => store.set(followLink(store.state, view)), () => viewOnScreen(store.state));
+}
+
+/** null before the runs are listed and while there are none: then a link is left as it is. */
+function viewOnScreen({ catalog, view }) {
+  return catalog && !catalog.isEmpty ? view : null;
+}
 
 /** The view a link asks for, or null. */
 export function linkedView() {
@@ -26,7 +40,7 @@ export function linkedView() {
  * edited). Coming back to this tab from another one, TensorBoard's hash is
  * a bare "#filters" again: the view on screen, currentView(), is put back.
  */
-export function onLinkChange(onView, currentView) {
+function onLinkChange(onView, currentView) {
   const follow = (hash) => { if (hasViewKeys(hash)) onView(parseHash(hash)); };
   window.addEventListener("hashchange", () => follow(window.location.hash));
   const host = tensorBoardWindow();
@@ -39,7 +53,7 @@ export function onLinkChange(onView, currentView) {
 }
 
 /** Replaces (never pushes) both URLs: moving the slider must not flood Back. */
-export function writeView(state) {
+function writeView(state) {
   replaceHash(window, formatHash(state));
   const host = tensorBoardWindow();
   if (host && isOurTab(host.location.hash)) replaceHash(host, `${TAB_HASH}&${formatHash(state)}`);

@@ -2,6 +2,7 @@
 // search and the copy-link button. Each part is rebuilt only when its options
 // change, so dragging the slider never loses the element under the pointer.
 
+import { stepLabel } from "../format.js";
 import { clear, el } from "./dom.js";
 
 const SLIDER_DELAY_MS = 90;
@@ -61,7 +62,6 @@ export function createControls(handlers) {
     setSteps: step.set,
     announceStep: step.announce,
     setFilterRange: filterJump.set,
-    searchInput: search.input,
     showLink(url, copied) {
       linkOutput.hidden = false;
       linkOutput.value = url;
@@ -96,10 +96,7 @@ function stepSlider(onStep) {
   let timer = null;
   let pending = null; // a step the slider was moved to, not yet passed to onStep
   const showLabel = () => {
-    const index = Number(slider.value);
-    label.textContent = steps.length
-      ? `step ${steps[index]}  (${index + 1} of ${steps.length})`
-      : "no steps";
+    label.textContent = stepLabel(steps, Number(slider.value));
   };
   slider.addEventListener("input", () => {
     news.textContent = "";
@@ -168,5 +165,5 @@ function searchBox(onSearch) {
     input,
     el("label", { className: "search-mode", title: "match part of a token, ignoring case" }, [partial, el("span", { text: "partial" })]),
   ]);
-  return { root, input };
+  return { root };
 }

@@ -1,7 +1,8 @@
 // One filter of one run at one step: its top windows in rank order, its
 // statistics and its activation histogram.
 
-import { activationBar, el, formatCount, formatNumber, formatPercent } from "./dom.js";
+import { formatCount, formatNumber, formatPercent } from "../format.js";
+import { activationBar, el } from "./dom.js";
 import { histogramSparkline } from "./histogram.js";
 
 /** Windows rendered at first; the rest on demand, to keep 64-card pages fast. */

@@ -1,7 +1,8 @@
 // The page of filters: one row per filter, one column per picked run, so the
 // same filter of two runs sits side by side.
 
-import { el, formatCount } from "./dom.js";
+import { layerDescription, pageLabel } from "../format.js";
+import { el } from "./dom.js";
 import { filterCard, missingCard } from "./filter_card.js";
 
 /**
@@ -37,14 +38,6 @@ function columnHeader(columns) {
       c.page ? el("span", { className: "column-facts", text: layerDescription(c.page.facts) }) : null,
     ])),
   ]);
-}
-
-/** "kernel 3 · 3-token windows · top 10 distinct of 2,000 examples" */
-export function layerDescription({ geometry, topK, distinct, numExamples }) {
-  const dilation = geometry.dilation > 1 ? ` dilation ${geometry.dilation}` : "";
-  const stride = geometry.stride > 1 ? ` stride ${geometry.stride}` : "";
-  return `kernel ${geometry.kernel_size}${dilation}${stride} · ${geometry.span_width}-token windows · ` +
-    `top ${topK}${distinct ? " distinct" : ""} of ${formatCount(numExamples)} examples`;
 }
 
 function filterRow(index, columns, options) {
@@ -102,7 +95,6 @@ function missingReason(column, index) {
 
 /** "Filters 64–127 of 1024" with previous/next buttons. */
 export function pager({ offset, limit, total, onPage }) {
-  const last = Math.min(total, offset + limit) - 1;
   const button = (text, target, enabled) => el("button", {
     className: "page-button",
     attrs: { type: "button", disabled: !enabled },
@@ -111,7 +103,7 @@ export function pager({ offset, limit, total, onPage }) {
   });
   return el("nav", { className: "pager", attrs: { "aria-label": "filter pages" } }, [
     button("◀ previous", Math.max(0, offset - limit), offset > 0),
-    el("span", { className: "page-label", text: total ? `filters ${offset}–${last} of ${total}` : "no filters" }),
+    el("span", { className: "page-label", text: pageLabel({ offset, limit, total }) }),
     button("next ▶", offset + limit, offset + limit < total),
   ]);
 }

@@ -5,7 +5,8 @@
 // Heights are log-scaled: relu layers put most positions in the bucket just
 // above zero, and a linear scale would flatten every other bucket to nothing.
 
-import { el, formatCount, formatNumber } from "./dom.js";
+import { formatCount, formatNumber } from "../format.js";
+import { el } from "./dom.js";
 
 const WIDTH = 132;
 const HEIGHT = 30;

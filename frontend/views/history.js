@@ -1,7 +1,8 @@
 // One filter across the steps of each picked run: how its top windows changed
 // during training.
 
-import { activationBar, el, formatNumber, formatPercent } from "./dom.js";
+import { formatNumber, formatPercent } from "../format.js";
+import { activationBar, el } from "./dom.js";
 
 const WINDOWS_PER_STEP = 3;
 

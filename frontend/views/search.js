@@ -1,7 +1,8 @@
 // Token search results: which filters, in which runs, hold the token among
 // their top windows. A click jumps to that filter.
 
-import { el, formatCount, formatNumber, tokenMatcher } from "./dom.js";
+import { formatCount, formatNumber, tokenMatcher } from "../format.js";
+import { el } from "./dom.js";
 
 /**
  * outcome: {token, partial, scope, results, truncated} or {token, error}

@@ -1,8 +1,8 @@
 // The layer's one-line summary with its legend, the list of skipped
 // reports, and the empty state.
 
-import { el, formatCount } from "./dom.js";
-import { layerDescription } from "./grid.js";
+import { formatCount, layerDescription, layerPath, skippedLine } from "../format.js";
+import { el } from "./dom.js";
 
 /** pages: the loaded filter pages of the picked runs (at least one). */
 export function layerSummary(layer, pages) {
@@ -15,12 +15,6 @@ export function layerSummary(layer, pages) {
     el("p", {}, [el("strong", { text: layer }), ` · ${formatCount(total)} filters${facts}` + (path ? ` · ${path}` : "")]),
     legend(distinct, hasContributions),
   ];
-}
-
-/** "tokens → embedding → conv1d": the path ends at the layer itself. */
-function layerPath(path, layer) {
-  if (!path.length) return "";
-  return (path[path.length - 1] === layer ? path : [...path, layer]).join(" → ");
 }
 
 /** What the marks on a card mean, shown with samples of the marks themselves. */
@@ -39,9 +33,7 @@ function legend(distinct, hasContributions) {
 
 /** skipped: the `runs` route's [{run, layer, step, reason}]. */
 export function skippedNotice(skipped) {
-  const items = skipped.map((s) => el("li", {
-    text: `${s.run} / ${s.layer}${s.step === null || s.step === undefined ? "" : ` / step ${s.step}`}: ${s.reason}`,
-  }));
+  const items = skipped.map((report) => el("li", { text: skippedLine(report) }));
   return el("details", { className: "skipped" }, [
     el("summary", { text: `${skipped.length} report(s) could not be read and are not shown` }),
     el("ul", {}, items),

@@ -1,0 +1,83 @@
+// How numbers, counts and facts are written, and how a searched token matches (frontend/format.js).
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  formatCount, formatNumber, formatPercent, layerDescription, layerPath, pageLabel, skippedLine, stepLabel,
+  tokenMatcher,
+} from "../../frontend/format.js";
+
+test("numbers get 3 significant digits, exponents when tiny or huge", () => {
+  assert.equal(formatNumber(3), "3");
+  assert.equal(formatNumber(1.23456), "1.23");
+  assert.equal(formatNumber(-0.5), "-0.5");
+  assert.equal(formatNumber(0), "0");
+  assert.equal(formatNumber(12345), "12300");
+  assert.equal(formatNumber(123456), "1.23e+5");
+  assert.equal(formatNumber(0.000123), "1.23e-4");
+});
+
+test("missing and non-finite numbers are marks, not NaN", () => {
+  assert.equal(formatNumber(NaN), "–");
+  assert.equal(formatNumber(null), "–");
+  assert.equal(formatNumber(undefined), "–");
+  assert.equal(formatNumber(Infinity), "+∞");
+  assert.equal(formatNumber(-Infinity), "−∞");
+});
+
+test("percentages keep a decimal below 10%", () => {
+  assert.equal(formatPercent(0.5), "50%");
+  assert.equal(formatPercent(0.05), "5.0%");
+  assert.equal(formatPercent(1), "100%");
+  assert.equal(formatPercent(NaN), "–");
+});
+
+test("counts are grouped by thousands", () => {
+  assert.equal(formatCount(7), "7");
+  assert.equal(formatCount(2000), "2,000");
+  assert.equal(formatCount(1234567), "1,234,567");
+  assert.equal(formatCount(999.9), "999");
+});
+
+test("a layer is described by its geometry and what its top windows are", () => {
+  const facts = { geometry: { kernel_size: 3, span_width: 3 }, topK: 10, distinct: true, numExamples: 2000 };
+  assert.equal(layerDescription(facts), "kernel 3 · 3-token windows · top 10 distinct of 2,000 examples");
+  const dilated = { ...facts, distinct: false, geometry: { kernel_size: 2, dilation: 2, stride: 2, span_width: 5 } };
+  assert.equal(layerDescription(dilated), "kernel 2 dilation 2 stride 2 · 5-token windows · top 10 of 2,000 examples");
+});
+
+test("a layer's path ends at the layer itself", () => {
+  assert.equal(layerPath(["tokens", "embedding", "conv1d"], "conv1d"), "tokens → embedding → conv1d");
+  assert.equal(layerPath(["tokens", "embedding"], "conv1d"), "tokens → embedding → conv1d");
+  assert.equal(layerPath([], "conv1d"), "");
+});
+
+test("a page is labelled by its first and last filter, the last page cut at the total", () => {
+  assert.equal(pageLabel({ offset: 64, limit: 64, total: 1024 }), "filters 64–127 of 1024");
+  assert.equal(pageLabel({ offset: 960, limit: 64, total: 1000 }), "filters 960–999 of 1000");
+  assert.equal(pageLabel({ offset: 0, limit: 64, total: 0 }), "no filters");
+});
+
+test("the step label says which step and where it sits among them", () => {
+  assert.equal(stepLabel([0, 1, 5], 2), "step 5  (3 of 3)");
+  assert.equal(stepLabel([], 0), "no steps");
+});
+
+test("a skipped report names its run, layer and step when it has one", () => {
+  assert.equal(skippedLine({ run: "broken", layer: "conv1d", step: 0, reason: "bad proto" }),
+    "broken / conv1d / step 0: bad proto");
+  assert.equal(skippedLine({ run: "r", layer: "l", step: null, reason: "why" }), "r / l: why");
+});
+
+test("an exact search matches the token itself; a partial one any token holding it, ignoring case", () => {
+  const exact = tokenMatcher("<user>", false);
+  assert.equal(exact("<user>"), true);
+  assert.equal(exact("<USER>"), false);
+  assert.equal(exact("<user>s"), false);
+  const partial = tokenMatcher("USER", true);
+  assert.equal(partial("<user>"), true);
+  assert.equal(partial("users"), true);
+  assert.equal(partial("use"), false);
+  assert.equal(tokenMatcher("", true), null);
+});
