@@ -23,7 +23,6 @@ setup(
         "protobuf>=6.31.1,<8",
         "h5py",
         "cachetools>=5",
-        "tqdm>=4.60",
     ],
     extras_require={
         # The writer side needs TensorFlow; the TensorBoard plugin does not.

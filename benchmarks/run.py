@@ -42,12 +42,13 @@ NOTES = [
     "embedding's random initialization peaks higher than interpret and would otherwise hide it. Pages of "
     "the memory-mapped file count as resident once read (165 MB for the whole file) unless the reader "
     "releases them.",
-    "T4: the log dir is written by tests/logdir_builder.py (1024 filters x top-100 x 10 steps, three "
+    "T4: the log dir is written by tests/helpers/logdir_builder.py (1024 filters x top-100 x 10 steps, three "
     "tokens per window with contributions, token ids drawn from a 50,000-token vocabulary). Route latency pages through the "
     "latest step, one request at a time after the warm-ups (the plugin caches each page's JSON, so a page's "
     "first visit is measured apart, on a step nothing touched before); every response is checked against "
-    "what was written. Requests accept gzip, as browsers do. The render time runs from navigating to the tab's page (plugin_entry.html, what TensorBoard "
-    "puts in the tab's iframe) to the frontend's first-render marker, in a fresh browser context each time.",
+    "what was written. Requests accept gzip, as browsers do. The render time runs from navigating to the "
+    "tab's page (plugin_entry.html, what TensorBoard puts in the tab's iframe) to the frontend's first-render "
+    "marker, in a fresh browser context each time.",
     "LOAD: 20 threads, each with its own connection, request random (step, page) pairs of the same layer; "
     "every answer is checked once the load is over (status 200, the step, the page's filter indices, each "
     "filter's window count and top window): parsing a 1.6 MB page takes the client ~100 ms of CPU, which "

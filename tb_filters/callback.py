@@ -10,8 +10,8 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
-from tb_filters.format import summary
 from tb_filters.errors import FiltersError
+from tb_filters.format import summary
 
 _log = logging.getLogger(__name__)
 

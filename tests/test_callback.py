@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import tb_filters
-from tests.helpers.readback import listing, read_reports
 from tb_filters.errors import FiltersError
+from tests.helpers.readback import listing, read_reports
 from tests.helpers.text_models import LENGTH, VOCAB_SIZE, conv, embedding, token_data, tokens_input
 
 VOCAB = ["<pad>"] + [f"w{i}" for i in range(1, VOCAB_SIZE)]

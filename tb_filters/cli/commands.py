@@ -8,28 +8,26 @@ or write the demo runs.
 
 Exit status: 0 done; 2 bad input (one line on stderr, nothing written);
 130 / 143 interrupted by SIGINT / SIGTERM (nothing half-written); 1 anything
-unexpected (one line too; TB_FILTERS_DEBUG=1 raises it with its traceback). Everything is validated and computed before the first byte is
-written, and every file appears whole (temporary name, then rename).
+unexpected (one line too; TB_FILTERS_DEBUG=1 raises it with its traceback).
+Everything is validated and computed before the first byte is written, and every file appears whole (temporary name, then rename).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import signal
 import sys
-import tempfile
 import time
-from typing import Any, Callable, Iterator, Sequence, TextIO
+from typing import Any, Iterator, Sequence
 
 # Before TensorFlow is imported anywhere: its C++ start-up logging reads this.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tb_filters.cli.progress import PROG, ProgressLine  # noqa: E402
 from tb_filters.errors import FiltersError  # noqa: E402
 
-PROG = "tb-filters"
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 LAYER_PLACEHOLDER = "{layer}"
@@ -246,7 +244,7 @@ def _silence_python_logging() -> None:
 def _interpret(model, sequences, vocabulary, args: argparse.Namespace):
     from tb_filters.engine.interpret import interpret
 
-    progress = Progress(total=len(sequences), stream=sys.stderr)
+    progress = ProgressLine(total=len(sequences), stream=sys.stderr)
     try:
         return interpret(
             model, sequences, layers=args.layers, vocab=vocabulary, top_k=args.top_k,
@@ -257,12 +255,12 @@ def _interpret(model, sequences, vocabulary, args: argparse.Namespace):
 
 
 def _write_outputs(report, args: argparse.Namespace, written: list[str]) -> None:
-    from tb_filters.format import summary
+    from tb_filters.format import files, summary
 
     written.append(summary.write_report(args.logdir, report, step=args.step))
     if args.json:
         for path, layer in _json_targets(args.json, report):
-            write_json_atomic(path, layer.to_notebook_json())
+            files.write_json(path, layer.to_notebook_json())
             written.append(path)
 
 
@@ -277,24 +275,6 @@ def _safe_file_part(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def write_json_atomic(path: str, data: Any) -> None:
-    """Writes JSON under a temporary name in the same directory, then renames:
-    an interrupted run leaves the old file (or none), never half of one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temp_path = tempfile.mkstemp(prefix=".tb_filters-", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temp_path)
-        raise
-
-
 def _print_summary(report, seconds: float, written: list[str], args: argparse.Namespace) -> None:
     layers = list(report)
     examples = layers[0].num_examples if layers else 0
@@ -307,71 +287,6 @@ def _print_summary(report, seconds: float, written: list[str], args: argparse.Na
     for path in written[1:]:
         print(f"Wrote {path}")
     print(f"View: tensorboard --logdir {args.logdir}")
-
-
-# -- progress ------------------------------------------------------------------------------
-
-
-class Progress:
-    """`progress(examples_done)` for the engine: a bar redrawn in place on a
-    TTY; elsewhere (logs, CI) a plain line every few seconds, and nothing at
-    all for runs shorter than `quiet_seconds`."""
-
-    def __init__(
-        self,
-        total: int | None,
-        stream: TextIO,
-        quiet_seconds: float = 1.0,
-        line_interval: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self.total = total
-        self.stream = stream
-        self.quiet_seconds = quiet_seconds
-        self.interval = 0.1 if _is_tty(stream) else line_interval
-        self.clock = clock
-        self.started = clock()
-        self.last_drawn: float | None = None
-        self.drawn_in_place = False
-
-    def __call__(self, done: int) -> None:
-        now = self.clock()
-        elapsed = now - self.started
-        if elapsed < self.quiet_seconds:
-            return
-        if self.last_drawn is not None and now - self.last_drawn < self.interval and done != self.total:
-            return
-        self.last_drawn = now
-        self._draw(self.format(done, elapsed))
-
-    def format(self, done: int, elapsed: float) -> str:
-        rate = done / elapsed if elapsed > 0 else 0.0
-        if not self.total:
-            return f"{PROG}: {done:,} examples, {rate:,.0f} examples/s"
-        fraction = min(done / self.total, 1.0)
-        filled = int(fraction * 24)
-        bar = "#" * filled + "-" * (24 - filled)
-        remaining = (self.total - done) / rate if rate > 0 else 0.0
-        return (f"{PROG}: [{bar}] {done:,}/{self.total:,} examples ({fraction:.0%}), "
-                f"{rate:,.0f} examples/s, {remaining:.0f} s left")
-
-    def _draw(self, line: str) -> None:
-        if _is_tty(self.stream):
-            self.stream.write("\r\x1b[K" + line)
-            self.drawn_in_place = True
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.drawn_in_place:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.drawn_in_place = False
-
-
-def _is_tty(stream: TextIO) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 # -- demo ----------------------------------------------------------------------------------

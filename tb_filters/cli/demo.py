@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from tb_filters.errors import FiltersError
+from tb_filters.format.files import TEMP_PREFIX
 
 SEQUENCE_LENGTH = 32
 LAYER_NAME = "conv_1"  # the same in both runs, so the tab can put them side by side
@@ -191,7 +192,7 @@ def _remove_previous_demo(logdir: str, run_names: list[str]) -> None:
 
 def _is_event_file(name: str) -> bool:
     # Temporary files are what a killed demo leaves of a report it was writing.
-    return name.startswith("events.out.tfevents.") or name.startswith(".tb_filters-")
+    return name.startswith("events.out.tfevents.") or name.startswith(TEMP_PREFIX)
 
 
 def _all_files(directory: str) -> list[str]:

@@ -16,10 +16,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tb_filters.engine import assemble
+from tb_filters.engine import assemble, receptive
 from tb_filters.engine import batches as batches_lib
 from tb_filters.engine import chains as chains_lib
-from tb_filters.engine import receptive
 from tb_filters.engine import step as stream
 from tb_filters.engine import vocab as vocab_lib
 from tb_filters.errors import FiltersError

@@ -15,16 +15,16 @@ import itertools
 import os
 import socket
 import time
-import uuid
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.util import tensor_util
 
+from tb_filters.errors import FiltersError
 from tb_filters.format import metadata
 from tb_filters.format import report as report_lib
-from tb_filters.errors import FiltersError
+from tb_filters.format.files import TEMP_PREFIX, atomic_path
 
-TEMP_PREFIX = ".tb_filters-"
+__all__ = ["pb", "filters", "write_report", "event_file_name", "TEMP_PREFIX"]
 _file_counter = itertools.count()
 
 
@@ -107,19 +107,9 @@ def write_report(logdir: str, report, step: int, wall_time: float | None = None)
     summary = pb(report)
     events.append(event_pb2.Event(wall_time=wall_time or time.time(), step=int(step), summary=summary))
     os.makedirs(logdir, exist_ok=True)
-    # No "tfevents" in the temporary name: TensorBoard does not pick it up.
-    temp_path = os.path.join(logdir, f"{TEMP_PREFIX}{uuid.uuid4().hex}.tmp")
     final_path = os.path.join(logdir, event_file_name())
-    try:
+    with atomic_path(final_path) as temp_path:
         with tf.io.TFRecordWriter(temp_path) as writer:
             for event in events:
                 writer.write(event.SerializeToString())
-        with open(temp_path, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(temp_path, final_path)
-    except BaseException:
-        # Also on KeyboardInterrupt / SystemExit: leave the log dir as it was.
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
     return final_path

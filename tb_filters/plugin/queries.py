@@ -2,7 +2,8 @@
 
 Each `*_impl` takes already-validated arguments; unknown runs, layers, steps
 and filters raise `tensorboard.errors.NotFoundError`. Filter objects come as
-`EncodedJson` text from the store's cache; `plugin_data.to_json` splices them.
+`EncodedJson` text from the store's cache; `jsontext.to_json` splices them.
+The routes call these same functions: there is one code path per route.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import Any, Sequence
 
 from tensorboard import errors as tb_errors
 
-from tb_filters.plugin.store import LayerStep, ReportStore, Series, quoted
+from tb_filters.plugin import views
+from tb_filters.plugin.messages import quoted
+from tb_filters.plugin.store import LayerStep, ReportStore, Series
 
 SEARCH_MODES = ("exact", "substring")
 
@@ -32,40 +35,37 @@ def runs_impl(store: ReportStore, ctx, experiment: str) -> dict[str, Any]:
 
 
 def _layer_summary(series: Series, latest: LayerStep) -> dict[str, Any]:
-    return {
-        "layer": series.layer,
-        "steps": list(series.steps),
-        "wall_times": [s.wall_time for s in series.steps.values()],
-        "latest_step": latest.step,
-        "num_filters": latest.num_filters,
-        **latest.facts(),
-    }
+    return views.layer_summary(series.layer, list(series.steps),
+                               [s.wall_time for s in series.steps.values()], latest.step, latest.proto)
+
+
+class Page(dict):
+    """A `filters` answer, and `identity`: what identifies its text exactly
+    (the report's serial changes whenever the step's data does), so a page
+    served before can be answered from its compressed bytes."""
+
+    identity: tuple
 
 
 def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
                  step: int | None, offset: int, limit: int,
-                 windows_limit: int | None) -> dict[str, Any]:
+                 windows_limit: int | None) -> Page:
     layer_step = store.series(ctx, experiment, run, layer).at(step)
-    return filters_page(store, experiment, layer_step, offset, limit, windows_limit)
-
-
-def filters_page(store: ReportStore, experiment: str, layer_step: LayerStep, offset: int,
-                 limit: int, windows_limit: int | None) -> dict[str, Any]:
-    """The `filters` answer for a report already looked up: everything in it
-    comes from `layer_step` and the arguments, so they identify it."""
-    page = list(layer_step.positions)[offset:offset + limit]
-    return {
-        "run": layer_step.run,
-        "layer": layer_step.layer,
-        "step": layer_step.step,
-        "wall_time": layer_step.wall_time,
-        **layer_step.facts(),
-        "histogram_edges": layer_step.histogram_edges(),
-        "num_filters": layer_step.num_filters,
-        "offset": offset,
-        "limit": limit,
-        "filters": [store.filter_json(experiment, layer_step, i, windows_limit) for i in page],
-    }
+    indices = list(layer_step.positions)[offset:offset + limit]
+    page = Page(
+        run=layer_step.run,
+        layer=layer_step.layer,
+        step=layer_step.step,
+        wall_time=layer_step.wall_time,
+        **views.layer_facts(layer_step.proto),
+        histogram_edges=layer_step.histogram_edges(),
+        num_filters=layer_step.num_filters,
+        offset=offset,
+        limit=limit,
+        filters=[store.filter_json(experiment, layer_step, i, windows_limit) for i in indices],
+    )
+    page.identity = ("filters", layer_step.serial, offset, limit, windows_limit)
+    return page
 
 
 def filter_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
@@ -136,7 +136,7 @@ def _compare_column(store: ReportStore, ctx, experiment: str, run: str, layer: s
         "step": layer_step.step,
         "step_matches": step is not None and layer_step.step == step,
         "wall_time": layer_step.wall_time,
-        **layer_step.facts(),
+        **views.layer_facts(layer_step.proto),
         "filter": text,
         "error": None,
         "_histogram_edges": layer_step.histogram_edges(),
@@ -145,9 +145,8 @@ def _compare_column(store: ReportStore, ctx, experiment: str, run: str, layer: s
 
 def _error_column(run: str, error: str) -> dict[str, Any]:
     return {
-        "run": run, "step": None, "step_matches": False, "wall_time": None, "top_k": None,
-        "distinct": None, "num_examples": None, "has_contributions": None, "geometry": None,
-        "filter": None, "error": error,
+        "run": run, "step": None, "step_matches": False, "wall_time": None,
+        **views.MISSING_FACTS, "filter": None, "error": error,
     }
 
 
@@ -190,15 +189,5 @@ def _search_layer_step(layer_step: LayerStep, token: str, mode: str) -> list[dic
 def _search_result(layer_step: LayerStep, filter_index: int, ranks: set[int]) -> dict[str, Any]:
     rank = min(ranks)
     window = layer_step.proto.filters[layer_step.positions[filter_index]].windows[rank]
-    tokens = layer_step.tokens
-    return {
-        "run": layer_step.run,
-        "layer": layer_step.layer,
-        "step": layer_step.step,
-        "filter": filter_index,
-        "rank": rank,
-        "activation": window.activation,
-        "matches": len(ranks),
-        "tokens": [tokens[r] if 0 <= r < len(tokens) else "" for r in window.token_refs],
-        "count": window.count,
-    }
+    return views.search_hit(layer_step.run, layer_step.layer, layer_step.step, filter_index,
+                            rank, len(ranks), window, layer_step.tokens)

@@ -1,6 +1,6 @@
-"""What the Filters tab reads: reports fetched through TensorBoard's data provider,
-cached, and turned into the JSON the routes serve. No HTTP here, and no
-TensorFlow or Keras: TensorBoard imports this when it loads the plugin.
+"""What the Filters tab reads: reports fetched through TensorBoard's data provider
+(never its multiplexer, which is None under the fast loader), parsed and cached.
+No HTTP and no JSON shapes here (views.py owns those).
 
 A (run, layer) time series is re-read only when `list_tensors` says it changed
 (its max step, max wall time or metadata), so a page of a big layer costs a
@@ -13,14 +13,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
-import json
 import logging
-import math
-import re
-import secrets
 import threading
 import zlib
-from typing import Any, Callable, Hashable, Iterable
+from typing import Any, Hashable
 
 import numpy as np
 from tensorboard import errors as tb_errors
@@ -28,6 +24,10 @@ from tensorboard.data import provider as tb_provider
 
 from tb_filters.format import metadata
 from tb_filters.format.proto import filters_pb2
+from tb_filters.plugin import jsontext, views
+from tb_filters.plugin.jsontext import EncodedJson
+from tb_filters.plugin.messages import name_list, quoted
+from tb_filters.plugin.responses import SizedLru
 
 logger = logging.getLogger(__name__)
 
@@ -36,62 +36,6 @@ DEFAULT_DOWNSAMPLE = 100
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 # Characters of cached per-filter JSON.
 DEFAULT_FRAGMENT_CHARS = 256 * 1024 * 1024
-_MAX_NAMES_IN_MESSAGE = 10
-
-
-class EncodedJson(str):
-    """JSON text spliced into a response as is (cached per-filter objects)."""
-
-
-class CorruptReport(ValueError):
-    """A payload that parsed but contradicts itself; its step is then skipped."""
-
-
-def to_json(obj: Any) -> str:
-    """Serializes dicts/lists of plain values with EncodedJson leaves spliced in.
-
-    The structure is encoded by one C-speed `json.dumps` with a unique marker
-    in place of each EncodedJson, then the markers are replaced by the texts.
-    Non-finite floats become "Infinity"/"-Infinity"/"NaN", as TensorBoard's
-    own `json_util.Cleanse` does, so the output is always valid JSON.
-    """
-    if isinstance(obj, EncodedJson):
-        return obj
-    fragments: list[str] = []
-    marker = "\ue000tb_filters:" + secrets.token_hex(8) + ":"
-
-    def swap(value: Any) -> Any:
-        if isinstance(value, EncodedJson):
-            fragments.append(value)
-            return marker + str(len(fragments) - 1)
-        if isinstance(value, dict):
-            return {k: swap(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [swap(v) for v in value]
-        return value
-
-    text = _dumps(swap(obj))
-    if not fragments:
-        return text
-    pattern = re.compile('"' + re.escape(marker) + '([0-9]+)"')
-    return pattern.sub(lambda m: fragments[int(m.group(1))], text)
-
-
-def _dumps(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except ValueError:
-        return json.dumps(_cleanse(value), ensure_ascii=False, separators=(",", ":"))
-
-
-def _cleanse(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _cleanse(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_cleanse(v) for v in value]
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +48,7 @@ class Skipped:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return views.skipped(self.run, self.layer, self.step, self.reason)
 
 
 _serials = itertools.count()
@@ -144,23 +88,13 @@ class LayerStep:
     def num_filters(self) -> int:
         return len(self.proto.filters)
 
-    def facts(self) -> dict[str, Any]:
-        pb = self.proto
-        return {
-            "top_k": pb.top_k,
-            "distinct": pb.distinct,
-            "num_examples": pb.num_examples,
-            "has_contributions": pb.has_contributions,
-            "geometry": geometry_dict(pb.geometry),
-        }
-
     def histogram_edges(self) -> list[float]:
         return list(self.proto.histogram_edges)
 
     def filter_object(self, index: int, windows_limit: int | None) -> dict[str, Any]:
-        return filter_object(self.proto.filters[self.positions[index]], self.tokens,
-                             self.proto.geometry.span_width, self.proto.has_contributions,
-                             windows_limit)
+        return views.filter_object(self.proto.filters[self.positions[index]], self.tokens,
+                                   self.proto.geometry.span_width, self.proto.has_contributions,
+                                   windows_limit)
 
     def token_hits(self) -> dict[str, list[tuple[int, int]]]:
         """Token -> [(filter index, window rank)], rank ascending within a filter."""
@@ -177,53 +111,6 @@ class LayerStep:
                     if 0 <= ref < len(tokens):
                         hits[tokens[ref]].append((f.index, rank))
         return dict(hits)
-
-
-def geometry_dict(g: filters_pb2.LayerGeometry) -> dict[str, Any]:
-    return {
-        "num_filters": g.num_filters, "kernel_size": g.kernel_size, "stride": g.stride,
-        "dilation": g.dilation, "padding": g.padding, "activation": g.activation,
-        "input_length": g.input_length, "output_length": g.output_length,
-        "span_width": g.span_width, "span_stride": g.span_stride,
-        "span_offset": g.span_offset, "path": list(g.path),
-    }
-
-
-def filter_object(f: filters_pb2.FilterReport, tokens: list[str], span_width: int,
-                  has_contributions: bool, windows_limit: int | None) -> dict[str, Any]:
-    """The filter object of http_api.md; raises CorruptReport on inconsistent windows."""
-    windows = f.windows if windows_limit is None else f.windows[:windows_limit]
-    s = f.stats
-    return {
-        "index": f.index,
-        "bias": f.bias,
-        "stats": {
-            "max": s.max, "min": s.min, "mean": s.mean,
-            "positive_fraction": s.positive_fraction, "positions": s.positions,
-            "histogram": list(s.histogram),
-        },
-        "num_windows": len(f.windows),
-        "windows": [_window_object(f.index, rank, w, tokens, span_width, has_contributions)
-                    for rank, w in enumerate(windows)],
-    }
-
-
-def _window_object(filter_index: int, rank: int, w: filters_pb2.Window, tokens: list[str],
-                   span_width: int, has_contributions: bool) -> dict[str, Any]:
-    refs, ids, padding = list(w.token_refs), list(w.token_ids), list(w.padding)
-    contributions = list(w.contributions) if has_contributions else None
-    lengths = {len(refs), len(ids), len(padding), span_width}
-    if contributions is not None:
-        lengths.add(len(contributions))
-    if len(lengths) != 1 or (refs and not 0 <= min(refs) <= max(refs) < len(tokens)):
-        raise CorruptReport(
-            f"window {rank} of filter {filter_index} does not match its span of {span_width} slots"
-        )
-    return {
-        "activation": w.activation, "example": w.example, "position": w.position,
-        "span_start": w.span_start, "tokens": [tokens[r] for r in refs], "token_ids": ids,
-        "padding": padding, "contributions": contributions, "count": w.count,
-    }
 
 
 @dataclasses.dataclass
@@ -251,22 +138,8 @@ class Series:
         if step not in self.steps:
             raise tb_errors.NotFoundError(
                 f"No step {step} in layer {quoted(self.layer)} of run {quoted(self.run)}. "
-                f"Steps: {_name_list(self.steps)}")
+                f"Steps: {name_list(self.steps)}")
         return self.steps[step]
-
-
-def quoted(name: str, max_chars: int = 80) -> str:
-    """A name for an error message: quoted, and short even when the request was huge."""
-    shown = name if len(name) <= max_chars else name[:max_chars] + "..."
-    return json.dumps(shown, ensure_ascii=False)
-
-
-def _name_list(names: Iterable[Any]) -> str:
-    names = list(names)
-    shown = ", ".join(quoted(n) if isinstance(n, str) else str(n)
-                      for n in names[:_MAX_NAMES_IN_MESSAGE])
-    more = len(names) - _MAX_NAMES_IN_MESSAGE
-    return shown + (f" (and {more} more)" if more > 0 else "") if names else "(none)"
 
 
 def payload_bytes(value: Any) -> bytes:
@@ -288,43 +161,6 @@ def parse_payload(payload: bytes) -> filters_pb2.LayerReport:
     return report
 
 
-class LruBytes:
-    """An LRU map bounded by the total size of its values."""
-
-    def __init__(self, budget: int, size_of: Callable[[Any], int]):
-        self._budget, self._size_of = budget, size_of
-        self._items: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
-        self._total = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._total -= self._size_of(old)
-            self._items[key] = value
-            self._total += self._size_of(value)
-            # The newest entry stays even when alone over budget: it is in use.
-            while self._total > self._budget and len(self._items) > 1:
-                _, evicted = self._items.popitem(last=False)
-                self._total -= self._size_of(evicted)
-
-    def discard_where(self, predicate: Callable[[Hashable], bool]) -> None:
-        with self._lock:
-            for key in [k for k in self._items if predicate(k)]:
-                self._total -= self._size_of(self._items.pop(key))
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
 class ReportStore:
     """Reads `filters` series through a data provider and caches them parsed."""
 
@@ -334,8 +170,8 @@ class ReportStore:
                  fragment_chars: int = DEFAULT_FRAGMENT_CHARS):
         self._provider = data_provider
         self._downsample = downsample
-        self._series = LruBytes(cache_bytes, lambda s: s.nbytes)
-        self._fragments = LruBytes(fragment_chars, len)
+        self._series = SizedLru(cache_bytes, lambda s: s.nbytes)
+        self._fragments = SizedLru(fragment_chars, len)
         # Steps found corrupt after parsing, per exact series: the listing does
         # not change when they are found, so they are remembered here.
         self._corrupt: dict[tuple[str, str, str], tuple[Hashable, Skipped]] = {}
@@ -364,10 +200,10 @@ class ReportStore:
             ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME)
         if run not in listing:
             return tb_errors.NotFoundError(
-                f"No run {quoted(run)} with filters data. Runs: {_name_list(sorted(listing))}")
+                f"No run {quoted(run)} with filters data. Runs: {name_list(sorted(listing))}")
         return tb_errors.NotFoundError(
             f"No layer {quoted(layer)} in run {quoted(run)}. "
-            f"Layers: {_name_list(sorted(listing[run]))}")
+            f"Layers: {name_list(sorted(listing[run]))}")
 
     def _refresh(self, ctx, experiment: str, listing: dict) -> list[Series]:
         current: dict[tuple[str, str], Series] = {}
@@ -426,9 +262,9 @@ class ReportStore:
             (experiment, series.run, series.layer), (None, None))
         if skipped is None or fingerprint != series.fingerprint or skipped.step not in series.steps:
             return series
-        series.steps.pop(skipped.step)
-        series.skipped.append(skipped)
-        return series
+        # A copy: the cached series may be in use by another request.
+        steps = {step: s for step, s in series.steps.items() if step != skipped.step}
+        return dataclasses.replace(series, steps=steps, skipped=[*series.skipped, skipped])
 
     # JSON ------------------------------------------------------------------
 
@@ -439,8 +275,8 @@ class ReportStore:
         text = self._fragments.get(key)
         if text is None:
             try:
-                text = EncodedJson(_dumps(layer_step.filter_object(index, windows_limit)))
-            except CorruptReport as e:
+                text = EncodedJson(jsontext.dumps(layer_step.filter_object(index, windows_limit)))
+            except views.CorruptReport as e:
                 self.mark_corrupt(experiment, layer_step, f"report is inconsistent: {e}")
                 raise tb_errors.NotFoundError(
                     f"Step {layer_step.step} of layer {quoted(layer_step.layer)} in run "

@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 
 import tb_filters
-from tests.helpers.readback import listing, read_reports
 from tb_filters.cli import commands as cli
+from tb_filters.cli.progress import ProgressLine
 from tb_filters.format import summary
+from tests.helpers.readback import listing, read_reports
 from tests.helpers.text_models import LENGTH, VOCAB_SIZE, notebook_model, token_data
 
 VOCAB = ["<pad>", "<user>", "<url>", "<allcaps>"] + [f"w{i}" for i in range(4, VOCAB_SIZE)]
@@ -174,7 +175,7 @@ def test_progress_on_a_tty_redraws_one_line():
 
     now = [0.0]
     terminal = Terminal()
-    progress = cli.Progress(total=1000, stream=terminal, quiet_seconds=1.0, clock=lambda: now[0])
+    progress = ProgressLine(total=1000, stream=terminal, quiet_seconds=1.0, clock=lambda: now[0])
     progress(100)  # before quiet_seconds: nothing
     now[0] = 2.0
     progress(500)
@@ -265,7 +266,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(files, bad_input_run
 
 def test_importing_the_cli_does_not_import_tensorflow():
     """Cheap mistakes (a typo in a path) fail before TensorFlow's seconds-long import."""
-    code = "import sys, tb_filters.cli.commands, tb_filters.cli.loading; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    code = ("import sys, tb_filters.cli.commands, tb_filters.cli.loading; "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
 

@@ -8,9 +8,9 @@ from tensorboard import context as tb_context
 from tensorboard.backend.event_processing import data_provider as tb_data_provider
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 
-from tests.helpers.readback import read_reports
 from tb_filters.cli import commands as cli
 from tb_filters.cli import demo
+from tests.helpers.readback import read_reports
 
 EPOCHS = 2
 TOP = 5  # a phrase counts as found when it is among a filter's first TOP windows

@@ -17,9 +17,10 @@ import pytest
 import tensorflow as tf
 
 import tb_filters
-from tests.helpers.readback import listing, read_reports
 from tb_filters.cli import commands as cli
 from tb_filters.format import summary
+from tb_filters.format.files import write_json
+from tests.helpers.readback import listing, read_reports
 from tests.helpers.text_models import VOCAB_SIZE, notebook_model, token_data
 
 REPO = Path(__file__).parents[2]
@@ -113,7 +114,7 @@ def test_json_export_failing_mid_write_keeps_the_old_file(tmp_path):
         pass
 
     with pytest.raises(TypeError):
-        cli.write_json_atomic(str(target), {"Filter_0": [{"activation": 1.0}], "Filter_1": [NotJson()]})
+        write_json(str(target), {"Filter_0": [{"activation": 1.0}], "Filter_1": [NotJson()]})
 
     assert json.loads(target.read_text()) == {"old": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["filters.json"]

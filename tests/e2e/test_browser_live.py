@@ -3,10 +3,10 @@ appear without reloading the page, on a log dir and TensorBoard of its own."""
 
 from __future__ import annotations
 
-from tests.e2e.harness import TensorBoardProcess, open_filters_tab, wait_for_render
 from playwright.sync_api import expect
 
 from tb_filters.format import report as report_lib
+from tests.e2e.harness import TensorBoardProcess, open_filters_tab, wait_for_render
 from tests.helpers.logdir_builder import Logdir, build_logdir, synthetic_layer_report
 
 RUN = "live"
@@ -48,7 +48,7 @@ def _expect_windows(frame, expected: list[list[str]], index: int = 0) -> None:
 def test_steps_written_while_the_tab_is_open_appear_without_a_reload(page, tmp_path):
     built = build_logdir(tmp_path, runs=(RUN,), steps=2)
     assert _tokens(built.report(RUN, LAYER, 1)) != _tokens(built.report(RUN, LAYER, 2))
-    first_listed = lambda listing: [l["steps"] for r in listing["runs"] for l in r["layers"]] == [[0, 1]]  # noqa: E731
+    first_listed = lambda listing: [la["steps"] for r in listing["runs"] for la in r["layers"]] == [[0, 1]]  # noqa: E731
     with TensorBoardProcess(built.path, ready=first_listed, extra_args=("--reload_interval", "1")) as tb:
         page.context.add_init_script(f"window.__tbFiltersPollMs = {POLL_MS}")
         frame = open_filters_tab(page, tb.url)

@@ -7,6 +7,12 @@ import json
 import os
 
 import pytest
+from playwright.sync_api import expect
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
+
+from tb_filters.format import metadata
 from tests.e2e.harness import (
     ARTIFACTS,
     TensorBoardProcess,
@@ -15,13 +21,7 @@ from tests.e2e.harness import (
     plugin_page_url,
     wait_for_render,
 )
-from playwright.sync_api import expect
-from tensorboard.compat.proto import event_pb2, summary_pb2
-from tensorboard.summary.writer.event_file_writer import EventFileWriter
-from tensorboard.util import tensor_util
-
 from tests.e2e.tab_logdir import NUM_FILTERS
-from tb_filters.format import metadata
 from tests.helpers.logdir_builder import build_logdir
 
 WIDE_FILTERS = 1024

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-from tests.e2e.harness import open_filters_tab, plugin_page_url, wait_for_render
 from playwright.sync_api import expect
+
+from tests.e2e.harness import open_filters_tab, plugin_page_url, wait_for_render
 from tests.e2e.tab_logdir import LAYER, NUM_FILTERS, SECOND_LAYER, STEPS, USER_TOKEN, XSS_TOKEN
 
 RUN_A, RUN_B = "kernel3", "kernel5"

@@ -8,7 +8,16 @@ import pytest
 
 import tb_filters
 from tb_filters.errors import FiltersError
-from tests.helpers.text_models import LENGTH, VOCAB_SIZE, chain_model, conv, embedding, notebook_model, token_data, tokens_input
+from tests.helpers.text_models import (
+    LENGTH,
+    VOCAB_SIZE,
+    chain_model,
+    conv,
+    embedding,
+    notebook_model,
+    token_data,
+    tokens_input,
+)
 
 
 @pytest.fixture(scope="module")

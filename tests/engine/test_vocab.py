@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tb_filters.engine import vocab as vocab_lib
-from tb_filters.errors import FiltersError
 from tb_filters.engine.vocab import PAD_TOKEN, load_vocabulary
+from tb_filters.errors import FiltersError
 
 WORD_INDEX = {"<OOV>": 1, "<user>": 2, "the": 3, "<img src=x onerror=alert(1)>": 4, "happy": 5}
 

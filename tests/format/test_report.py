@@ -8,8 +8,7 @@ from tensorboard.backend.event_processing import data_provider as tb_data_provid
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 
 import tb_filters
-from tb_filters.format import metadata
-from tb_filters.format import summary
+from tb_filters.format import metadata, summary
 from tb_filters.format import report as report_lib
 from tests.helpers.text_models import VOCAB_SIZE, chain_model, conv, notebook_model, token_data
 

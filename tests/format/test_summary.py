@@ -9,11 +9,9 @@ import pytest
 from tensorboard import context as tb_context
 from tensorboard.compat.proto import summary_pb2
 
-from tb_filters.format import metadata
-
-from tb_filters.format import summary
-from tb_filters.format import report as report_lib
 from tb_filters.errors import FiltersError
+from tb_filters.format import metadata, summary
+from tb_filters.format import report as report_lib
 from tb_filters.format.proto import filters_pb2
 from tests.helpers.readback import decode, load_logdir
 

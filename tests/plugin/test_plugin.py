@@ -13,13 +13,11 @@ from tensorboard import errors as tb_errors
 from werkzeug import test as werkzeug_test
 from werkzeug import wrappers
 
-from tb_filters.format import metadata
-
+from tb_filters.format import metadata, summary
 from tb_filters.plugin import queries as plugin_queries
-
-from tb_filters.format import summary
-from tb_filters.plugin.filters_plugin import GzipCache, StaticFiles
-from tb_filters.plugin.store import EncodedJson, ReportStore, to_json
+from tb_filters.plugin.jsontext import EncodedJson, to_json
+from tb_filters.plugin.responses import GzipCache, StaticFiles
+from tb_filters.plugin.store import ReportStore
 from tests.helpers.logdir_builder import HOSTILE_TOKEN, build_logdir
 from tests.helpers.plugin_harness import MODEL_VOCABULARY, build_model_logdir, serve, strict_json
 
@@ -272,7 +270,8 @@ UNKNOWN = [
     ("filters", {"run": "kernel3", "layer": "dense"}, 'No layer "dense" in run "kernel3". Layers: "conv1d", "conv1d_1"'),
     ("filters", {"run": "kernel3", "layer": "conv1d", "step": 1}, "No step 1 in layer"),
     ("filters", {"run": "kernel3", "layer": "conv1d", "step": -5}, "Steps: 0, 2, 5"),
-    ("filter", {"run": "kernel3", "layer": "conv1d", "filter": 7}, "No filter 7 in layer \"conv1d\" of run \"kernel3\". Filters: 0 to 6"),
+    ("filter", {"run": "kernel3", "layer": "conv1d", "filter": 7},
+     "No filter 7 in layer \"conv1d\" of run \"kernel3\". Filters: 0 to 6"),
     ("filter", {"run": "x" * 5000, "layer": "conv1d", "filter": 0}, "No run"),
 ]
 

@@ -17,9 +17,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
-from tb_filters.format import metadata
-
-from tb_filters.format import summary
+from tb_filters.format import metadata, summary
 from tb_filters.format import report as report_lib
 from tb_filters.format.proto import filters_pb2
 from tests.helpers.logdir_builder import build_logdir

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tb_filters.plugin.filters_plugin import StaticFiles
+from tb_filters.plugin.responses import StaticFiles
 from tests.helpers.logdir_builder import build_logdir
 from tests.helpers.plugin_harness import PREFIX, serve, strict_json
 

@@ -1,0 +1,146 @@
+"""HTTP answers: JSON through `http_util.Respond` (which adds nosniff, the CSP
+and gzip), with big answers gzipped once and kept; the tab's static files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Hashable
+
+import cachetools
+from tensorboard import errors as tb_errors
+from tensorboard.backend import http_util
+from werkzeug import wrappers
+
+if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; only annotations need it
+    from importlib.resources.abc import Traversable
+
+JSON_TYPE = "application/json; charset=utf-8"
+_ACCEPTS_GZIP = re.compile(r"\bgzip\b", re.IGNORECASE)
+
+WsgiApp = Callable[..., Any]
+
+
+class SizedLru:
+    """A thread-safe LRU map bounded by the total size of its values.
+
+    The newest entry stays even when alone over budget: it is in use.
+    """
+
+    def __init__(self, budget: int, size_of: Callable[[Any], int]):
+        self._size_of = size_of
+        self._budget = budget
+        self._cache = cachetools.LRUCache(maxsize=budget, getsizeof=size_of)
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            return self._cache.get(key)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._cache.pop(key, None)
+            # cachetools refuses a value bigger than the whole cache: such a
+            # value gets a cache of its own size, which the next put replaces.
+            size = self._size_of(value)
+            if size > self._budget or self._cache.maxsize != self._budget:
+                self._cache = cachetools.LRUCache(maxsize=max(size, self._budget), getsizeof=self._size_of)
+            self._cache[key] = value
+
+    def discard_where(self, predicate: Callable[[Hashable], bool]) -> None:
+        with self._lock:
+            for key in [k for k in self._cache if predicate(k)]:
+                del self._cache[key]
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+class GzipCache:
+    """Big JSON answers, gzipped once per distinct answer.
+
+    `http_util.Respond` gzips every answer for browsers; a page of a
+    1024-filter top-100 layer (1.6 MB of JSON) takes ~45 ms to compress, more
+    than the rest of the request. Pages are asked for again and again (paging
+    back, another client), so the compressed bytes are kept, bounded by their
+    own size: keys are small, so every page of such a layer over 10 steps
+    (160 pages of ~0.44 MB compressed, 70 MB) fits.
+    """
+
+    def __init__(self, budget_bytes: int = 128 * 1024 * 1024, min_chars: int = 64 * 1024):
+        self._min_chars = min_chars
+        self._cache = SizedLru(budget_bytes, len)
+
+    def respond(self, request: wrappers.Request, make_text: Callable[[], str],
+                key: Hashable | None = None) -> wrappers.Response:
+        """`key` must identify the text `make_text` returns; without one the
+        text is built and its digest is the key."""
+        if not _ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")):
+            return http_util.Respond(request, make_text(), JSON_TYPE)
+        zipped = self._cache.get(key) if key is not None else None
+        if zipped is not None:
+            return http_util.Respond(request, zipped, JSON_TYPE, content_encoding="gzip")
+        text = make_text()
+        if len(text) < self._min_chars:
+            return http_util.Respond(request, text, JSON_TYPE)  # Respond gzips small answers itself
+        data = text.encode("utf-8")
+        if key is None:
+            key = ("digest", hashlib.blake2b(data, digest_size=16).digest())
+            zipped = self._cache.get(key)
+        if zipped is None:
+            zipped = gzip.compress(data, compresslevel=3, mtime=0)
+            self._cache.put(key, zipped)
+        return http_util.Respond(request, zipped, JSON_TYPE, content_encoding="gzip")
+
+
+_STATIC_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\.(js|css)")
+_CONTENT_TYPES = {"js": "text/javascript", "css": "text/css"}
+# Folders of the frontend whose scripts are served (frontend/ itself serves .js and .css).
+SCRIPT_FOLDERS = ("views", "panels")
+
+
+class StaticFiles:
+    """The frontend's files, from an allow-list fixed at start.
+
+    Only `<name>.js` and `<name>.css` directly inside `root`, and
+    `<folder>/<name>.js` for the SCRIPT_FOLDERS, are served, each under its own
+    exact route: a request for any other path (`../`, encoded or absolute)
+    matches no route and gets TensorBoard's 404.
+    """
+
+    def __init__(self, root: Traversable, script_folders: tuple[str, ...] = SCRIPT_FOLDERS):
+        self._files: dict[str, Traversable] = {}
+        self._add(root, "", ("js", "css"))
+        for folder in script_folders:
+            if (root / folder).is_dir():
+                self._add(root / folder, folder + "/", ("js",))
+
+    def _add(self, folder: Traversable, prefix: str, extensions: tuple[str, ...]) -> None:
+        for entry in folder.iterdir():
+            match = _STATIC_NAME.fullmatch(entry.name)
+            if match and match.group(1) in extensions and entry.is_file():
+                self._files[prefix + entry.name] = entry
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._files)
+
+    def routes(self) -> dict[str, WsgiApp]:
+        return {"/" + name: self._app(name) for name in self._files}
+
+    def _app(self, name: str) -> WsgiApp:
+        content_type = _CONTENT_TYPES[name.rsplit(".", 1)[1]]
+        entry = self._files[name]
+
+        @wrappers.Request.application
+        def serve(request: wrappers.Request) -> wrappers.Response:
+            # Read per request, so an edited file shows on reload.
+            try:
+                content = entry.read_bytes()
+            except OSError:
+                raise tb_errors.NotFoundError(f"{name} is no longer installed") from None
+            return http_util.Respond(request, content, content_type)
+
+        return serve
