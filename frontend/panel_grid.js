@@ -49,7 +49,10 @@ export function gridPanel(store) {
       show(el("p", { className: "error", attrs: { role: "alert" }, text: state.listingError }));
       markRendered();
     }
-    if (state.view !== previous.view) (state.catalog.isEmpty ? showEmpty() : load(state));
+    if (state.view !== previous.view) {
+      if (state.catalog.isEmpty) showEmpty();
+      else load(state);
+    }
     if (state.highlight !== previous.highlight) outlineMatches(root, state.highlight);
   });
   return { root };
