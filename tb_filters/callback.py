@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
+from tb_filters import checks
 from tb_filters.errors import FiltersError
 from tb_filters.format import summary
 
@@ -67,16 +68,14 @@ class FiltersCallback(keras.callbacks.Callback):
     ):
         super().__init__()
         _check_sequences(sequences)
-        for name, value in (("every_n_epochs", every_n_epochs), ("top_k", top_k), ("batch_size", batch_size)):
-            _check_positive_int(name, value)
+        self.every_n_epochs = checks.integer_at_least("every_n_epochs", every_n_epochs)
+        self.top_k = checks.integer_at_least("top_k", top_k)
+        self.batch_size = checks.integer_at_least("batch_size", batch_size)
         self.sequences = sequences
         self.vocab = _load_vocab(vocab)
-        self.layers = _check_layers(layers)
+        self.layers = checks.layer_names(layers)
         self.log_dir = _check_log_dir(log_dir)
-        self.every_n_epochs = every_n_epochs
-        self.top_k = top_k
         self.distinct = bool(distinct)
-        self.batch_size = batch_size
         self.written: list[tuple[int, str]] = []  # (epoch, event file) per report
         self._warned = False
 
@@ -125,11 +124,7 @@ def _check_sequences(sequences: Any) -> None:
     if sequences is None:
         raise FiltersError("Expected sequences: token ids [N, L] or a re-iterable of batches. Received: None")
     if isinstance(sequences, np.ndarray):
-        if sequences.ndim != 2 or sequences.dtype.kind not in "iu" or 0 in sequences.shape:
-            raise FiltersError(
-                "Expected sequences as a non-empty 2-D integer array [examples, tokens]. "
-                f"Received: shape {sequences.shape}, dtype {sequences.dtype}"
-            )
+        checks.token_ids(sequences, "sequences")
         return
     try:
         is_iterator = iter(sequences) is sequences
@@ -144,28 +139,12 @@ def _check_sequences(sequences: Any) -> None:
         )
 
 
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise FiltersError(f"Expected {name} >= 1 (an int). Received: {name}={value!r}")
-
-
 def _load_vocab(vocab: Any):
     if vocab is None:
         return None  # read from the model's TextVectorization/StringLookup when interpreting
     from tb_filters.engine.vocab import load_vocabulary
 
     return load_vocabulary(vocab)
-
-
-def _check_layers(layers: Any) -> list[str] | None:
-    if layers is None:
-        return None
-    if isinstance(layers, str):
-        return [layers]
-    layers = list(layers)
-    if not layers or not all(isinstance(name, str) for name in layers):
-        raise FiltersError(f"Expected layers: None or a non-empty list of layer names. Received: {layers!r}")
-    return layers
 
 
 def _check_log_dir(log_dir: Any) -> str:

@@ -25,6 +25,7 @@ from typing import Any, Iterator, Sequence
 # Before TensorFlow is imported anywhere: its C++ start-up logging reads this.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from tb_filters import checks  # noqa: E402
 from tb_filters.cli.progress import PROG, ProgressLine  # noqa: E402
 from tb_filters.errors import FiltersError  # noqa: E402
 
@@ -170,9 +171,8 @@ def _run_interpret(args: argparse.Namespace, written: list[str]) -> int:
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
-    for flag, value, minimum in (("top_k", args.top_k, 1), ("batch_size", args.batch_size, 1), ("step", args.step, 0)):
-        if value < minimum:
-            raise FiltersError(f"Expected {flag} >= {minimum}. Received: {flag}={value}")
+    for flag, minimum in (("top_k", 1), ("batch_size", 1), ("step", 0)):
+        checks.integer_at_least(flag, getattr(args, flag), minimum)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -293,8 +293,7 @@ def _print_summary(report, seconds: float, written: list[str], args: argparse.Na
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    if args.epochs < 1:
-        raise FiltersError(f"Expected epochs >= 1. Received: epochs={args.epochs}")
+    checks.integer_at_least("epochs", args.epochs)
     with _quiet_tensorflow_import():
         import keras  # noqa: F401
     from tb_filters.cli import demo

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from tb_filters import checks
 from tb_filters.errors import FiltersError
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".json")
@@ -446,7 +447,7 @@ def load_sequences(spec: str) -> np.ndarray:
         array = _read_npy(path) if _suffix(path) == ".npy" else _read_npz(path, key)
     except OSError as e:
         raise FiltersError(f"The data file is not readable. Received: {path} ({_first_line(e)})") from None
-    return _check_token_ids(array, spec)
+    return checks.token_ids(array, spec)
 
 
 def _split_spec(spec: str) -> tuple[str, str | None]:
@@ -484,14 +485,3 @@ def _read_npz(path: str, key: str | None) -> np.ndarray:
             return archive[key]
         except ValueError as e:
             raise FiltersError(f"Array {key!r} in {path} does not load ({_first_line(e)})") from None
-
-
-def _check_token_ids(array: np.ndarray, spec: str) -> np.ndarray:
-    if array.ndim != 2 or array.dtype.kind not in "iu":
-        raise FiltersError(
-            f"Expected token ids as a 2-D integer array [examples, tokens]. "
-            f"Received: shape {tuple(array.shape)}, dtype {array.dtype} in {spec}"
-        )
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise FiltersError(f"Expected at least one example of at least one token. Received: shape {tuple(array.shape)} in {spec}")
-    return array

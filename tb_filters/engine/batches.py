@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from tb_filters import checks
 from tb_filters.errors import FiltersError
 
 
@@ -115,10 +116,6 @@ def _to_numpy(value: Any) -> np.ndarray:
 
 
 def _check(array: np.ndarray, what: str) -> None:
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
-        unbatched = array.ndim == 1 and what != "sequences"
-        hint = "; batch single sequences first, e.g. dataset.batch(1024)" if unbatched else ""
-        raise FiltersError(
-            "Expected 2-D integer token ids [examples, tokens]. "
-            f"Received {what} of shape {tuple(array.shape)} and dtype {array.dtype}{hint}"
-        )
+    unbatched = array.ndim == 1 and what != "sequences"
+    hint = "; batch single sequences first, e.g. dataset.batch(1024)" if unbatched else ""
+    checks.token_ids(array, what, hint=hint, allow_empty=True)

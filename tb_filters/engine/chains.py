@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 
 import keras
 
+from tb_filters import checks
 from tb_filters.engine import receptive
 from tb_filters.errors import FiltersError
 
@@ -113,7 +114,7 @@ def conv_layer_names(model: Any) -> list[str]:
 def find_chains(model: Any, layer_names: Sequence[str] | None) -> list[Chain]:
     """One Chain per requested conv layer (default: every Conv1D, in model order)."""
     graph = _graph(model)
-    names = _requested_names(layer_names) if layer_names is not None else conv_layer_names(model)
+    names = checks.layer_names(layer_names) or conv_layer_names(model)
     if not names:
         raise FiltersError(
             f"Expected a model with at least one Conv1D layer. Received model {model.name!r} with layers "
@@ -130,18 +131,6 @@ def find_chains(model: Any, layer_names: Sequence[str] | None) -> list[Chain]:
             "pass layers= for one input at a time"
         )
     return chains
-
-
-def _requested_names(layer_names: Sequence[Any]) -> list[str]:
-    """Names (or layers, by their name), in order, without repeats."""
-    names = [getattr(item, "name", item) for item in layer_names]
-    bad = [item for item in names if not isinstance(item, str)]
-    if bad or not names:
-        raise FiltersError(
-            "Expected layers to be conv layer names (a non-empty list of str). "
-            f"Received: {bad[0] if bad else 'an empty list'}"
-        )
-    return list(dict.fromkeys(names))
 
 
 def _graph(model: Any) -> Any:

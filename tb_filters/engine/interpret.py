@@ -9,13 +9,13 @@ pass the winners get their tokens and contributions, and become a Report.
 from __future__ import annotations
 
 import collections
-import numbers
 import weakref
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from tb_filters import checks
 from tb_filters.engine import assemble, receptive
 from tb_filters.engine import batches as batches_lib
 from tb_filters.engine import chains as chains_lib
@@ -56,11 +56,9 @@ def interpret(
         for f in report["conv_1"].filters:
             print(f.index, [w.words for w in f.windows[:3]])
     """
-    _check_positive("top_k", top_k)
-    _check_positive("batch_size", batch_size)
-    if isinstance(layers, str):
-        layers = [layers]
-    chains = chains_lib.find_chains(model, layers)
+    top_k = checks.integer_at_least("top_k", top_k)
+    batch_size = checks.integer_at_least("batch_size", batch_size)
+    chains = chains_lib.find_chains(model, checks.layer_names(layers))
     vocabulary = vocab_lib.load_vocabulary(vocab, model)
     run = _Run(model, chains, vocabulary, int(top_k), bool(distinct), batches_lib.known_examples(sequences))
     for batch in batches_lib.batches(sequences, int(batch_size)):
@@ -68,11 +66,6 @@ def interpret(
         if progress is not None:
             progress(run.examples)
     return run.report()
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise FiltersError(f"Expected {name} >= 1 (an integer). Received: {name}={value!r}")
 
 
 class _Run:

@@ -214,7 +214,7 @@ BAD_INPUTS = {
                                   f"< {VOCAB_SIZE} \\(embedding 'embedding' input_dim\\)"),
     "wrong sequence length": (_case(data="long.npy"), f"sequences of {LENGTH} tokens.*Received sequences of {LENGTH + 5}"),
     "empty data": (_case(data="empty.npy"), r"at least one example.*\(0, 12\)"),
-    "top-k 0": (_case(extra=["--top-k", "0"]), "Expected top_k >= 1. Received: top_k=0"),
+    "top-k 0": (_case(extra=["--top-k", "0"]), "Expected top_k >= 1 .*Received: top_k=0"),
     "top-k not a number": (_case(extra=["--top-k", "ten"]), "invalid int value: 'ten'"),
     "nan activations": (_case(model="nan.keras"), "NaN or infinite values in layer 'conv_1', filter 2"),
     "inf activations": (_case(model="inf.keras"), "NaN or infinite values in layer 'conv_1', filter 1"),
