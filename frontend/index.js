@@ -5,18 +5,18 @@
 //
 // The tab is a store (store.js, its state in transitions.js) and one panel
 // per part of the page, each owning its element, its fetch and its render
-// (panel_*.js). A new panel is a module and one line in the layout below.
+// (panels/*.js). A new panel is a module and one line in the layout below.
 
 import { runsListing } from "./listing.js";
 import { syncLinks } from "./links.js";
 import { markRenderStart } from "./marks.js";
-import { controlsPanel } from "./panel_controls.js";
-import { gridPanel } from "./panel_grid.js";
-import { historyPanel } from "./panel_history.js";
-import { noticesPanel } from "./panel_notices.js";
-import { pagerPanel } from "./panel_pager.js";
-import { searchPanel } from "./panel_search.js";
-import { summaryPanel } from "./panel_summary.js";
+import { controlsPanel } from "./panels/controls.js";
+import { gridPanel } from "./panels/grid.js";
+import { historyPanel } from "./panels/history.js";
+import { noticesPanel } from "./panels/notices.js";
+import { pagerPanel } from "./panels/pager.js";
+import { searchPanel } from "./panels/search.js";
+import { summaryPanel } from "./panels/summary.js";
 import { createStore } from "./store.js";
 import { initialState } from "./transitions.js";
 import { el } from "./views/dom.js";

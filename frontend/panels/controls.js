@@ -1,10 +1,10 @@
 // The toolbar's panel: keeps the pickers, the slider and the filter box on
 // the store's view, and turns what the reader does with them into changes.
 
-import { pageOffset } from "./catalog.js";
-import { viewLink } from "./links.js";
-import { navigate } from "./transitions.js";
-import { createControls } from "./views/controls.js";
+import { pageOffset } from "../catalog.js";
+import { viewLink } from "../links.js";
+import { navigate } from "../transitions.js";
+import { createControls } from "../views/controls.js";
 
 export function controlsPanel(store) {
   const go = (change) => store.set(navigate(store.state, change));

@@ -3,15 +3,15 @@
 // the listing's error or the empty state. What it shows goes to the store as
 // `shown`, which the summary, the pagers and the history panel follow.
 
-import * as api from "./api.js";
-import { nearestStep } from "./catalog.js";
-import { markFetched, markRendered } from "./marks.js";
-import { PAGE_SIZE } from "./state.js";
-import { latestRequest } from "./store.js";
-import { clear, el } from "./views/dom.js";
-import { WINDOWS_SHOWN } from "./views/filter_card.js";
-import { filterGrid } from "./views/grid.js";
-import { emptyState } from "./views/summary.js";
+import * as api from "../api.js";
+import { nearestStep } from "../catalog.js";
+import { markFetched, markRendered } from "../marks.js";
+import { PAGE_SIZE } from "../state.js";
+import { latestRequest } from "../store.js";
+import { clear, el } from "../views/dom.js";
+import { WINDOWS_SHOWN } from "../views/filter_card.js";
+import { filterGrid } from "../views/grid.js";
+import { emptyState } from "../views/summary.js";
 
 export function gridPanel(store) {
   const root = el("div", { className: "grid-slot", attrs: { "aria-live": "polite" } });

@@ -2,12 +2,12 @@
 // under the filter's row so stepping through keeps both in sight (or in its
 // own slot when the row is on another page).
 
-import * as api from "./api.js";
-import { pageOffset } from "./catalog.js";
-import { latestRequest } from "./store.js";
-import { navigate } from "./transitions.js";
-import { clear, el } from "./views/dom.js";
-import { historyPanel as historyView } from "./views/history.js";
+import * as api from "../api.js";
+import { pageOffset } from "../catalog.js";
+import { latestRequest } from "../store.js";
+import { navigate } from "../transitions.js";
+import { clear, el } from "../views/dom.js";
+import { historyPanel as historyView } from "../views/history.js";
 
 const HISTORY_WINDOWS = 3;
 

@@ -1,7 +1,7 @@
 // The notice listing the reports the `runs` route could not read.
 
-import { clear, el } from "./views/dom.js";
-import { skippedNotice } from "./views/summary.js";
+import { clear, el } from "../views/dom.js";
+import { skippedNotice } from "../views/summary.js";
 
 export function noticesPanel(store) {
   const root = el("div", { className: "notices" });

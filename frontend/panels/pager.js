@@ -1,10 +1,10 @@
 // A pager over the grid's pages of filters ("filters 64–127 of 1024"). The
 // tab has two, above and below the grid: each is a panel of its own.
 
-import { PAGE_SIZE } from "./state.js";
-import { navigate } from "./transitions.js";
-import { clear, el } from "./views/dom.js";
-import { pager } from "./views/grid.js";
+import { PAGE_SIZE } from "../state.js";
+import { navigate } from "../transitions.js";
+import { clear, el } from "../views/dom.js";
+import { pager } from "../views/grid.js";
 
 export function pagerPanel(store) {
   const root = el("div", { className: "pager-slot" });

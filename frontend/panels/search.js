@@ -2,13 +2,13 @@
 // top windows. Its results outline the token in the grid's cards (the store's
 // `highlight`), and a click on one shows that filter.
 
-import * as api from "./api.js";
-import { pageOffset } from "./catalog.js";
-import { tokenMatcher } from "./format.js";
-import { latestRequest } from "./store.js";
-import { navigate } from "./transitions.js";
-import { clear, el } from "./views/dom.js";
-import { searchPanel as searchView } from "./views/search.js";
+import * as api from "../api.js";
+import { pageOffset } from "../catalog.js";
+import { tokenMatcher } from "../format.js";
+import { latestRequest } from "../store.js";
+import { navigate } from "../transitions.js";
+import { clear, el } from "../views/dom.js";
+import { searchPanel as searchView } from "../views/search.js";
 
 const SEARCH_LIMIT = 200;
 

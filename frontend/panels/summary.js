@@ -1,8 +1,8 @@
 // The layer's one-line summary and legend, beside the toolbar: written from
 // the pages the grid shows, so it never describes another view than the grid's.
 
-import { append, clear, el } from "./views/dom.js";
-import { layerSummary } from "./views/summary.js";
+import { append, clear, el } from "../views/dom.js";
+import { layerSummary } from "../views/summary.js";
 
 export function summaryPanel(store) {
   const root = el("div", { className: "layer-summary" });
