@@ -1,6 +1,7 @@
 # make demo: set-up, demo runs written to runs/, TensorBoard started.
 # make test: set-up, the whole test suite (browser tests included).
 # make bench: set-up, the benchmark table (benchmarks/RESULTS.md).
+# make test-fast: the fast lane while iterating (no browser, nothing slow).
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,9 +9,9 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 6006
 TF_PACKAGE ?= tensorflow-cpu==2.21.0
 
-.PHONY: demo test bench browser proto clean
+.PHONY: demo test test-fast bench browser proto clean
 
-$(STAMP): setup.py
+$(STAMP): setup.py pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TF_PACKAGE)" "keras>=3.15,<4"
@@ -28,7 +29,12 @@ demo: $(STAMP)
 	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port $(PORT) --samples_per_plugin filters=100
 
 test: $(STAMP) browser
+	node --test tests/js/
 	$(PY) -m pytest -q tests
+
+test-fast: $(STAMP)
+	node --test tests/js/
+	$(PY) -m pytest -q -m "not e2e and not slow" tests
 
 bench: $(STAMP) browser
 	$(PY) benchmarks/run.py

@@ -7,7 +7,6 @@ before stays readable).
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import re
 import shutil
@@ -229,7 +228,7 @@ def run_cli(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     )
 
 
-def _run_bad_input(files: dict[str, str], name: str, root: Path) -> tuple[subprocess.CompletedProcess, Path]:
+def _bad_input_args(files: dict[str, str], name: str, root: Path) -> tuple[list[str], Path]:
     case, _ = BAD_INPUTS[name]
     logdir = root / name.replace(" ", "_")
     shutil.copytree(files["existing_logdir"], logdir)
@@ -237,31 +236,39 @@ def _run_bad_input(files: dict[str, str], name: str, root: Path) -> tuple[subpro
     args = ["interpret", str(folder / case["model"]), "--data", str(folder / case["data"]), "--logdir", str(logdir)]
     if case["vocab"]:
         args += ["--vocab", str(folder / case["vocab"])]
-    return run_cli(args + case["extra"]), logdir
+    return args + case["extra"], logdir
 
 
-@pytest.fixture(scope="module")
-def bad_input_runs(files, tmp_path_factory):
-    """Every bad-input subprocess, two at a time (most of their time is importing TensorFlow)."""
-    root = tmp_path_factory.mktemp("bad_inputs")
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
-    futures = {name: pool.submit(_run_bad_input, files, name, root) for name in BAD_INPUTS}
-    yield futures
-    pool.shutdown(cancel_futures=True)
+def _assert_refused(name: str, code: int, out: str, err: str, logdir: Path, before) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("tb-filters: error: "), err
+    assert "Traceback" not in err
+    assert re.search(BAD_INPUTS[name][1], lines[0]), lines[0]
+    assert out == ""
+    assert listing(logdir) == before
+    assert list(read_reports(logdir)["."]["conv_1"]) == [7]
 
 
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(files, bad_input_runs, name):
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(files, tmp_path, capsys, name):
+    """In process: `cli.main(argv)` is what the console script runs."""
     before = listing(files["existing_logdir"])
-    result, logdir = bad_input_runs[name].result()
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2, result.stderr
-    assert len(lines) == 1 and lines[0].startswith("tb-filters: error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    assert re.search(BAD_INPUTS[name][1], lines[0]), lines[0]
-    assert result.stdout == ""
-    assert listing(logdir) == before
-    assert list(read_reports(logdir)["."]["conv_1"]) == [7]
+    args, logdir = _bad_input_args(files, name, tmp_path)
+    capsys.readouterr()
+    code = cli.main(args)
+    captured = capsys.readouterr()
+    _assert_refused(name, code, captured.out, captured.err, logdir, before)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["unreadable model", "token id beyond vocabulary"])
+def test_bad_input_as_a_real_process(files, tmp_path, name):
+    """The same contract end to end: exit status 2 and one line from a fresh `python -m tb_filters`."""
+    before = listing(files["existing_logdir"])
+    args, logdir = _bad_input_args(files, name, tmp_path)
+    result = run_cli(args)
+    _assert_refused(name, result.returncode, result.stdout, result.stderr, logdir, before)
 
 
 def test_importing_the_cli_does_not_import_tensorflow():

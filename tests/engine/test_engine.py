@@ -340,6 +340,7 @@ def test_fewer_positions_than_k_gives_every_position(notebook):
 # --- streaming ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("distinct", [True, False], ids=["distinct", "raw"])
 def test_streaming_equals_one_shot(notebook, data, tmp_path, distinct):
     n = len(data)
@@ -431,6 +432,7 @@ def tie_model() -> keras.Model:
     return model
 
 
+@pytest.mark.slow
 @hypothesis.settings(
     max_examples=8, deadline=None, suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture]
 )
