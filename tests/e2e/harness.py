@@ -60,8 +60,9 @@ class TensorBoardProcess:
 
     def __init__(self, logdir: str, ready: Callable[[dict], bool] | None = None,
                  path_prefix: str = "", extra_args: tuple[str, ...] = (),
-                 timeout: float = STARTUP_TIMEOUT_S):
+                 timeout: float = STARTUP_TIMEOUT_S, command: list[str] | None = None):
         self.logdir = logdir
+        self.command = command or _tensorboard_command()
         self.timeout = timeout
         self.ready = ready or (lambda listing: len(listing["runs"]) >= 1)
         self.extra_args = (("--path_prefix", path_prefix) if path_prefix else ()) + tuple(extra_args)
@@ -73,7 +74,7 @@ class TensorBoardProcess:
 
     def __enter__(self) -> "TensorBoardProcess":
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        command = _tensorboard_command() + [
+        command = self.command + [
             "--logdir", self.logdir, "--host", "127.0.0.1", "--port", str(self.port),
             *self.extra_args,
         ]
