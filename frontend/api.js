@@ -1,7 +1,9 @@
 // The plugin's routes (http_api.md, in the plugin's Python package), fetched with
-// relative URLs so the tab works under --path_prefix and /experiment/<id>/,
-// and normalized into the shapes the views use. Each takes an AbortSignal:
-// a panel aborts the fetch it no longer needs.
+// relative URLs so the tab works under --path_prefix and /experiment/<id>/.
+// Answers keep the routes' keys exactly as http_api.md spells them (snake_case):
+// the only change made here is what JSON cannot carry, non-finite floats, which
+// come as strings and are turned back into numbers (FLOAT_FIELDS). Each fetch
+// takes an AbortSignal: a panel aborts the fetch it no longer needs.
 
 export class RouteError extends Error {
   constructor(route, status, message) {
@@ -31,22 +33,15 @@ async function getJson(route, params, signal) {
   return response.json();
 }
 
-/** {runs: [{run, layers: [{layer, steps, wallTimes, latestStep, numFilters, ...}]}], skipped: [...]} */
-export async function fetchRuns(signal) {
-  const body = await getJson("runs", [], signal);
-  return {
-    runs: (body.runs || []).map((run) => ({
-      run: run.run,
-      layers: (run.layers || []).map(normalizeLayerInfo),
-    })),
-    skipped: body.skipped || [],
-  };
+/** The `runs` answer: {runs: [{run, layers: [{layer, steps, wall_times, latest_step, num_filters, ...}]}], skipped}. */
+export function fetchRuns(signal) {
+  return getRoute("runs", [], signal);
 }
 
 /**
- * A page of filters, cached. A step can be written again (the CLI rerun with
- * the same --step), so the key holds the step's wall time from `runs` too:
- * a rewritten step is a new key and is fetched again.
+ * A `filters` answer (a page of filters), cached. A step can be written again
+ * (the CLI rerun with the same --step), so the key holds the step's wall time
+ * from `runs` too: a rewritten step is a new key and is fetched again.
  */
 export async function fetchFilterPage({ run, layer, step, wallTime, offset, limit, windowsLimit, signal }) {
   const params = [["run", run], ["layer", layer], ["step", step], ["offset", offset], ["limit", limit]];
@@ -58,99 +53,60 @@ export async function fetchFilterPage({ run, layer, step, wallTime, offset, limi
     pageCache.set(key, cached); // most recently used goes last
     return cached;
   }
-  const body = await getJson("filters", params, signal);
-  const page = {
-    run: body.run,
-    layer: body.layer,
-    step: body.step,
-    numFilters: body.num_filters,
-    offset: body.offset,
-    facts: layerFacts(body),
-    filters: (body.filters || []).map(normalizeFilter),
-  };
+  const page = await getRoute("filters", params, signal);
   pageCache.set(key, page);
   if (pageCache.size > PAGE_CACHE_SIZE) pageCache.delete(pageCache.keys().next().value);
   return page;
 }
 
-/** One filter of one run across every step: [{step, filter}], plus facts. */
-export async function fetchFilterHistory({ run, layer, filter, windowsLimit, signal }) {
+/** The `filter` answer: one filter of one run across every step, {run, histogram_edges, steps: [{step, filter}]}. */
+export function fetchFilterHistory({ run, layer, filter, windowsLimit, signal }) {
   const params = [["run", run], ["layer", layer], ["filter", filter]];
   if (windowsLimit !== undefined) params.push(["windows_limit", windowsLimit]);
-  const body = await getJson("filter", params, signal);
-  return {
-    run: body.run,
-    histogramEdges: (body.histogram_edges || []).map(toNumber),
-    steps: (body.steps || []).map((entry) => ({
-      step: entry.step,
-      filter: normalizeFilter(entry.filter),
-    })),
-  };
+  return getRoute("filter", params, signal);
 }
 
-/** Filters whose top windows contain `token`. */
-export async function searchToken({ token, partial, step, limit, signal }) {
+/** The `search` answer: {token, mode, results, truncated}, the filters whose top windows contain `token`. */
+export function searchToken({ token, partial, step, limit, signal }) {
   const params = [["token", token], ["mode", partial ? "substring" : "exact"], ["limit", limit]];
   if (step !== null && step !== undefined) params.push(["step", step]);
-  const body = await getJson("search", params, signal);
-  return { results: body.results || [], truncated: Boolean(body.truncated) };
+  return getRoute("search", params, signal);
 }
 
-function normalizeLayerInfo(layer) {
-  return {
-    layer: layer.layer,
-    steps: layer.steps || [],
-    wallTimes: layer.wall_times || [],
-    latestStep: layer.latest_step,
-    numFilters: layer.num_filters,
-    topK: layer.top_k,
-    distinct: layer.distinct,
-    numExamples: layer.num_examples,
-    hasContributions: layer.has_contributions,
-    geometry: layer.geometry || {},
-  };
+async function getRoute(route, params, signal) {
+  return reviveFloats(await getJson(route, params, signal), FLOAT_FIELDS[route]);
 }
 
-function layerFacts(body) {
-  return {
-    topK: body.top_k,
-    distinct: Boolean(body.distinct),
-    numExamples: body.num_examples,
-    hasContributions: Boolean(body.has_contributions),
-    geometry: body.geometry || {},
-    histogramEdges: (body.histogram_edges || []).map(toNumber),
-  };
+// Where each route's floats sit (http_api.md): FLOAT marks a float, [x] an array
+// of x. Only these are revived: a token may be the text "NaN" and stays text.
+const FLOAT = "float";
+const FILTER_FLOATS = {
+  bias: FLOAT,
+  stats: { max: FLOAT, min: FLOAT, mean: FLOAT, positive_fraction: FLOAT },
+  windows: [{ activation: FLOAT, contributions: [FLOAT] }],
+};
+export const FLOAT_FIELDS = {
+  runs: { runs: [{ layers: [{ wall_times: [FLOAT] }] }] },
+  filters: { wall_time: FLOAT, histogram_edges: [FLOAT], filters: [FILTER_FLOATS] },
+  filter: { histogram_edges: [FLOAT], steps: [{ wall_time: FLOAT, filter: FILTER_FLOATS }] },
+  compare: { histogram_edges: [FLOAT], columns: [{ wall_time: FLOAT, filter: FILTER_FLOATS }] },
+  search: { results: [{ activation: FLOAT }] },
+};
+
+/**
+ * The parsed answer with the floats of `fields` (a FLOAT_FIELDS entry) sent as
+ * "Infinity", "-Infinity" or "NaN" (json_util.Cleanse) made numbers again, in place.
+ */
+export function reviveFloats(value, fields) {
+  if (value === null || value === undefined) return value;
+  if (fields === FLOAT) return toNumber(value);
+  if (Array.isArray(fields)) return value.map((item) => reviveFloats(item, fields[0]));
+  for (const [key, inner] of Object.entries(fields)) {
+    if (key in value) value[key] = reviveFloats(value[key], inner);
+  }
+  return value;
 }
 
-function normalizeFilter(filter) {
-  const stats = filter.stats || {};
-  return {
-    index: filter.index,
-    bias: toNumber(filter.bias),
-    numWindows: filter.num_windows ?? (filter.windows || []).length,
-    stats: {
-      max: toNumber(stats.max),
-      min: toNumber(stats.min),
-      mean: toNumber(stats.mean),
-      positiveFraction: toNumber(stats.positive_fraction),
-      positions: stats.positions || 0,
-      histogram: stats.histogram || [],
-    },
-    windows: (filter.windows || []).map((w) => ({
-      activation: toNumber(w.activation),
-      example: w.example,
-      position: w.position,
-      spanStart: w.span_start,
-      tokens: (w.tokens || []).map(String),
-      tokenIds: w.token_ids || [],
-      padding: w.padding || [],
-      contributions: w.contributions ? w.contributions.map(toNumber) : null,
-      count: w.count ?? 1,
-    })),
-  };
-}
-
-/** The API sends non-finite floats as the strings "Infinity", "-Infinity", "NaN". */
 function toNumber(value) {
   if (typeof value === "number") return value;
   if (value === "Infinity") return Infinity;

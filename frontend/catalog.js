@@ -5,7 +5,7 @@ import { PAGE_SIZE } from "./state.js";
 const DEFAULT_RUNS_PICKED = 2;
 
 export class Catalog {
-  /** listing: api.fetchRuns()'s {runs: [{run, layers: [...]}]}. */
+  /** listing: the `runs` answer (api.fetchRuns), {runs: [{run, layers: [...]}], skipped}. */
   constructor(listing) {
     this.byRun = new Map(listing.runs.map((r) => [r.run, new Map(r.layers.map((l) => [l.layer, l]))]));
     // Equal for two listings with the same runs, layers, steps and wall times,
@@ -41,7 +41,7 @@ export class Catalog {
   wallTime(run, layer, step) {
     const info = this.layer(run, layer);
     const at = info ? info.steps.indexOf(step) : -1;
-    return at < 0 ? null : info.wallTimes[at] ?? null;
+    return at < 0 ? null : info.wall_times[at] ?? null;
   }
 
   latestStep(runs, layer) {
@@ -58,7 +58,7 @@ export class Catalog {
       const info = this.layer(run, layer);
       if (!info) return [run, null];
       const shown = nearestStep(info.steps, step);
-      return [run, shown, this.wallTime(run, layer, shown), info.numFilters];
+      return [run, shown, this.wallTime(run, layer, shown), info.num_filters];
     }));
   }
 
@@ -66,12 +66,12 @@ export class Catalog {
   historyKey(runs, layer) {
     return JSON.stringify(runs.map((run) => {
       const info = this.layer(run, layer);
-      return info ? [info.steps, info.wallTimes] : null;
+      return info ? [info.steps, info.wall_times] : null;
     }));
   }
 
   filterCount(runs, layer) {
-    return Math.max(0, ...runs.map((run) => this.layer(run, layer)?.numFilters ?? 0));
+    return Math.max(0, ...runs.map((run) => this.layer(run, layer)?.num_filters ?? 0));
   }
 
   /**

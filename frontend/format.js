@@ -23,11 +23,11 @@ export function formatCount(count) {
 }
 
 /** "kernel 3 · 3-token windows · top 10 distinct of 2,000 examples" */
-export function layerDescription({ geometry, topK, distinct, numExamples }) {
+export function layerDescription({ geometry, top_k, distinct, num_examples }) {
   const dilation = geometry.dilation > 1 ? ` dilation ${geometry.dilation}` : "";
   const stride = geometry.stride > 1 ? ` stride ${geometry.stride}` : "";
   return `kernel ${geometry.kernel_size}${dilation}${stride} · ${geometry.span_width}-token windows · ` +
-    `top ${topK}${distinct ? " distinct" : ""} of ${formatCount(numExamples)} examples`;
+    `top ${top_k}${distinct ? " distinct" : ""} of ${formatCount(num_examples)} examples`;
 }
 
 /** "tokens → embedding → conv1d": the path ends at the layer itself. */

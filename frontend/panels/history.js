@@ -79,10 +79,9 @@ function panelContext(store) {
 function fetchHistories({ historyFor, view }, signal) {
   return Promise.all(view.runs.map(async (run) => {
     try {
-      const history = await api.fetchFilterHistory({
+      return await api.fetchFilterHistory({
         run, layer: view.layer, filter: historyFor, windowsLimit: HISTORY_WINDOWS, signal,
       });
-      return { run, ...history };
     } catch (e) {
       return { run, error: e.message };
     }

@@ -11,8 +11,8 @@ const WINDOW_LINE_PX = 21;
 
 /**
  * One card. options:
- *   filter       a normalized filter (api.js); its windows may be the first few only
- *   facts        the page's layer facts: {distinct, hasContributions, histogramEdges}
+ *   filter       a filter object of http_api.md; its windows may be the first few only
+ *   page         the `filters` answer it comes from: its distinct, histogram_edges
  *   scale        the activation that fills a whole bar (shared by a row's cards,
  *                so runs compare at a glance)
  *   run, step, requestedStep   for the caption
@@ -32,20 +32,20 @@ export function filterCard(options) {
     }
   };
   addWindows(0, Math.min(WINDOWS_SHOWN, windows.length));
-  addTooltips(list, (rank) => windows[rank], options.facts);
+  addTooltips(list, (rank) => windows[rank], options.page);
   // Lists far off screen skip layout until scrolled near; the estimate is
   // one line per window, so scrolling to a filter lands where it should.
   list.style.containIntrinsicSize = `auto ${list.children.length * WINDOW_LINE_PX}px`;
   card.appendChild(list);
-  if (!filter.numWindows) {
+  if (!filter.num_windows) {
     card.appendChild(el("p", { className: "note", text: "No windows recorded for this filter." }));
   }
-  if (filter.numWindows > WINDOWS_SHOWN) {
+  if (filter.num_windows > WINDOWS_SHOWN) {
     const loadWindows = async () => {
-      if (windows.length < filter.numWindows) windows = (await options.loadAll()).windows;
+      if (windows.length < filter.num_windows) windows = (await options.loadAll()).windows;
       return windows.length;
     };
-    card.appendChild(moreButton(list, filter.numWindows, loadWindows, addWindows));
+    card.appendChild(moreButton(list, filter.num_windows, loadWindows, addWindows));
   }
   return card;
 }
@@ -58,7 +58,7 @@ export function missingCard(run, message) {
   ]);
 }
 
-function cardHead({ filter, facts, run, step, requestedStep }) {
+function cardHead({ filter, page, run, step, requestedStep }) {
   const stats = filter.stats;
   // Said only when this run lacks the slider's step and shows another one.
   const stepBadge = step === requestedStep
@@ -72,12 +72,12 @@ function cardHead({ filter, facts, run, step, requestedStep }) {
     el("div", { className: "card-stats" }, [
       stat("max", formatNumber(stats.max), "largest activation over all positions"),
       stat("mean", formatNumber(stats.mean), "mean activation over all positions"),
-      stat("active", formatPercent(stats.positiveFraction),
+      stat("active", formatPercent(stats.positive_fraction),
         "activation rate: fraction of positions where the activation is above 0"),
       el("span", {
         className: "histogram-wrap",
         title: `activation histogram over ${formatCount(stats.positions)} positions (log count); bias ${formatNumber(filter.bias)}`,
-      }, [histogramSparkline(stats.histogram, facts.histogramEdges)]),
+      }, [histogramSparkline(stats.histogram, page.histogram_edges)]),
     ]),
   ]);
 }
@@ -89,12 +89,12 @@ function stat(name, value, explanation) {
   ]);
 }
 
-function windowRow(window, rank, { facts, scale, highlight }, contributionScale) {
+function windowRow(window, rank, { page, scale, highlight }, contributionScale) {
   const width = scale > 0 ? Math.max(0, Math.min(1, window.activation / scale)) : 0;
   return el("li", { className: "window", dataset: { rank } }, [
     el("span", { className: "rank", text: String(rank + 1) }),
     activationBar(window.activation, width),
-    facts.distinct
+    page.distinct
       ? el("span", { className: window.count > 1 ? "count" : "count single", text: `×${formatCount(window.count)}` })
       : null,
     tokenStrip(window, contributionScale, highlight),
@@ -105,13 +105,13 @@ function windowRow(window, rank, { facts, scale, highlight }, contributionScale)
  * Tooltips are written when first hovered: building ~3,000 title strings up
  * front was a sixth of a 64-card page's render time.
  */
-function addTooltips(list, windowAt, facts) {
+function addTooltips(list, windowAt, page) {
   list.addEventListener("mouseover", (event) => {
     const target = event.target;
     const row = target.closest("li.window");
     if (!row) return;
     const window = windowAt(Number(row.dataset.rank));
-    if (!row.title) row.title = windowTitle(window, facts);
+    if (!row.title) row.title = windowTitle(window, page);
     if (target.classList.contains("token") && !target.title && window.contributions) {
       const slot = Array.prototype.indexOf.call(target.parentNode.children, target);
       target.title = `${window.tokens[slot]}: contribution ${formatNumber(window.contributions[slot])}`;
@@ -165,13 +165,13 @@ function maxAbsContribution(windows) {
   return peak;
 }
 
-function windowTitle(window, facts) {
+function windowTitle(window, page) {
   const lines = [
     `activation ${formatNumber(window.activation)}`,
-    `${facts.distinct ? "first seen in " : ""}example ${window.example}, output position ${window.position}`,
-    `input tokens ${window.spanStart} to ${window.spanStart + window.tokens.length - 1}`,
+    `${page.distinct ? "first seen in " : ""}example ${window.example}, output position ${window.position}`,
+    `input tokens ${window.span_start} to ${window.span_start + window.tokens.length - 1}`,
   ];
-  if (facts.distinct) lines.push(`occurs ${formatCount(window.count)} times`);
+  if (page.distinct) lines.push(`occurs ${formatCount(window.count)} times`);
   return lines.join("\n");
 }
 

@@ -7,7 +7,7 @@ import { filterCard, missingCard } from "./filter_card.js";
 
 /**
  * columns: one per picked run, in order:
- *   {run, step, requestedStep, page (api.js filter page) | null, error: string | null}
+ *   {run, step, requestedStep, page (the `filters` answer) | null, error: string | null}
  * options: {offset, limit, highlight(token), loadAll(run, step, index), onHistory(index)}
  */
 export function filterGrid(columns, options) {
@@ -24,7 +24,7 @@ export function filterGrid(columns, options) {
 }
 
 function rowIndices(columns, { offset, limit }) {
-  const total = Math.max(0, ...columns.map((c) => (c.page ? c.page.numFilters : 0)));
+  const total = Math.max(0, ...columns.map((c) => (c.page ? c.page.num_filters : 0)));
   const indices = [];
   for (let index = offset; index < Math.min(total, offset + limit); index += 1) indices.push(index);
   return indices;
@@ -35,7 +35,7 @@ function columnHeader(columns) {
     el("span", { className: "row-label", text: "filter" }),
     ...columns.map((c) => el("div", { className: "column-run", title: `run ${c.run}` }, [
       el("span", { className: "run-name", text: c.run }),
-      c.page ? el("span", { className: "column-facts", text: layerDescription(c.page.facts) }) : null,
+      c.page ? el("span", { className: "column-facts", text: layerDescription(c.page) }) : null,
     ])),
   ]);
 }
@@ -60,7 +60,7 @@ function filterRow(index, columns, options) {
       filter
         ? filterCard({
           filter,
-          facts: column.page.facts,
+          page: column.page,
           scale,
           run: column.run,
           step: column.step,
@@ -87,8 +87,8 @@ function rowScale(filter) {
 
 function missingReason(column, index) {
   if (column.error) return column.error;
-  if (column.page && index >= column.page.numFilters) {
-    return `This run's layer has ${column.page.numFilters} filters only.`;
+  if (column.page && index >= column.page.num_filters) {
+    return `This run's layer has ${column.page.num_filters} filters only.`;
   }
   return "No data.";
 }

@@ -7,7 +7,7 @@ import { activationBar, el } from "./dom.js";
 const WINDOWS_PER_STEP = 3;
 
 /**
- * histories: [{run, steps: [{step, filter}]} | {run, error}]
+ * histories: per picked run, its `filter` answer {run, steps: [{step, filter}], ...} or {run, error}
  * currentStep: the slider's step (marked); onStep(step): jump there.
  */
 export function historyPanel({ index, layer, histories, currentStep, onStep, onClose }) {
@@ -51,7 +51,7 @@ function stepRow(step, filter, scale, current, onStep) {
   }, [
     el("span", { className: "history-label", text: `step ${step}` }),
     activationBar(filter.stats.max, width,
-      `max ${formatNumber(filter.stats.max)}, active ${formatPercent(filter.stats.positiveFraction)}`),
+      `max ${formatNumber(filter.stats.max)}, active ${formatPercent(filter.stats.positive_fraction)}`),
     el("span", { className: "history-windows" }, filter.windows.slice(0, WINDOWS_PER_STEP).map((w) => (
       el("span", { className: "tokens" }, w.tokens.map((t, slot) => el("span", {
         className: w.padding[slot] ? "token pad" : "token",

@@ -4,29 +4,28 @@
 import { formatCount, layerDescription, layerPath, skippedLine } from "../format.js";
 import { el } from "./dom.js";
 
-/** pages: the loaded filter pages of the picked runs (at least one). */
+/** pages: the `filters` answers shown for the picked runs (at least one). */
 export function layerSummary(layer, pages) {
-  const { geometry, distinct, hasContributions } = pages[0].facts;
-  const path = layerPath(geometry.path || [], layer);
-  const total = Math.max(...pages.map((p) => p.numFilters));
+  const path = layerPath(pages[0].geometry.path || [], layer);
+  const total = Math.max(...pages.map((p) => p.num_filters));
   // With one run its facts go here; with several, under each column's run name.
-  const facts = pages.length === 1 ? ` · ${layerDescription(pages[0].facts)}` : "";
+  const facts = pages.length === 1 ? ` · ${layerDescription(pages[0])}` : "";
   return [
     el("p", {}, [el("strong", { text: layer }), ` · ${formatCount(total)} filters${facts}` + (path ? ` · ${path}` : "")]),
-    legend(distinct, hasContributions),
+    legend(pages[0]),
   ];
 }
 
 /** What the marks on a card mean, shown with samples of the marks themselves. */
-function legend(distinct, hasContributions) {
+function legend(page) {
   const item = (sample, text) => el("span", { className: "legend-item" }, [sample, text]);
   const token = (className, text) => el("span", { className: `token ${className}`, text });
   return el("div", { className: "legend", attrs: { "aria-label": "legend" } }, [
     item(el("span", { className: "legend-bar" }), "activation of a top window"),
-    distinct ? item(el("span", { className: "count", text: "×12" }), "times the window occurs") : null,
-    hasContributions ? item(token("legend-up", "word"), "raises the activation") : null,
-    hasContributions ? item(token("legend-down", "word"), "lowers it") : null,
-    hasContributions ? item(token("strongest", "word"), "strongest token") : null,
+    page.distinct ? item(el("span", { className: "count", text: "×12" }), "times the window occurs") : null,
+    page.has_contributions ? item(token("legend-up", "word"), "raises the activation") : null,
+    page.has_contributions ? item(token("legend-down", "word"), "lowers it") : null,
+    page.has_contributions ? item(token("strongest", "word"), "strongest token") : null,
     item(token("pad", "<pad>"), "padding"),
   ]);
 }

@@ -46,7 +46,7 @@ test("what a link asks for is kept where it exists, in its order, and replaced w
 });
 
 test("a filter beyond the layer is dropped; an offset is clamped to the last page", () => {
-  const catalog = new Catalog(listing([runInfo("wide", { conv1d: { steps: [0], numFilters: 200 } })]));
+  const catalog = new Catalog(listing([runInfo("wide", { conv1d: { steps: [0], num_filters: 200 } })]));
   const resolved = catalog.resolve(view({ runs: ["wide"], filter: 200, offset: 9 * PAGE_SIZE }));
   assert.equal(resolved.filter, null);
   assert.equal(resolved.offset, pageOffset(199));
@@ -55,8 +55,8 @@ test("a filter beyond the layer is dropped; an offset is clamped to the last pag
 
 test("the filter count of several runs is their largest", () => {
   const catalog = new Catalog(listing([
-    runInfo("wide", { conv1d: { steps: [0], numFilters: 1024 } }),
-    runInfo("late", { conv1d: { steps: [5], numFilters: 16 } }),
+    runInfo("wide", { conv1d: { steps: [0], num_filters: 1024 } }),
+    runInfo("late", { conv1d: { steps: [5], num_filters: 16 } }),
   ]));
   assert.equal(catalog.filterCount(["late"], "conv1d"), 16);
   assert.equal(catalog.filterCount(["wide", "late"], "conv1d"), 1024);
@@ -64,7 +64,7 @@ test("the filter count of several runs is their largest", () => {
 });
 
 test("a step's wall time is looked up per run, null when the run lacks the step", () => {
-  const catalog = new Catalog(listing([runInfo("a", { conv1d: { steps: [0, 2], wallTimes: [10, 30] } })]));
+  const catalog = new Catalog(listing([runInfo("a", { conv1d: { steps: [0, 2], wall_times: [10, 30] } })]));
   assert.equal(catalog.wallTime("a", "conv1d", 2), 30);
   assert.equal(catalog.wallTime("a", "conv1d", 1), null);
   assert.equal(catalog.wallTime("b", "conv1d", 0), null);
@@ -74,7 +74,7 @@ test("equal listings have equal fingerprints; a step written again changes it", 
   const first = new Catalog(twoRuns());
   assert.equal(new Catalog(twoRuns()).fingerprint, first.fingerprint);
   const rewritten = twoRuns();
-  rewritten.runs[0].layers[0].wallTimes = [1000, 1001, 5000];
+  rewritten.runs[0].layers[0].wall_times = [1000, 1001, 5000];
   assert.notEqual(new Catalog(rewritten).fingerprint, first.fingerprint);
 });
 
@@ -85,7 +85,7 @@ test("the grid's key changes with the step it shows or its rewrite, not with oth
   assert.equal(later.shownKey(shown), before.shownKey(shown));
   assert.notEqual(later.historyKey(["kernel3"], "conv1d"), before.historyKey(["kernel3"], "conv1d"));
   const rewritten = twoRuns();
-  rewritten.runs[0].layers[0].wallTimes = [1000, 9999, 1002];
+  rewritten.runs[0].layers[0].wall_times = [1000, 9999, 1002];
   assert.notEqual(new Catalog(rewritten).shownKey(shown), before.shownKey(shown));
 });
 

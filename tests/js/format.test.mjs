@@ -41,7 +41,7 @@ test("counts are grouped by thousands", () => {
 });
 
 test("a layer is described by its geometry and what its top windows are", () => {
-  const facts = { geometry: { kernel_size: 3, span_width: 3 }, topK: 10, distinct: true, numExamples: 2000 };
+  const facts = { geometry: { kernel_size: 3, span_width: 3 }, top_k: 10, distinct: true, num_examples: 2000 };
   assert.equal(layerDescription(facts), "kernel 3 · 3-token windows · top 10 distinct of 2,000 examples");
   const dilated = { ...facts, distinct: false, geometry: { kernel_size: 2, dilation: 2, stride: 2, span_width: 5 } };
   assert.equal(layerDescription(dilated), "kernel 2 dilation 2 stride 2 · 5-token windows · top 10 of 2,000 examples");

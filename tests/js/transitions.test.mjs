@@ -18,8 +18,8 @@ function listed(first, linked = null) {
   return store;
 }
 
-function liveRun(steps, wallTimes) {
-  return listing([runInfo("live", { conv1d: { steps, wallTimes } })]);
+function liveRun(steps, wall_times) {
+  return listing([runInfo("live", { conv1d: { steps, wall_times } })]);
 }
 
 test("the first listing opens the view the link asks for, made valid", () => {
