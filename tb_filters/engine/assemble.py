@@ -1,8 +1,9 @@
-"""From the engine's final state (numpy arrays) to a LayerReport.
+"""From the final state (a `state.LayerState` per layer) to a Report.
 
-Runs once per layer after the pass, over at most filters x k windows:
-arrays are turned into Python lists in bulk, and each distinct token id is
-looked up in the vocabulary once.
+The same for the in-process engine and the Beam pipeline. Runs once per
+layer after the pass, over at most filters x k windows: arrays are turned
+into Python lists in bulk, and each distinct token id is looked up in the
+vocabulary once.
 """
 
 from __future__ import annotations
@@ -11,22 +12,23 @@ from typing import Any
 
 import numpy as np
 
-from tb_filters.engine import step as stream
 from tb_filters.engine import vocab as vocab_lib
+from tb_filters.engine.state import LayerState, Layout
 from tb_filters.engine.chains import Chain
 from tb_filters.engine.contributions import contributions
-from tb_filters.format.report import FilterReport, FilterStats, LayerGeometry, LayerReport, Window
+from tb_filters.format.report import FilterReport, FilterStats, LayerGeometry, LayerReport, Report, Window
 
 
-def layer_report(
-    chain: Chain,
-    plan: stream.LayerPlan,
-    state: dict[str, np.ndarray],
-    vocabulary: vocab_lib.Vocabulary,
-    input_length: int,
-    examples: int,
-    distinct: bool,
-) -> LayerReport:
+def report(chains: list[Chain], states: dict[str, LayerState], vocabulary: vocab_lib.Vocabulary) -> Report:
+    """Every chain's layer, in chain order, from its final state."""
+    return Report(layers={chain.name: layer_report(chain, states[chain.name], vocabulary) for chain in chains})
+
+
+def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vocabulary) -> LayerReport:
+    if not layer_state.is_settled:
+        raise AssertionError(f"Layer {chain.name!r}: a merged state's counts must be settled before its report")
+    plan, state = layer_state.layout, layer_state.arrays
+    input_length, examples = plan.input_length, layer_state.examples
     found = np.isfinite(state["value"])  # k entries per filter, fewer when there were fewer windows
     contrib = None
     if chain.feeds_on_embedding:
@@ -45,7 +47,7 @@ def layer_report(
         name=chain.name,
         geometry=_geometry(chain, plan, input_length),
         top_k=plan.top_k,
-        distinct=distinct,
+        distinct=plan.distinct,
         num_examples=examples,
         filters=filters,
         has_contributions=contrib is not None,
@@ -53,7 +55,7 @@ def layer_report(
 
 
 def _windows(
-    plan: stream.LayerPlan,
+    plan: Layout,
     state: dict[str, np.ndarray],
     found: np.ndarray,
     vocabulary: vocab_lib.Vocabulary,
@@ -122,7 +124,7 @@ def _activation_name(conv: Any) -> str:
     return getattr(activation, "__name__", type(activation).__name__)
 
 
-def _geometry(chain: Chain, plan: stream.LayerPlan, input_length: int) -> LayerGeometry:
+def _geometry(chain: Chain, plan: Layout, input_length: int) -> LayerGeometry:
     conv = chain.conv
     return LayerGeometry(
         num_filters=plan.num_filters,

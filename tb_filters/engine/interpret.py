@@ -2,8 +2,10 @@
 
 The model is cut down to the layers between the token ids and the requested
 conv layers (chains.py); one compiled step per batch computes them all and
-folds them into running top-k windows and statistics (stream.py); after the
-pass the winners get their tokens and contributions, and become a Report.
+folds them into running top-k windows and statistics (step.py); after the
+pass the state comes out as one `state.LayerState` per layer (the object the
+Beam pipeline merges), and its winners get their contributions and become a
+Report (assemble.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from tb_filters import checks
 from tb_filters.engine import assemble, receptive
 from tb_filters.engine import batches as batches_lib
 from tb_filters.engine import chains as chains_lib
+from tb_filters.engine import state as state_lib
 from tb_filters.engine import step as stream
 from tb_filters.engine import vocab as vocab_lib
 from tb_filters.errors import FiltersError
@@ -56,16 +59,29 @@ def interpret(
         for f in report["conv_1"].filters:
             print(f.index, [w.words for w in f.windows[:3]])
     """
-    top_k = checks.integer_at_least("top_k", top_k)
     batch_size = checks.integer_at_least("batch_size", batch_size)
-    chains = chains_lib.find_chains(model, checks.layer_names(layers))
-    vocabulary = vocab_lib.load_vocabulary(vocab, model)
-    run = _Run(model, chains, vocabulary, int(top_k), bool(distinct), batches_lib.known_examples(sequences))
+    run = start(model, layers, vocab, top_k, distinct, batches_lib.known_examples(sequences))
     for batch in batches_lib.batches(sequences, int(batch_size)):
         run.feed(batch)
         if progress is not None:
             progress(run.examples)
     return run.report()
+
+
+def start(
+    model: Any,
+    layers: str | Sequence[str] | None = None,
+    vocab: Any = None,
+    top_k: int = 10,
+    distinct: bool = True,
+    expected_examples: int | None = None,
+) -> "_Run":
+    """A run to feed batch by batch, each with its first example's global index;
+    `run.layer_states()` is its mergeable state (tb_filters.beam folds shards so)."""
+    top_k = checks.integer_at_least("top_k", top_k)
+    chains = chains_lib.find_chains(model, checks.layer_names(layers))
+    vocabulary = vocab_lib.load_vocabulary(vocab, model)
+    return _Run(model, chains, vocabulary, int(top_k), bool(distinct), expected_examples)
 
 
 class _Run:
@@ -129,7 +145,10 @@ class _Run:
             boundary_keys=receptive.boundary_keys(steps, length),
         )
 
-    def feed(self, batch: np.ndarray) -> None:
+    def feed(self, batch: np.ndarray, first_example: int | None = None) -> None:
+        """Folds a batch in; `first_example` is its first row's global index
+        (default: right after the examples fed so far)."""
+        first = self.examples if first_example is None else int(first_example)
         if self.length is None:
             self._start(batch.shape[1])
         elif batch.shape[1] != self.length:
@@ -137,7 +156,7 @@ class _Run:
                 f"Expected every batch to hold sequences of {self.length} tokens, like the first. "
                 f"Received a batch of shape {tuple(batch.shape)}"
             )
-        self._check_ids(batch)
+        self._check_ids(batch, first)
         valid = batch.shape[0]
         self.rows = max(self.rows, valid)
         if valid == self.rows:
@@ -147,12 +166,12 @@ class _Run:
             ids = np.zeros((self.rows, self.length), np.int32)
             ids[:valid] = batch
         self.states, flags = self.step(
-            tf.constant(ids), tf.constant(valid, tf.int32), tf.constant(self.examples, tf.int64), self.states
+            tf.constant(ids), tf.constant(valid, tf.int32), tf.constant(first, tf.int64), self.states
         )
-        self._check_finite(flags)
+        self._check_finite(flags, first)
         self.examples += valid
 
-    def _check_ids(self, batch: np.ndarray) -> None:
+    def _check_ids(self, batch: np.ndarray, first: int) -> None:
         low, high = int(batch.min()), int(batch.max())
         if low >= 0 and (self.id_limit is None or high < self.id_limit):
             return
@@ -160,28 +179,32 @@ class _Run:
         row = int(np.argwhere(batch == bad)[0][0])
         limit = "" if self.id_limit is None else f", < {self.id_limit} ({self.id_limit_reason})"
         raise FiltersError(
-            f"Expected token ids >= 0{limit}. Received token id {bad} in example {self.examples + row}"
+            f"Expected token ids >= 0{limit}. Received token id {bad} in example {first + row}"
         )
 
-    def _check_finite(self, flags: dict[str, tf.Tensor]) -> None:
+    def _check_finite(self, flags: dict[str, tf.Tensor], first: int) -> None:
         for name, flag in flags.items():
             bad = np.flatnonzero(flag.numpy())
             if bad.size:
                 raise FiltersError(
                     f"Expected finite activations. Received NaN or infinite values in layer {name!r}, "
-                    f"filter {int(bad[0])} (examples {self.examples}..{self.examples + self.rows - 1})"
+                    f"filter {int(bad[0])} (examples {first}..{first + self.rows - 1})"
                 )
 
-    def report(self) -> Report:
+    def layer_states(self) -> dict[str, state_lib.LayerState]:
+        """The state so far, per layer, as the mergeable numpy object."""
         if self.length is None:
             raise FiltersError("Expected at least one sequence. Received none")
-        layers = {}
-        for chain, plan in zip(self.chains, self.plans, strict=True):
-            state = {key: value.numpy() for key, value in self.states[plan.name].items()}
-            layers[chain.name] = assemble.layer_report(
-                chain, plan, state, self.vocabulary, self.length, self.examples, self.distinct
+        return {
+            plan.name: state_lib.LayerState.from_arrays(
+                state_lib.Layout.of(plan, self.length), self.examples,
+                {key: value.numpy() for key, value in self.states[plan.name].items()},
             )
-        return Report(layers=layers)
+            for plan in self.plans
+        }
+
+    def report(self) -> Report:
+        return assemble.report(self.chains, self.layer_states(), self.vocabulary)
 
 
 # Below this many activations (examples x positions x filters, all layers) a

@@ -41,12 +41,13 @@ import numpy as np
 import tensorflow as tf
 
 from tb_filters.engine import receptive
+from tb_filters.engine.state import EMPTY_HASH as _EMPTY_HASH
+from tb_filters.engine.state import WINDOW_HASH_MIX as _MIX
 from tb_filters.format.report import HISTOGRAM_EDGES, NUM_BUCKETS
 
 # Window hashes mix each slot in with a multiply-xorshift step in uint64,
-# where wrapping around is defined, and keep 63 bits: never negative.
-_MIX = 0x9E3779B97F4A7C15
-_EMPTY_HASH = -1  # running entries not filled yet
+# where wrapping around is defined, and keep 63 bits: never negative
+# (state.window_hashes is the same function in numpy, for merged states).
 # Identical windows may differ in the last bits between positions (a conv
 # may round a border position differently); counting looks this far below
 # the k-th value, relative to the filter's scale, so no occurrence is missed.

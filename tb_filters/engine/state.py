@@ -1,0 +1,426 @@
+"""The per-layer state of an interpretation, and `merge(a, b)` (numpy only).
+
+The in-process engine keeps this state in TensorFlow tensors between batches
+(step.py) and hands it over as a `LayerState` at the end; the Beam pipeline
+builds one per bundle and merges them. assemble.py turns a `LayerState` into a
+LayerReport. One state, one merge, whoever computed the parts.
+
+Field kinds
+-----------
+A state is a set of named numpy arrays, each owned by one field, and every
+field has a kind with one merge rule:
+
+    Additive(name, shape, dtype)   a + b          counts, float64 sums, histograms
+    Maximum / Minimum(...)         elementwise    extremes
+    Windows(prefix, k, ...)        per filter, the k best entries of both sides
+                                   by (value, then global flat index
+                                   example * output_length + position); with
+                                   `distinct`, entries are grouped by window hash
+                                   first (counts added, the best value, the first
+                                   occurrence's index and payload). `lowest_first`
+                                   keeps the k lowest values instead (bottom-k).
+
+`layer_fields(layout)` lists a layer's fields. Adding a statistic is adding a
+line there (a new kind only for a new merge rule); `LayerState.from_arrays`
+refuses engine arrays that no field claims, so a tensor added to step.py's
+state without a kind fails loudly instead of being dropped.
+
+Why the merge is exact
+----------------------
+Additive, Maximum and Minimum fields are exact by construction (integer counts;
+float64 sums differ from a one-pass sum by rounding only, ~1e-15 relative).
+Raw windows: partial states hold disjoint examples, so their entries are
+distinct (example, position) pairs and the k best of the union, under one
+total order, is the k best of the whole. Associative and commutative.
+
+Distinct windows are keyed by a hash of their token window, and identical
+windows give identical activations (step.py's premise), so a window's value is
+a property of the window. Rank windows by (value, first occurrence). A window
+W of the global top-k is kept, with its first occurrence, by the partial state
+P holding that occurrence: a window ranked above W in P (by the value and the
+first occurrence P recorded, never earlier than the true one) is above W
+globally, so fewer than k are. Hence every window of the merged top-k is
+present, with its global first occurrence and value, and nothing outside the
+global top-k can displace it: the windows and their order are exact.
+
+Counts are exact except at the k-th value. A partial P that holds W but did
+not keep it had k windows ranked above W, none below W's value; were they all
+strictly above, W would not be in the global top-k. So W's value equals P's
+k-th value, and, that being at most the merged k-th and W's value at least,
+W's value is the merged k-th value. Such ties are real (relu's zeros in a dead
+filter rank by first occurrence; the shards that drop such a window don't know
+it ranks early elsewhere) and no bounded summary can settle them. So a merge
+marks the counts of the windows at its k-th value UNSETTLED (-1: this makes
+`merge` associative as well as commutative), and `settle(state, token ids)`
+recounts them from the token ids alone by hashing every window, no model
+needed: a cheap second pass over the data that the Beam pipeline always runs
+and that does nothing when no count is unsettled. Every other count is the sum
+of exact per-partial counts: a window above the k-th value of the merge was
+above each partial's k-th value, so each partial holding it kept it.
+
+The in-process engine's one stream needs no settling: step.py's argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from tb_filters.engine import receptive
+from tb_filters.format.report import NUM_BUCKETS
+
+# Window hashes (step.py hashes in TensorFlow, `window_hashes` here in numpy:
+# the same function) mix each slot in with a multiply-xorshift step in uint64.
+WINDOW_HASH_MIX = 0x9E3779B97F4A7C15
+_HASH_SHIFT = 29
+EMPTY_HASH = -1
+UNSETTLED = -1  # a distinct count the merge could not know; `settle` recounts it
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What a layer's state means: its shape and how flat indices map to token spans."""
+
+    name: str
+    num_filters: int
+    top_k: int
+    distinct: bool
+    span: receptive.Span
+    input_length: int
+    output_length: int
+    boundary_keys: tuple[int, ...]
+
+    @classmethod
+    def of(cls, plan: Any, input_length: int) -> "Layout":
+        """From step.py's LayerPlan (duck-typed: this module never imports TensorFlow)."""
+        return cls(plan.name, plan.num_filters, plan.top_k, plan.distinct, plan.span, int(input_length),
+                   plan.output_length, tuple(int(k) for k in plan.boundary_keys))
+
+    @property
+    def width(self) -> int:
+        return self.span.width
+
+
+# --- field kinds ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Elementwise:
+    name: str
+    shape: tuple[int, ...]
+    dtype: Any
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def empty(self) -> dict[str, np.ndarray]:
+        return {self.name: np.full(self.shape, self.identity, self.dtype)}
+
+    def merge(self, a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {self.name: self.combine(a[self.name], b[self.name]).astype(self.dtype, copy=False)}
+
+
+class Additive(_Elementwise):
+    identity = 0
+    combine = staticmethod(np.add)
+
+
+class Maximum(_Elementwise):
+    identity = -np.inf
+    combine = staticmethod(np.maximum)
+
+
+class Minimum(_Elementwise):
+    identity = np.inf
+    combine = staticmethod(np.minimum)
+
+
+@dataclasses.dataclass(frozen=True)
+class Windows:
+    """[filters, k] tables: `value` float32, `flat` int64 (example * output_length + position),
+    `count` int64, payload columns [filters, k, width] int32 (token ids), `hash` int64 if distinct.
+    Empty entries (fewer windows than k so far) hold the fill values and sort last."""
+
+    filters: int
+    k: int
+    width: int
+    distinct: bool
+    prefix: str = ""
+    lowest_first: bool = False
+    payload: tuple[str, ...] = ("tokens",)
+
+    def key(self, column: str) -> str:
+        return self.prefix + column
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ("value", "flat", "count") + self.payload + (("hash",) if self.distinct else ())
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.key(c) for c in self.columns)
+
+    @property
+    def empty_value(self) -> float:
+        return np.inf if self.lowest_first else -np.inf
+
+    def _fill(self, column: str) -> tuple[Any, Any]:
+        if column == "value":
+            return self.empty_value, np.float32
+        if column == "count":
+            return 0, np.int64
+        if column in ("flat", "hash"):
+            return -1, np.int64
+        return -1, np.int32
+
+    def empty(self) -> dict[str, np.ndarray]:
+        return {self.key(column): table for column, table in self._empty_columns().items()}
+
+    def _empty_columns(self) -> dict[str, np.ndarray]:
+        result = {}
+        for column in self.columns:
+            fill, dtype = self._fill(column)
+            shape = (self.filters, self.k, self.width) if column in self.payload else (self.filters, self.k)
+            result[column] = np.full(shape, fill, dtype)
+        return result
+
+    def canonical(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Empty entries hold the fill values (the engine leaves whatever its last top-k gathered)."""
+        found = np.isfinite(arrays[self.key("value")])
+        result = {}
+        for column in self.columns:
+            array = np.asarray(arrays[self.key(column)])
+            fill, dtype = self._fill(column)
+            mask = found[..., None] if column in self.payload else found
+            result[self.key(column)] = np.where(mask, array, fill).astype(dtype)
+        return result
+
+    def merge(self, a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        joined = {c: np.concatenate([a[self.key(c)], b[self.key(c)]], axis=1) for c in self.columns}
+        entries = _Entries.of(joined, self.payload)
+        if self.distinct:
+            entries = entries.grouped(self.lowest_first)
+        merged = entries.best(self.filters, self.k, self.lowest_first, self._empty_columns())
+        result = {self.key(c): merged[c] for c in self.columns}
+        if self.distinct:
+            count = result[self.key("count")]
+            result[self.key("count")] = np.where(self.at_kth(result), UNSETTLED, count)
+        return result
+
+    def at_kth(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        """[filters, k]: entries of full tables whose value equals the table's k-th value."""
+        value = arrays[self.key("value")]
+        full = np.isfinite(value[:, -1:])
+        return full & (value == value[:, -1:])
+
+    def unsettled(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+        return arrays[self.key("count")] == UNSETTLED
+
+
+@dataclasses.dataclass
+class _Entries:
+    """Non-empty table entries as flat columns, with their filter."""
+
+    filter: np.ndarray
+    columns: dict[str, np.ndarray]
+    payload: tuple[str, ...]
+
+    @classmethod
+    def of(cls, joined: dict[str, np.ndarray], payload: tuple[str, ...]) -> "_Entries":
+        filters, n = joined["value"].shape
+        found = np.isfinite(joined["value"]).ravel()
+        flat = {c: (v.reshape(filters * n, -1) if c in payload else v.ravel())[found] for c, v in joined.items()}
+        return cls(np.repeat(np.arange(filters), n)[found], flat, payload)
+
+    def grouped(self, lowest_first: bool) -> "_Entries":
+        """One entry per (filter, hash): counts added, the best value, the first occurrence."""
+        c = self.columns
+        order = np.lexsort((c["flat"], c["hash"], self.filter))
+        f, h = self.filter[order], c["hash"][order]
+        starts = np.flatnonzero(np.r_[True, (f[1:] != f[:-1]) | (h[1:] != h[:-1])]) if len(order) else order
+        first = order[starts]
+        columns = {name: column[first] for name, column in c.items()}
+        if len(order):
+            best = np.minimum if lowest_first else np.maximum
+            columns["value"] = best.reduceat(c["value"][order], starts)
+            columns["count"] = np.add.reduceat(c["count"][order], starts)
+            # An unsettled part leaves the whole count unsettled.
+            unsettled = np.minimum.reduceat(c["count"][order], starts) == UNSETTLED
+            columns["count"] = np.where(unsettled, UNSETTLED, columns["count"])
+        return _Entries(self.filter[first], columns, self.payload)
+
+    def best(self, filters: int, k: int, lowest_first: bool, empty: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The k best entries per filter, by value then flat index, into [filters, k] tables."""
+        c = self.columns
+        value = c["value"].astype(np.float64)
+        order = np.lexsort((c["flat"], value if lowest_first else -value, self.filter))
+        f = self.filter[order]
+        first_of_filter = np.searchsorted(f, np.arange(filters))
+        rank = np.arange(len(order)) - first_of_filter[f]
+        keep = rank < k
+        picked, rows, slots = order[keep], f[keep], rank[keep]
+        result = {}
+        for column, table in empty.items():
+            table[rows, slots] = c[column][picked]
+            result[column] = table
+        return result
+
+
+def layer_fields(layout: Layout) -> tuple[Any, ...]:
+    """Every field of a layer's state, with its kind. Add new statistics here."""
+    f = layout.num_filters
+    return (
+        Windows(f, layout.top_k, layout.width, layout.distinct),
+        Additive("sum", (f,), np.float64),
+        Maximum("max", (f,), np.float32),
+        Minimum("min", (f,), np.float32),
+        Additive("positive", (f,), np.int64),
+        Additive("histogram", (NUM_BUCKETS, f), np.int64),
+    )
+
+
+# --- the state --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LayerState:
+    """One layer's state over some examples (numpy arrays; picklable)."""
+
+    layout: Layout
+    examples: int
+    arrays: Mapping[str, np.ndarray]
+
+    @property
+    def fields(self) -> tuple[Any, ...]:
+        return _fields(self.layout)
+
+    @classmethod
+    def empty(cls, layout: Layout) -> "LayerState":
+        arrays: dict[str, np.ndarray] = {}
+        for field in _fields(layout):
+            arrays.update(field.empty())
+        return cls(layout, 0, arrays)
+
+    @classmethod
+    def from_arrays(cls, layout: Layout, examples: int, arrays: Mapping[str, Any]) -> "LayerState":
+        """From the engine's final arrays; every array must belong to a declared field."""
+        fields = _fields(layout)
+        declared = {key for field in fields for key in field.keys}
+        if set(arrays) != declared:
+            raise AssertionError(
+                f"Expected the state arrays declared in state.layer_fields: {sorted(declared)}. "
+                f"Received: {sorted(arrays)} (declare a new array there, with its kind)"
+            )
+        result: dict[str, np.ndarray] = {}
+        for field in fields:
+            part = {key: np.asarray(arrays[key]) for key in field.keys}
+            result.update(field.canonical(part) if isinstance(field, Windows) else part)
+        return cls(layout, int(examples), result)
+
+    def windows(self) -> Windows:
+        return next(f for f in self.fields if isinstance(f, Windows) and not f.prefix)
+
+    def unsettled(self) -> dict[str, np.ndarray]:
+        """{windows prefix: [filters, k] bool} counts that `settle` must recount."""
+        return {f.prefix: f.unsettled(self.arrays) for f in self.fields if isinstance(f, Windows) and f.distinct}
+
+    @property
+    def is_settled(self) -> bool:
+        return not any(mask.any() for mask in self.unsettled().values())
+
+
+@functools.lru_cache(maxsize=64)
+def _fields(layout: Layout) -> tuple[Any, ...]:
+    return layer_fields(layout)
+
+
+def merge(a: LayerState, b: LayerState) -> LayerState:
+    """The state of both parts' examples (disjoint ones). Commutative, associative, deterministic."""
+    if a.layout != b.layout:
+        raise ValueError(f"Expected states of one layer and layout. Received: {a.layout} and {b.layout}")
+    arrays: dict[str, np.ndarray] = {}
+    for field in a.fields:
+        arrays.update(field.merge(a.arrays, b.arrays))
+    return LayerState(a.layout, a.examples + b.examples, arrays)
+
+
+def merge_all(states: Iterable[LayerState]) -> LayerState:
+    return functools.reduce(merge, states)
+
+
+def merge_runs(a: dict[str, LayerState], b: dict[str, LayerState]) -> dict[str, LayerState]:
+    """Layer by layer: the states of a whole run (`{layer name: LayerState}`)."""
+    if list(a) != list(b):
+        raise ValueError(f"Expected states of the same layers. Received: {list(a)} and {list(b)}")
+    return {name: merge(a[name], b[name]) for name in a}
+
+
+# --- settling unsettled counts -------------------------------------------------------------------
+
+
+def window_hashes(layout: Layout, token_ids: np.ndarray) -> np.ndarray:
+    """int64 hashes >= 0 [rows, output_length] of every position's window: the same
+    function as step.py's `_window_hasher` (tested against it)."""
+    token_ids = np.asarray(token_ids)
+    span, length = layout.span, layout.output_length
+    lead = max(0, -span.offset)
+    last_end = (length - 1) * span.stride + span.offset + span.width
+    trail = max(0, last_end - token_ids.shape[1])
+    padded = np.pad(token_ids.astype(np.int64), [(0, 0), (lead, trail)], constant_values=-1)
+    extent = (length - 1) * span.stride + 1
+    mix, shift = np.uint64(WINDOW_HASH_MIX), np.uint64(_HASH_SHIFT)
+    slots = [(padded[:, s: s + extent: span.stride] + 2).astype(np.uint64)
+             for s in range(lead + span.offset, lead + span.offset + span.width)]
+    keys = np.asarray(layout.boundary_keys, np.int64) + 2 * length + 2
+    slots.append(np.broadcast_to(keys.astype(np.uint64), slots[0].shape))
+    h = np.zeros(slots[0].shape, np.uint64)
+    for slot in slots:
+        h = (h ^ slot) * mix
+        h ^= h >> shift
+    return (h.view(np.int64) & np.int64(2**63 - 1))
+
+
+def wanted_hashes(state: LayerState) -> np.ndarray:
+    """Sorted unique hashes of the windows whose counts are unsettled."""
+    parts = [state.arrays[f.key("hash")][f.unsettled(state.arrays)] for f in state.fields
+             if isinstance(f, Windows) and f.distinct]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+
+def count_windows(layout: Layout, wanted: np.ndarray, token_ids: np.ndarray) -> np.ndarray:
+    """Occurrences in `token_ids` of each hash in `wanted` (sorted): additive over batches."""
+    if not len(wanted):
+        return np.zeros(0, np.int64)
+    hashes = window_hashes(layout, token_ids).ravel()
+    index = np.minimum(np.searchsorted(wanted, hashes), len(wanted) - 1)
+    hit = wanted[index] == hashes
+    return np.bincount(index[hit], minlength=len(wanted)).astype(np.int64)
+
+
+def with_counts(state: LayerState, wanted: np.ndarray, counts: np.ndarray) -> LayerState:
+    """The state with its unsettled counts replaced by `counts` of `wanted` over all its examples."""
+    arrays = dict(state.arrays)
+    for field in state.fields:
+        if isinstance(field, Windows) and field.distinct:
+            mask = field.unsettled(arrays)
+            hashes = arrays[field.key("hash")]
+            found = counts[np.searchsorted(wanted, hashes[mask])] if mask.any() else np.zeros(0, np.int64)
+            count = arrays[field.key("count")].copy()
+            count[mask] = found
+            arrays[field.key("count")] = count
+    return LayerState(state.layout, state.examples, arrays)
+
+
+def settle(state: LayerState, batches: Iterable[np.ndarray]) -> LayerState:
+    """Recounts the unsettled counts over every token-id batch of the state's examples."""
+    wanted = wanted_hashes(state)
+    if not len(wanted):
+        return state
+    counts = np.zeros(len(wanted), np.int64)
+    for batch in batches:
+        counts += count_windows(state.layout, wanted, batch)
+    return with_counts(state, wanted, counts)
