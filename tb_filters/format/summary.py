@@ -96,10 +96,12 @@ def event_file_name(suffix: str = ".tb_filters") -> str:
     )
 
 
-def write_report(logdir: str, report, step: int, wall_time: float | None = None) -> str:
+def write_report(logdir: str, report, step: int, wall_time: float | None = None,
+                 suffix: str = ".tb_filters") -> str:
     """Writes every layer of `report` at `step` into a new event file in `logdir`.
 
-    Returns the file's path. The file appears whole or not at all.
+    Returns the file's path. The file appears whole or not at all. `suffix`
+    ends the file name (tb_filters.beam marks its writer's files so).
     """
     import tensorflow as tf
 
@@ -107,7 +109,7 @@ def write_report(logdir: str, report, step: int, wall_time: float | None = None)
     summary = pb(report)
     events.append(event_pb2.Event(wall_time=wall_time or time.time(), step=int(step), summary=summary))
     os.makedirs(logdir, exist_ok=True)
-    final_path = os.path.join(logdir, event_file_name())
+    final_path = os.path.join(logdir, event_file_name(suffix))
     with atomic_path(final_path) as temp_path:
         with tf.io.TFRecordWriter(temp_path) as writer:
             for event in events:
