@@ -142,11 +142,10 @@ def _read_npy(rows: RowRange) -> np.ndarray:
 
 
 def _records(path: str) -> Iterator[bytes]:
-    from apache_beam.io.tfrecordio import _TFRecordUtil
+    """TFRecord records through TensorFlow's file systems (local, gs://, s3://, hdfs://)."""
+    import tensorflow as tf
 
-    with _open(path) as f:
-        while (record := _TFRecordUtil.read_record(f)) is not None:
-            yield record
+    yield from tf.data.TFRecordDataset(path).as_numpy_iterator()
 
 
 def _tfrecord_rows(path: str, feature: str) -> int:
@@ -215,3 +214,22 @@ def write_once(report, logdir: str, step: int, suffix: str) -> str:
             target.write(source.read())
         FileSystems.rename([temp], [final])
     return final
+
+
+def read_report(path: str):
+    """The Report in an event file written by WriteReport (any FileSystems path)."""
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.util import tensor_util
+
+    from tb_filters.format import metadata
+    from tb_filters.format.report import Report, from_proto
+
+    layers = {}
+    for record in _records(path):
+        event = event_pb2.Event.FromString(record)
+        for value in event.summary.value:
+            if value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME:
+                layer = from_proto(metadata.parse_layer_report(tensor_util.make_ndarray(value.tensor).item()))
+                layers[layer.name] = layer
+    return Report(layers=layers)
+

@@ -10,10 +10,14 @@ multi_threading, multi_processing). Any other runner is Beam's own choice.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from typing import Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from tb_filters.errors import FiltersError
 
 DIRECT_NAMES = frozenset({None, "DirectRunner", "direct", "FnApiRunner"})
 
@@ -38,9 +42,46 @@ def is_direct(options: PipelineOptions) -> bool:
 
 
 def pipeline(options: PipelineOptions | Sequence[str] | None = None) -> beam.Pipeline:
-    """A beam.Pipeline; `DirectRunner` or no runner means the Python direct runner."""
+    """A beam.Pipeline; `DirectRunner` or no runner means the Python direct runner.
+    A failure on bad input raises the worker's one-line FiltersError."""
     if not isinstance(options, PipelineOptions):
         options = pipeline_options(options)
     if is_direct(options):
-        return beam.Pipeline(runner=python_direct_runner(options), options=options)
-    return beam.Pipeline(options=options)
+        return _Pipeline(runner=python_direct_runner(options), options=options)
+    return _Pipeline(options=options)
+
+
+_FILTERS_ERROR = re.compile(r"tb_filters\.errors\.FiltersError: ([^\n]+)")
+_BEAM_CONTEXT = re.compile(r" \[while running '[^\]]*'\]$")
+
+
+def filters_error(error: BaseException) -> FiltersError | None:
+    """The FiltersError behind a failed pipeline: raised as is by the in-memory runner,
+    as a worker's traceback text by the multi-process and remote ones."""
+    if isinstance(error, FiltersError):
+        return FiltersError(_BEAM_CONTEXT.sub("", str(error).strip()))
+    found = _FILTERS_ERROR.search(str(error))
+    return FiltersError(_BEAM_CONTEXT.sub("", found.group(1).strip())) if found else None
+
+
+class _Pipeline(beam.Pipeline):
+    """Raises a failure of ours as the one-line FiltersError it was on the worker."""
+
+    def run(self, test_runner_api="AUTO"):
+        with _translated():
+            return super().run(test_runner_api)
+
+    def __exit__(self, exc_type, exc_val, exc_tb):
+        with _translated():  # remote runners fail in wait_until_finish
+            return super().__exit__(exc_type, exc_val, exc_tb)
+
+
+@contextlib.contextmanager
+def _translated():
+    try:
+        yield
+    except Exception as e:
+        ours = filters_error(e)
+        if ours is None:
+            raise
+        raise ours from None

@@ -4,6 +4,7 @@ or write the demo runs.
     tb-filters interpret MODEL --data SEQ [--vocab VOCAB] --logdir DIR [--layer NAME]...
                          [--top-k K] [--step S] [--batch-size B] [--no-distinct]
                          [--json FILE] [--weights FILE]
+                         [--runner RUNNER [--feature KEY] [Beam pipeline options]...]
     tb-filters demo --logdir runs [--epochs N]
 
 Exit status: 0 done; 2 bad input (one line on stderr, nothing written);
@@ -77,6 +78,13 @@ def _add_interpret(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", metavar="FILE",
                    help="also write the notebook's JSON export of the first layer; "
                         f"with {LAYER_PLACEHOLDER} in FILE, one file per layer")
+    p.add_argument("--runner", metavar="RUNNER",
+                   help="run as an Apache Beam pipeline (pip install tb_filters[beam]): DirectRunner, "
+                        "DataflowRunner, FlinkRunner, SparkRunner; SEQ is then a glob of .npy shards "
+                        "(or TFRecord files with --feature), and options tb-filters does not know "
+                        "go to Beam, e.g. --direct_num_workers 2 --direct_running_mode multi_processing")
+    p.add_argument("--feature", metavar="KEY",
+                   help="with --runner: SEQ are TFRecord files of tf.train.Example with the ids under KEY")
 
 
 # -- entry point ---------------------------------------------------------------------------
@@ -88,10 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     written: list[str] = []
     with _signals_as_exceptions():
         try:
-            args = build_parser().parse_args(argv)
+            args, beam_args = _parse(argv)
             if args.command == "demo":
                 written.append("the demo's reports so far")
                 return _run_demo(args)
+            if args.runner:
+                return _run_interpret_beam(args, beam_args, written)
             return _run_interpret(args, written)
         except FiltersError as e:
             return _fail(f"error: {_one_line(str(e))}", EXIT_BAD_INPUT)
@@ -104,6 +114,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             message = f"error: unexpected {type(e).__name__}: {_one_line(str(e))} (TB_FILTERS_DEBUG=1 shows the traceback)"
             return _fail(message, EXIT_INTERNAL)
+
+
+def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """The arguments, and those left for Beam: only `interpret --runner` takes unknown ones."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "runner", None):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if getattr(args, "feature", None) and not args.runner:
+        parser.error("--feature reads TFRecord shards, with --runner only")
+    return args, unknown
 
 
 def _fail(message: str, code: int) -> int:
@@ -168,6 +189,62 @@ def _run_interpret(args: argparse.Namespace, written: list[str]) -> int:
     _write_outputs(report, args, written)
     _print_summary(report, seconds, written, args)
     return EXIT_OK
+
+
+def _run_interpret_beam(args: argparse.Namespace, beam_args: list[str], written: list[str]) -> int:
+    """The same interpretation as an Apache Beam pipeline; the same files at the end.
+    The event file is written by the pipeline's last step (nothing if it fails), the
+    JSON export from that file, once it exists."""
+    _check_numbers(args)
+    _check_outputs(args)
+    try:
+        import apache_beam  # noqa: F401
+    except ImportError:
+        raise FiltersError(
+            "Expected Apache Beam for --runner (pip install 'tb_filters[beam]'). Received: no apache_beam module"
+        ) from None
+    from tb_filters.cli import loading
+
+    if "://" not in args.model:
+        loading.check_model_paths(args.model, args.weights)
+    with _quiet_tensorflow_import():
+        import tensorflow  # noqa: F401
+    from tb_filters import beam as tb_beam
+
+    options = tb_beam.pipeline_options(["--runner", args.runner, *_quiet_workers(beam_args)])
+    write = tb_beam.WriteReport(args.logdir, args.step)
+    started = time.monotonic()
+    with tb_beam.pipeline(options) as pipeline:
+        _ = (
+            pipeline
+            | "ReadSequences" >> tb_beam.ReadSequences(args.data, feature=args.feature, batch_size=args.batch_size)
+            | "Interpret" >> tb_beam.Interpret(
+                args.model, layers=args.layers, vocab=args.vocab, top_k=args.top_k, distinct=args.distinct,
+                batch_size=args.batch_size, weights=args.weights)
+            | "WriteReport" >> write
+        )
+    seconds = time.monotonic() - started
+    from tb_filters.beam import io as beam_io
+
+    event_file = beam_io.written_files(args.logdir, write.suffix)[0]
+    written.append(event_file)
+    report = beam_io.read_report(event_file)
+    if args.json:
+        for path, layer in _json_targets(args.json, report):
+            write_json_atomic(path, layer.to_notebook_json())
+            written.append(path)
+    _print_summary(report, seconds, written, args)
+    return EXIT_OK
+
+
+def _quiet_workers(beam_args: list[str]) -> list[str]:
+    """Beam's workers log every start and stop at INFO; warnings are enough unless asked."""
+    if any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
+        return beam_args
+    import logging
+
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    return [*beam_args, "--default_sdk_harness_log_level=WARNING"]
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
