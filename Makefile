@@ -15,7 +15,7 @@ $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TF_PACKAGE)" "keras>=3.15,<4"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,beam]"
 	touch $(STAMP)
 
 # Debian's Chromium for the browser tests; Playwright drives it (never `playwright install`).

@@ -29,6 +29,9 @@ setup(
         "tensorflow": ["tensorflow>=2.16"],
         "cpu": ["tensorflow-cpu>=2.16"],
         "test": ["pytest>=8", "hypothesis>=6", "playwright>=1.40", "werkzeug"],
+        # tb_filters.beam and `tb-filters interpret --runner`; 2.77 is the version tested
+        # (its DirectRunner would try Prism first: tb_filters.beam.runner builds the Python one).
+        "beam": ["apache-beam>=2.77.0,<3"],
     },
     entry_points={
         "tensorboard_plugins": ["filters = tb_filters.plugin:FiltersPlugin"],

@@ -197,6 +197,7 @@ def _run_interpret_beam(args: argparse.Namespace, beam_args: list[str], written:
     JSON export from that file, once it exists."""
     _check_numbers(args)
     _check_outputs(args)
+    _quiet_beam_logging()
     try:
         import apache_beam  # noqa: F401
     except ImportError:
@@ -237,14 +238,22 @@ def _run_interpret_beam(args: argparse.Namespace, beam_args: list[str], written:
     return EXIT_OK
 
 
-def _quiet_workers(beam_args: list[str]) -> list[str]:
-    """Beam's workers log every start and stop at INFO; warnings are enough unless asked."""
-    if any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
-        return beam_args
+def _quiet_beam_logging() -> None:
+    """Beam logs a failed bundle's traceback and notes about optional packages; our
+    one line says what failed (TB_FILTERS_DEBUG=1 keeps Beam's logs)."""
     import logging
 
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    return [*beam_args, "--default_sdk_harness_log_level=WARNING"]
+    if os.environ.get("TB_FILTERS_DEBUG"):
+        return
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+    logging.getLogger().setLevel(logging.ERROR)  # import-time notes go to the root logger
+
+
+def _quiet_workers(beam_args: list[str]) -> list[str]:
+    """Beam's workers log every start and stop at INFO; errors are enough unless asked."""
+    if os.environ.get("TB_FILTERS_DEBUG") or any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
+        return beam_args
+    return [*beam_args, "--default_sdk_harness_log_level=ERROR"]
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
