@@ -25,7 +25,7 @@ if REPO not in sys.path:
 from benchmarks import table  # noqa: E402
 from benchmarks.table import Measurement  # noqa: E402
 
-PARTS = ("T1", "T2", "T3", "T4", "LOAD")
+PARTS = ("T1", "T2", "T3", "T4", "LOAD", "BEAM")
 RESULTS = os.path.join(REPO, "benchmarks", "RESULTS.md")
 NOTES = [
     "T1's baseline is the notebook's method reimplemented: per filter a new Keras sub-model "
@@ -53,6 +53,12 @@ NOTES = [
     "every answer is checked once the load is over (status 200, the step, the page's filter indices, each "
     "filter's window count and top window): parsing a 1.6 MB page takes the client ~100 ms of CPU, which "
     "would otherwise sit inside the other threads' timings and on the server's two cores.",
+    "BEAM: the T1-T3 token file cut into 16 .npy shards, read by tb_filters.beam.ReadSequences and "
+    "interpreted (conv_1, top-10 distinct, batch 1024) by Interpret on Beam's Python DirectRunner, the event "
+    "file written by WriteReport; each Beam row is the whole pipeline (worker start-up and model loading "
+    "included) over the in-process interpret of the same memmap. The merge rows time state.merge over "
+    "simulated shard states (random values, disjoint example ranges, hashes shared across shards) in a "
+    "balanced tree, per merge: at a thousand workers a combiner does about a thousand of them.",
     "Other work shared the 2 cores while these figures were taken unless the load average above is near 0; "
     "ratios measured in one run are the figures to trust.",
 ]
@@ -100,6 +106,13 @@ def _plugin_parts(parts: set[str], quick: bool) -> list[Measurement]:
     return pt.measure(spec, sizes, parts)
 
 
+def _beam_parts(quick: bool) -> list[Measurement]:
+    from benchmarks import beam_targets
+
+    sizes = beam_targets.BeamSizes.quick() if quick else beam_targets.BeamSizes()
+    return beam_targets.pipeline_rows(sizes) + beam_targets.merge_rows(sizes)
+
+
 def _guarded(part: str, measure) -> list[Measurement]:
     print(f"{part}:", flush=True)
     started = time.perf_counter()
@@ -136,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += _engine_parts(parts, args.quick)
     if parts & {"T4", "LOAD"}:
         rows += _guarded("T4/LOAD", lambda: _plugin_parts(parts, args.quick))
+    if "BEAM" in parts:
+        rows += _guarded("BEAM", lambda: _beam_parts(args.quick))
     elapsed = time.perf_counter() - started
 
     print()

@@ -19,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from benchmarks import engine_targets, forward, notebook, plugin_targets, run, table, workload  # noqa: E402
+from benchmarks import beam_targets, engine_targets, forward, notebook, plugin_targets, run, table, workload  # noqa: E402
 
 VOCAB = 300
 LENGTH = 12
@@ -195,6 +195,21 @@ def test_table_rows_and_results_file():
     assert {"cores", "memory", "cpu", "python", "tensorflow", "keras", "tensorboard", "numpy"} <= set(info)
     results = table.results_markdown(rows, info, "make bench", ["a note"])
     assert "`make bench`" in results and text in results and "- a note" in results
+
+
+@pytest.mark.slow
+def test_beam_rows_at_tiny_sizes(tmp_path):
+    sizes = beam_targets.BeamSizes(
+        data=workload.DataSpec(examples=900, length=LENGTH, vocab_size=VOCAB, chunk_rows=500),
+        filters=4, shards=3, batch_size=128, merge_counts=(4, 16))
+    quiet = lambda *args: None  # noqa: E731
+    one, two, speedup = beam_targets.pipeline_rows(sizes, data_dir=str(tmp_path), log=quiet)
+    assert "900 sequences in 3 .npy shards" in one.what and "2 worker processes" in two.what
+    assert one.passed is None and two.passed is None, (one.detail, two.detail)  # reports equal in-process
+    assert one.value > 0 and two.value > 0 and speedup.value > 0
+    merges = beam_targets.merge_rows(sizes, log=quiet)
+    assert [m.what.split(",")[1].strip() for m in merges] == ["4 shard states (4 filters", "16 shard states (4 filters"]
+    assert all(m.value > 0 and m.unit == "ms per merge" for m in merges)
 
 
 def test_run_refuses_unknown_parts():
