@@ -270,3 +270,18 @@ def test_numpy_window_hashes_are_the_engines():
         hashes = state_lib.window_hashes(state.layout, tokens)
         example, position = np.divmod(state.arrays["flat"], state.layout.output_length)
         np.testing.assert_array_equal(state.arrays["hash"], hashes[example, position])
+
+
+def test_the_state_and_the_plugin_side_import_no_tensorflow_keras_or_beam():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, sys; import tb_filters.engine.state, tb_filters.plugin.filters_plugin, "
+            "tb_filters.format.summary; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} "
+            "& {'tensorflow', 'keras', 'apache_beam'})))")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
