@@ -29,6 +29,7 @@ from apache_beam.transforms import window
 from apache_beam.utils import shared
 from apache_beam.utils.windowed_value import WindowedValue
 
+from tb_filters import checks
 from tb_filters.beam.io import Batch, RowRange
 from tb_filters.engine import state as state_lib
 from tb_filters.errors import FiltersError
@@ -71,11 +72,11 @@ class Interpret(beam.PTransform):
         weights: str | None = None,
     ):
         super().__init__()
-        for name, value in (("top_k", top_k), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise FiltersError(f"Expected {name} >= 1 (an integer). Received: {name}={value!r}")
-        layers = (layers,) if isinstance(layers, str) else (tuple(layers) if layers else None)
-        self.spec = _Spec(model_path, weights, layers, vocab, int(top_k), bool(distinct), int(batch_size))
+        top_k = checks.integer_at_least("top_k", top_k)
+        batch_size = checks.integer_at_least("batch_size", batch_size)
+        layers = checks.layer_names(layers)
+        self.spec = _Spec(model_path, weights, tuple(layers) if layers else None, vocab, top_k, bool(distinct),
+                          batch_size)
         self.handle = shared.Shared()
 
     def expand(self, batches):

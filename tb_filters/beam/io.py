@@ -22,6 +22,7 @@ import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from tb_filters import checks
 from tb_filters.errors import FiltersError
 
 DEFAULT_BATCH_SIZE = 1024
@@ -66,9 +67,8 @@ class ReadSequences(beam.PTransform):
 
     def __init__(self, pattern: str, feature: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE):
         super().__init__()
-        if batch_size < 1:
-            raise FiltersError(f"Expected batch_size >= 1. Received: batch_size={batch_size}")
-        self.pattern, self.feature, self.batch_size = pattern, feature, int(batch_size)
+        self.pattern, self.feature = pattern, feature
+        self.batch_size = checks.integer_at_least("batch_size", batch_size)
 
     def expand(self, pbegin):
         return (
@@ -180,9 +180,7 @@ class WriteReport(beam.PTransform):
 
     def __init__(self, logdir: str, step: int = 0):
         super().__init__()
-        if step < 0:
-            raise FiltersError(f"Expected step >= 0. Received: step={step}")
-        self.logdir, self.step = logdir, int(step)
+        self.logdir, self.step = logdir, checks.integer_at_least("step", step, 0)
         self.token = uuid.uuid4().hex[:12]
 
     @property

@@ -230,10 +230,7 @@ def _run_interpret_beam(args: argparse.Namespace, beam_args: list[str], written:
     event_file = beam_io.written_files(args.logdir, write.suffix)[0]
     written.append(event_file)
     report = beam_io.read_report(event_file)
-    if args.json:
-        for path, layer in _json_targets(args.json, report):
-            write_json_atomic(path, layer.to_notebook_json())
-            written.append(path)
+    _write_json_exports(report, args, written)
     _print_summary(report, seconds, written, args)
     return EXIT_OK
 
@@ -341,9 +338,15 @@ def _interpret(model, sequences, vocabulary, args: argparse.Namespace):
 
 
 def _write_outputs(report, args: argparse.Namespace, written: list[str]) -> None:
-    from tb_filters.format import files, summary
+    from tb_filters.format import summary
 
     written.append(summary.write_report(args.logdir, report, step=args.step))
+    _write_json_exports(report, args, written)
+
+
+def _write_json_exports(report, args: argparse.Namespace, written: list[str]) -> None:
+    from tb_filters.format import files
+
     if args.json:
         for path, layer in _json_targets(args.json, report):
             files.write_json(path, layer.to_notebook_json())
