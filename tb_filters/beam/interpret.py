@@ -180,7 +180,8 @@ class _WithEngine(beam.DoFn):
         self.spec, self.handle = spec, handle
 
     def setup(self):
-        self.engine = self.handle.acquire(lambda: _Engine(self.spec), tag=repr(self.spec))
+        # One handle per Interpret transform: its Fold and Assemble steps share the model.
+        self.engine = self.handle.acquire(lambda: _Engine(self.spec), tag="engine")
 
 
 class _Fold(_WithEngine):

@@ -70,6 +70,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from tb_filters.engine import receptive
+from tb_filters.errors import FiltersError
 from tb_filters.format.report import NUM_BUCKETS
 
 # Window hashes (step.py hashes in TensorFlow, `window_hashes` here in numpy:
@@ -340,6 +341,11 @@ def _fields(layout: Layout) -> tuple[Any, ...]:
 
 def merge(a: LayerState, b: LayerState) -> LayerState:
     """The state of both parts' examples (disjoint ones). Commutative, associative, deterministic."""
+    if a.layout.input_length != b.layout.input_length:
+        raise FiltersError(
+            f"Expected sequences of one length in every shard. Received sequences of {a.layout.input_length} "
+            f"and of {b.layout.input_length} tokens"
+        )
     if a.layout != b.layout:
         raise ValueError(f"Expected states of one layer and layout. Received: {a.layout} and {b.layout}")
     arrays: dict[str, np.ndarray] = {}

@@ -285,3 +285,10 @@ def test_the_state_and_the_plugin_side_import_no_tensorflow_keras_or_beam():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_states_of_different_sequence_lengths_do_not_merge():
+    a = state_lib.LayerState.empty(layout_for(2, 3, True, receptive.Span(1, -1, 3), 7))
+    b = state_lib.LayerState.empty(layout_for(2, 3, True, receptive.Span(1, -1, 3), 9))
+    with pytest.raises(tb_filters.FiltersError, match="of 7 and of 9 tokens"):
+        state_lib.merge(a, b)
