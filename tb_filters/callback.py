@@ -25,6 +25,10 @@ class FiltersCallback(keras.callbacks.Callback):
     `tb_filters.interpret` on `sequences` and writes one report per layer to
     `log_dir` with step = epoch, so the Filters tab can step through training.
 
+    It runs under the TensorFlow and the JAX backends of Keras (under JAX,
+    the layers run in `jax.jit` and the results equal TensorFlow's); any
+    other backend is refused when the callback is made.
+
     Training never stops because of this callback: if interpreting or writing
     fails, it warns once (later failures go to the `tb_filters.callback`
     logger) and training goes on. Nothing is created on disk before the first
@@ -67,6 +71,9 @@ class FiltersCallback(keras.callbacks.Callback):
         batch_size: int = 1024,
     ):
         super().__init__()
+        from tb_filters.engine.backends import check_backend
+
+        check_backend()  # here, not at the end of the first epoch
         _check_sequences(sequences)
         self.every_n_epochs = checks.integer_at_least("every_n_epochs", every_n_epochs)
         self.top_k = checks.integer_at_least("top_k", top_k)

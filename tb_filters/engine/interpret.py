@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tb_filters import checks
-from tb_filters.engine import assemble, receptive
+from tb_filters.engine import assemble, backends, receptive
 from tb_filters.engine import batches as batches_lib
 from tb_filters.engine import chains as chains_lib
 from tb_filters.engine import state as state_lib
@@ -78,6 +78,7 @@ def start(
 ) -> "_Run":
     """A run to feed batch by batch, each with its first example's global index;
     `run.layer_states()` is its mergeable state (tb_filters.beam folds shards so)."""
+    backends.check_backend()
     top_k = checks.integer_at_least("top_k", top_k)
     chains = chains_lib.find_chains(model, checks.layer_names(layers))
     vocabulary = vocab_lib.load_vocabulary(vocab, model)
@@ -232,7 +233,7 @@ def _compiled_step(
     if key in _STEPS:
         _STEPS.move_to_end(key)
         return _STEPS[key]
-    step = stream.make_step(chains_lib.forward(chains), plans, xla)
+    step = backends.make_step(chains, plans, xla)
     _STEPS[key] = step
     weakref.finalize(model, _STEPS.pop, key, None)
     while len(_STEPS) > _STEPS_KEPT:

@@ -95,11 +95,25 @@ def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan], 
     `xla` fuses the statistics, hashing and merging into XLA kernels: faster per
     batch, but compiling them costs about half a second, more than a small run saves.
     """
-    kernels = _XLA_KERNELS if xla else _PLAIN_KERNELS
+    fold = _fold_layers(plans, xla)
 
     @tf.function(autograph=False)
     def step(token_ids, valid_rows, first_example, states):
-        activations = forward(token_ids)
+        return fold(token_ids, forward(token_ids), valid_rows, first_example, states)
+
+    return step
+
+
+def make_fold(plans: list[LayerPlan], xla: bool = True) -> Callable:
+    """fold(token_ids, activations {layer: [B, output_length, F]}, valid_rows, first_example, states)
+    -> (states, bad_flags): the step for activations computed outside TensorFlow (another Keras backend)."""
+    return tf.function(_fold_layers(plans, xla), autograph=False)
+
+
+def _fold_layers(plans: list[LayerPlan], xla: bool) -> Callable:
+    kernels = _XLA_KERNELS if xla else _PLAIN_KERNELS
+
+    def fold(token_ids, activations, valid_rows, first_example, states):
         new_states, flags = {}, {}
         for plan in plans:
             acts = tf.cast(activations[plan.name], tf.float32)
@@ -107,7 +121,7 @@ def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan], 
             new_states[plan.name], flags[plan.name] = _fold(plan, batch, states[plan.name])
         return new_states, flags
 
-    return step
+    return fold
 
 
 class _Batch:

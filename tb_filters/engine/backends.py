@@ -1,0 +1,81 @@
+"""The compiled step under the Keras backend in use: TensorFlow or JAX.
+
+TensorFlow: the layer chain and the fold into the running state share one
+`tf.function` (step.make_step). JAX: `tf.function` cannot trace Keras layers
+whose variables are JAX arrays, so the chain runs under `jax.jit` and its
+activations feed the same fold, compiled on its own (TensorFlow itself stays
+importable in a JAX process). The variables' values are arguments of the
+jitted function, not constants baked into it: a callback reuses the compiled
+step after each epoch has changed them.
+
+PyTorch (and Keras' inference-only numpy backend) are refused up front: their
+layers would need a third forward path for the same answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_filters.engine import chains as chains_lib
+from tb_filters.engine import step as stream
+from tb_filters.errors import FiltersError
+
+SUPPORTED = ("tensorflow", "jax")
+
+
+def check_backend() -> str:
+    """The Keras backend's name, or a FiltersError when the engine cannot run on it."""
+    backend = keras.backend.backend()
+    if backend not in SUPPORTED:
+        raise FiltersError(
+            f"Expected the Keras backend to be 'tensorflow' or 'jax'. Received: KERAS_BACKEND={backend!r}; "
+            "save the model (model.save('model.keras')) and run `tb-filters interpret` on it, "
+            "or train with KERAS_BACKEND=jax or tensorflow"
+        )
+    return backend
+
+
+def make_step(chains: Sequence[chains_lib.Chain], plans: list[stream.LayerPlan], xla: bool) -> Callable:
+    """step(token_ids, valid_rows, first_example, states) -> (states, bad_flags), as step.make_step."""
+    forward = chains_lib.forward(chains)
+    if check_backend() == "jax":
+        return _jax_step(chains, forward, plans, xla)
+    return stream.make_step(forward, plans, xla)
+
+
+def _jax_step(
+    chains: Sequence[chains_lib.Chain], forward: Callable, plans: list[stream.LayerPlan], xla: bool
+) -> Callable:
+    import jax
+
+    variables = _variables(chains)
+
+    def activations(values: list, token_ids: Any) -> dict[str, Any]:
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            outputs = forward(token_ids)
+        return {name: keras.ops.cast(x, "float32") for name, x in outputs.items()}
+
+    compiled = jax.jit(activations)
+    fold = stream.make_fold(plans, xla)
+
+    def step(token_ids, valid_rows, first_example, states):
+        outputs = compiled([variable.value for variable in variables], np.asarray(token_ids))
+        # DLPack hands the CPU buffers over to TensorFlow without a copy.
+        feed = {name: tf.experimental.dlpack.from_dlpack(x.__dlpack__()) for name, x in outputs.items()}
+        return fold(token_ids, feed, valid_rows, first_example, states)
+
+    return step
+
+
+def _variables(chains: Sequence[chains_lib.Chain]) -> list:
+    """Every variable the chains read (weights, moving statistics), each once."""
+    seen: dict[int, Any] = {}
+    for chain in chains:
+        for layer in chain.layers:
+            for variable in layer.variables:
+                seen.setdefault(id(variable), variable)
+    return list(seen.values())
