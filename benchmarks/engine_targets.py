@@ -122,23 +122,41 @@ def t2_rows(w: Workload, log=print) -> list[Measurement]:
     log(f"  interpret(distinct=True) over the same: {interpret_s:.1f} s")
     reported = np.array([f.stats.max for f in layer.filters], dtype=np.float32)
     stats_agree = reported.shape == maxima.shape and bool(np.allclose(reported, maxima, atol=1e-5))
+    under_jax = _jax_probe(w)
+    log(f"  under KERAS_BACKEND=jax: bare jitted forward pass {under_jax['forward_s']:.1f} s, "
+        f"interpret {under_jax['interpret_s']:.1f} s")
     return [
-        Measurement("T2", f"interpret(distinct=True) / bare forward pass, {len(w.tokens):,} sequences "
-                    "(memmap)", interpret_s / forward_s, "x", limit=w.sizes.time_ratio_target,
-                    detail=f"interpret {interpret_s:.1f} s, forward {forward_s:.1f} s, batch {batch}; "
-                    f"per-filter max equals the forward pass's: {'yes' if stats_agree else 'NO'}",
-                    passed=None if stats_agree else False),
+        _t2_row(w, f"{len(w.tokens):,} sequences (memmap)", interpret_s, forward_s, stats_agree),
+        _t2_row(w, "KERAS_BACKEND=jax (jax.jit forward, TensorFlow fold), same data",
+                under_jax["interpret_s"], under_jax["forward_s"], under_jax["maxima_agree"]),
     ]
 
 
+def _t2_row(w: Workload, what: str, interpret_s: float, forward_s: float, stats_agree: bool) -> Measurement:
+    return Measurement("T2", f"interpret(distinct=True) / bare forward pass, {what}", interpret_s / forward_s, "x",
+                       limit=w.sizes.time_ratio_target,
+                       detail=f"interpret {interpret_s:.1f} s, forward {forward_s:.1f} s, batch {w.sizes.batch_size}; "
+                       f"per-filter max equals the forward pass's: {'yes' if stats_agree else 'NO'}",
+                       passed=None if stats_agree else False)
+
+
+def _jax_probe(w: Workload) -> dict:
+    """T2 again in a process of its own under the JAX backend (fixed when Keras is imported)."""
+    return _run_probe("benchmarks.jax_probe", w, {"KERAS_BACKEND": "jax"})
+
+
 def _probe(w: Workload, examples: int) -> dict:
-    command = [sys.executable, "-m", "benchmarks.rss_probe", "--examples", str(examples), "--data", w.path,
+    return _run_probe("benchmarks.rss_probe", w, {}, ["--examples", str(examples)])
+
+
+def _run_probe(module: str, w: Workload, env: dict[str, str], arguments: tuple | list = ()) -> dict:
+    command = [sys.executable, "-m", module, *arguments, "--data", w.path,
                "--vocab-size", str(w.sizes.data.vocab_size), "--filters", str(w.sizes.filters),
                "--batch-size", str(w.sizes.batch_size)]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO, **env)
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"rss probe at {examples} examples failed:\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"{module} {' '.join(arguments)} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -33,6 +33,28 @@ def run(step, tokens: np.ndarray, batch_size: int) -> tuple[float, np.ndarray]:
     maxima = None
     started = time.perf_counter()
     for start in range(0, len(tokens), batch_size):
-        batch_max = step(np.asarray(tokens[start : start + batch_size], dtype=np.int32)).numpy()
+        batch_max = np.asarray(step(np.asarray(tokens[start : start + batch_size], dtype=np.int32)))
         maxima = batch_max if maxima is None else np.maximum(maxima, batch_max)
     return time.perf_counter() - started, maxima
+
+
+def jax_conv_maximum_step(model, layer_name: str):
+    """The same reference under KERAS_BACKEND=jax: the sub-model in `jax.jit`, its
+    weights passed as arguments (as Keras' own JAX trainer does), not baked in."""
+    import jax
+    import jax.numpy as jnp
+    import keras
+
+    sub_model = keras.Model(model.inputs[0], model.get_layer(layer_name).output)
+
+    @jax.jit
+    def maximum(trainable, non_trainable, tokens):
+        outputs, _ = sub_model.stateless_call(trainable, non_trainable, tokens, training=False)
+        return jnp.max(outputs, axis=(0, 1))
+
+    def step(tokens):
+        trainable = [v.value for v in sub_model.trainable_variables]
+        non_trainable = [v.value for v in sub_model.non_trainable_variables]
+        return np.asarray(maximum(trainable, non_trainable, tokens))
+
+    return step

@@ -36,7 +36,9 @@ NOTES = [
     "tracing (and XLA compilation for inputs over 50M activations); a second call is reported beside it.",
     "T2: the forward pass is a compiled tf.function computing conv_1's output batch by batch from the "
     "same memmap with the same batch size, reduced to a per-filter max; both it and interpret are warmed "
-    "up on two batches first. Its per-filter max is checked against interpret's statistics.",
+    "up on two batches first. Its per-filter max is checked against interpret's statistics. The JAX row "
+    "does the same in a process of its own under KERAS_BACKEND=jax: the reference is the sub-model's "
+    "stateless_call in jax.jit; interpret runs the chain in jax.jit and folds its output in TensorFlow.",
     "T3: each size runs in its own process; peak RSS is the process's high-water mark (VmHWM, what "
     "ru_maxrss reports) after interpret, reset through /proc/self/clear_refs once the model is built: the "
     "embedding's random initialization peaks higher than interpret and would otherwise hide it. Pages of "
