@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 6006
 TF_PACKAGE ?= tensorflow-cpu==2.21.0
+# The tests' reference Keras 2 Tokenizer; its version follows TensorFlow's (setup.py says why --no-deps).
+TF_KERAS_PACKAGE ?= tf_keras==2.21.0
 
 .PHONY: demo test test-fast bench browser proto clean
 
@@ -16,6 +18,7 @@ $(STAMP): setup.py pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TF_PACKAGE)" "keras>=3.15,<4"
 	$(PY) -m pip install -q -e ".[test,beam]"
+	$(PY) -m pip install -q --no-deps "$(TF_KERAS_PACKAGE)"
 	touch $(STAMP)
 
 # Debian's Chromium for the browser tests; Playwright drives it (never `playwright install`).

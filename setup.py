@@ -28,9 +28,11 @@ setup(
         # The writer side needs TensorFlow; the TensorBoard plugin does not.
         "tensorflow": ["tensorflow>=2.16"],
         "cpu": ["tensorflow-cpu>=2.16"],
-        # jax: the engine under KERAS_BACKEND=jax; tf_keras: the real Keras 2 Tokenizer the
-        # --tokenizer reader is checked against (it pins TensorFlow's minor version: keep them in step).
-        "test": ["pytest>=8", "hypothesis>=6", "playwright>=1.40", "werkzeug", "jax[cpu]>=0.6", "tf_keras~=2.21.0"],
+        # jax: the engine under KERAS_BACKEND=jax (tests/engine/test_backends.py). The tests also need
+        # tf_keras (the real Keras 2 Tokenizer that --tokenizer is checked against); the Makefile installs
+        # it without dependencies, since it requires the `tensorflow` distribution, which would overwrite
+        # tensorflow-cpu's files with a CUDA build that logs cuInit failures on stderr.
+        "test": ["pytest>=8", "hypothesis>=6", "playwright>=1.40", "werkzeug", "jax[cpu]>=0.6"],
         # tb_filters.beam and `tb-filters interpret --runner`; 2.77 is the version tested
         # (its DirectRunner would try Prism first: tb_filters.beam.runner builds the Python one).
         "beam": ["apache-beam>=2.77.0,<3"],

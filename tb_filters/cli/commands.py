@@ -1,9 +1,9 @@
 """`tb-filters`: interpret a saved model's conv filters into a TensorBoard log dir,
 or write the demo runs.
 
-    tb-filters interpret MODEL --data SEQ [--vocab VOCAB] --logdir DIR [--layer NAME]...
-                         [--top-k K] [--step S] [--batch-size B] [--no-distinct]
-                         [--json FILE] [--weights FILE]
+    tb-filters interpret MODEL (--data SEQ | --texts TEXTS [--tokenizer FILE]) [--vocab VOCAB]
+                         --logdir DIR [--layer NAME]... [--top-k K] [--step S] [--batch-size B]
+                         [--no-distinct] [--json FILE] [--weights FILE]
                          [--runner RUNNER [--feature KEY] [Beam pipeline options]...]
     tb-filters demo --logdir runs [--epochs N]
 
@@ -62,7 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_interpret(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a .keras or .h5 model, or a .json architecture with --weights")
     p.add_argument("--weights", metavar="FILE", help="HDF5 weights (Keras 2 save_weights or Keras 3 .weights.h5)")
-    p.add_argument("--data", required=True, metavar="SEQ", help="token ids [N, L]: file.npy, or file.npz:KEY")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--data", metavar="SEQ", help="token ids [N, L]: file.npy, or file.npz:KEY")
+    data.add_argument("--texts", metavar="TEXTS",
+                      help="raw texts, one example each: file.txt (a line each), file.csv:COLUMN or "
+                           "file.jsonl:FIELD; tokenized by the model's TextVectorization/StringLookup or --tokenizer")
+    p.add_argument("--tokenizer", metavar="FILE",
+                   help="with --texts: a Keras Tokenizer saved with tokenizer.to_json()")
     p.add_argument("--vocab", metavar="VOCAB",
                    help="word_index.json or one token per line (line i = id i); "
                         "optional if the model has a TextVectorization/StringLookup layer")
@@ -124,6 +130,8 @@ def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "feature", None) and not args.runner:
         parser.error("--feature reads TFRecord shards, with --runner only")
+    if getattr(args, "texts", None) and getattr(args, "runner", None):
+        parser.error("--runner reads token ids (--data); --texts are interpreted in this process")
     return args, unknown
 
 
@@ -177,14 +185,15 @@ def _run_interpret(args: argparse.Namespace, written: list[str]) -> int:
     from tb_filters.engine import vocab
 
     loading.check_model_paths(args.model, args.weights)
-    sequences = loading.load_sequences(args.data)
+    data = _load_data(args)
     vocabulary = vocab.load_vocabulary(args.vocab) if args.vocab else None
     with _quiet_tensorflow_import():
         import keras  # noqa: F401  (its import is the noisy one)
     model = loading.load_model(args.model, weights=args.weights)
-    vocabulary = vocabulary or _vocabulary_from_model(model, vocab)
+    if args.data:
+        vocabulary = vocabulary or _vocabulary_from_model(model, vocab)
     started = time.monotonic()
-    report = _interpret(model, sequences, vocabulary, args)
+    report = _interpret(model, data, vocabulary, args)
     seconds = time.monotonic() - started
     _write_outputs(report, args, written)
     _print_summary(report, seconds, written, args)
@@ -251,6 +260,19 @@ def _quiet_workers(beam_args: list[str]) -> list[str]:
     if os.environ.get("TB_FILTERS_DEBUG") or any(a.startswith("--default_sdk_harness_log_level") for a in beam_args):
         return beam_args
     return [*beam_args, "--default_sdk_harness_log_level=ERROR"]
+
+
+def _load_data(args: argparse.Namespace) -> dict[str, Any]:
+    """interpret's data arguments: sequences=, or texts= (and tokenizer=)."""
+    from tb_filters.cli import loading
+    from tb_filters.engine import texts
+
+    if args.tokenizer and not args.texts:
+        raise FiltersError(f"Expected --tokenizer only with --texts. Received: --tokenizer {args.tokenizer} with --data")
+    if args.data:
+        return {"sequences": loading.load_sequences(args.data)}
+    tokenizer = texts.load_tokenizer(args.tokenizer) if args.tokenizer else None
+    return {"texts": loading.load_texts(args.texts), "tokenizer": tokenizer}
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
@@ -324,14 +346,14 @@ def _silence_python_logging() -> None:
         absl_logging.set_verbosity(absl_logging.ERROR)
 
 
-def _interpret(model, sequences, vocabulary, args: argparse.Namespace):
+def _interpret(model, data: dict[str, Any], vocabulary, args: argparse.Namespace):
     from tb_filters.engine.interpret import interpret
 
-    progress = ProgressLine(total=len(sequences), stream=sys.stderr)
+    progress = ProgressLine(total=len(next(iter(data.values()))), stream=sys.stderr)
     try:
         return interpret(
-            model, sequences, layers=args.layers, vocab=vocabulary, top_k=args.top_k,
-            distinct=args.distinct, batch_size=args.batch_size, progress=progress,
+            model, layers=args.layers, vocab=vocabulary, top_k=args.top_k,
+            distinct=args.distinct, batch_size=args.batch_size, progress=progress, **data,
         )
     finally:
         progress.close()

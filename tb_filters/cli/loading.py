@@ -485,3 +485,64 @@ def _read_npz(path: str, key: str | None) -> np.ndarray:
             return archive[key]
         except ValueError as e:
             raise FiltersError(f"Array {key!r} in {path} does not load ({_first_line(e)})") from None
+
+
+# -- texts -------------------------------------------------------------------
+
+
+def load_texts(spec: str) -> list[str]:
+    """One example per line of `file.txt`, per row of `file.csv:column`, per object of `file.jsonl:field`."""
+    spec = os.fspath(spec)
+    path, sep, key = spec.rpartition(":")
+    if not sep or _suffix(path) not in (".csv", ".jsonl"):
+        path, key = spec, None
+    suffix = _suffix(path)
+    if suffix in (".csv", ".jsonl") and not key:
+        what = "column" if suffix == ".csv" else "field"
+        raise FiltersError(f"Expected {path}:{what.upper()} naming the {what} that holds the texts. Received: {spec}")
+    if not os.path.isfile(path):
+        raise FiltersError(f"The texts file does not exist. Received: {path}")
+    try:
+        with open(path, encoding="utf-8", newline="" if suffix == ".csv" else None) as f:
+            texts = _csv_column(f, key, path) if suffix == ".csv" else (
+                _jsonl_field(f, key, path) if suffix == ".jsonl" else f.read().splitlines())
+    except UnicodeDecodeError as e:
+        raise FiltersError(f"Expected UTF-8 texts. Received: {path} ({_first_line(e)})") from None
+    except OSError as e:
+        raise FiltersError(f"The texts file is not readable. Received: {path} ({_first_line(e)})") from None
+    if not any(text.strip() for text in texts):
+        raise FiltersError(f"Expected at least one non-empty text. Received: {spec} ({len(texts)} empty examples)")
+    return texts
+
+
+def _csv_column(f, column: str, path: str) -> list[str]:
+    import csv
+
+    reader = csv.DictReader(f)
+    if reader.fieldnames is None or column not in reader.fieldnames:
+        columns = ", ".join(reader.fieldnames or []) or "(no header row)"
+        raise FiltersError(f"Expected a column {column!r} in {path}. Received columns: {columns}")
+    try:
+        return [row[column] or "" for row in reader]
+    except csv.Error as e:
+        raise FiltersError(f"Expected a CSV file. Received: {path} ({e})") from None
+
+
+def _jsonl_field(f, field: str, path: str) -> list[str]:
+    texts = []
+    for number, line in enumerate(f, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise FiltersError(f"Expected one JSON object per line. Received: {path} line {number} ({e})") from None
+        value = record.get(field) if isinstance(record, dict) else None
+        if not isinstance(value, str):
+            found = f"keys {sorted(record)}" if isinstance(record, dict) else f"a {type(record).__name__}"
+            raise FiltersError(
+                f"Expected a text field {field!r} in every line of {path}. Received line {number} with {found}"
+                + (f" ({field!r}: {value!r})" if isinstance(record, dict) and field in record else "")
+            )
+        texts.append(value)
+    return texts

@@ -23,6 +23,7 @@ from tb_filters.engine import batches as batches_lib
 from tb_filters.engine import chains as chains_lib
 from tb_filters.engine import state as state_lib
 from tb_filters.engine import step as stream
+from tb_filters.engine import texts as texts_lib
 from tb_filters.engine import vocab as vocab_lib
 from tb_filters.errors import FiltersError
 from tb_filters.format.report import Report
@@ -30,15 +31,18 @@ from tb_filters.format.report import Report
 
 def interpret(
     model: Any,
-    sequences: Any,
+    sequences: Any = None,
     layers: str | Sequence[str] | None = None,
     vocab: Any = None,
     top_k: int = 10,
     distinct: bool = True,
     batch_size: int = 1024,
     progress: Callable[[int], Any] | None = None,
+    *,
+    texts: Sequence[str] | None = None,
+    tokenizer: Any = None,
 ) -> Report:
-    """Finds each conv filter's top-k token windows over `sequences`.
+    """Finds each conv filter's top-k token windows over `sequences` (or `texts`).
 
     Args:
         model: a Functional or Sequential Keras 3 model.
@@ -53,19 +57,31 @@ def interpret(
             False the raw top-k (example, position) pairs.
         batch_size: examples per compiled step (array input).
         progress: called with the number of examples done after each batch.
+        texts: raw texts instead of `sequences`, one example each; windows
+            then also hold each token's original text (`Window.originals`).
+        tokenizer: for `texts`: a Keras Tokenizer (or its `to_json()` file or
+            text) or a TextVectorization/StringLookup layer; default the
+            model's own TextVectorization/StringLookup layer.
 
     Example:
         report = tb_filters.interpret(model, x_test, vocab="word_index.json", top_k=10)
         for f in report["conv_1"].filters:
             print(f.index, [w.words for w in f.windows[:3]])
+        report = tb_filters.interpret(model, texts=["not good at all", ...], tokenizer="tokenizer.json")
     """
     batch_size = checks.integer_at_least("batch_size", batch_size)
+    tokenized = None
+    if texts is not None or sequences is None or tokenizer is not None:
+        chains = chains_lib.find_chains(model, checks.layer_names(layers))
+        tokenized, vocab = texts_lib.tokenized_input(model, chains, sequences, texts, tokenizer, vocab)
+        sequences = tokenized.ids
     run = start(model, layers, vocab, top_k, distinct, batches_lib.known_examples(sequences))
     for batch in batches_lib.batches(sequences, int(batch_size)):
         run.feed(batch)
         if progress is not None:
             progress(run.examples)
-    return run.report()
+    report = run.report()
+    return report if tokenized is None else texts_lib.with_originals(report, tokenized)
 
 
 def start(

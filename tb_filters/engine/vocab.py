@@ -179,16 +179,18 @@ def _tokenizer_word_index(value: Any, path: str) -> Any:
 
 def _from_model(model: Any) -> Vocabulary | None:
     """The vocabulary of the first TextVectorization/StringLookup layer, if any."""
-    for layer in _all_layers(model):
-        if not hasattr(layer, "get_vocabulary"):
-            continue
-        tokens = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in layer.get_vocabulary()]
-        # TextVectorization always reserves id 0 for padding; StringLookup only with a mask token.
-        masked = type(layer).__name__ == "TextVectorization" or getattr(layer, "mask_token", None) is not None
-        return Vocabulary(
-            tokens, padding_id=0 if masked else None, oov_token=_oov(layer, "[UNK]"), source=f"layer {layer.name!r}"
-        )
-    return None
+    layer = next((layer for layer in all_layers(model) if hasattr(layer, "get_vocabulary")), None)
+    return None if layer is None else from_layer(layer)
+
+
+def from_layer(layer: Any) -> Vocabulary:
+    """The vocabulary of a TextVectorization or StringLookup layer."""
+    tokens = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in layer.get_vocabulary()]
+    # TextVectorization always reserves id 0 for padding; StringLookup only with a mask token.
+    masked = type(layer).__name__ == "TextVectorization" or getattr(layer, "mask_token", None) is not None
+    return Vocabulary(
+        tokens, padding_id=0 if masked else None, oov_token=_oov(layer, "[UNK]"), source=f"layer {layer.name!r}"
+    )
 
 
 def _oov(layer: Any, default: str) -> str:
@@ -196,12 +198,13 @@ def _oov(layer: Any, default: str) -> str:
     return oov.decode("utf-8") if isinstance(oov, bytes) else str(oov)
 
 
-def _all_layers(model: Any) -> list:
+def all_layers(model: Any) -> list:
+    """The model's layers, nested models' layers included."""
     if model is None:
         return []
     found = []
     for layer in getattr(model, "layers", []):
         found.append(layer)
         if hasattr(layer, "layers") and not hasattr(layer, "get_vocabulary"):
-            found.extend(_all_layers(layer))
+            found.extend(all_layers(layer))
     return found

@@ -42,6 +42,8 @@ class Window:
     padding: tuple[bool, ...]
     contributions: tuple[float, ...] | None = None
     count: int = 1
+    # Raw-text input: per slot, the piece of the example's text the token came from ("" for padding).
+    originals: tuple[str, ...] | None = None
 
     @property
     def words(self) -> str:
@@ -159,6 +161,7 @@ def _filter_to_proto(f: FilterReport, table: dict[str, int]) -> filters_pb2.Filt
                 padding=w.padding,
                 contributions=w.contributions or (),
                 count=w.count,
+                original_refs=[table.setdefault(t, len(table)) for t in w.originals or ()],
             )
         )
     return pb
@@ -211,4 +214,5 @@ def _window_from_proto(w: filters_pb2.Window, table: list[str], has_contribution
         padding=tuple(w.padding),
         contributions=tuple(w.contributions) if has_contributions else None,
         count=w.count,
+        originals=tuple(table[r] for r in w.original_refs) if w.original_refs else None,
     )

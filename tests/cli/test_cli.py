@@ -45,6 +45,7 @@ def files(tmp_path_factory) -> dict[str, str]:
     _save_bad_models(model, path)
     _save_bad_data(path)
     _save_bad_vocabularies(path)
+    _save_texts(path)
     # A log dir holding a report written before the failing runs.
     summary.write_report(path("existing_logdir"), tb_filters.interpret(model, token_data(16), top_k=2), step=7)
     return paths
@@ -79,6 +80,22 @@ def _save_bad_data(path) -> None:
     beyond_embedding = token_data(8)
     beyond_embedding[2, 1] = VOCAB_SIZE + 50
     np.save(path("beyond_embedding.npy"), beyond_embedding)
+
+
+TEXTS = ["Not GOOD at all!!", "love this, so much", "worst service EVER", "", "never buying again..."]
+
+
+def _save_texts(path) -> None:
+    from tf_keras.preprocessing.text import Tokenizer
+
+    tokenizer = Tokenizer(oov_token="<OOV>")
+    tokenizer.fit_on_texts(TEXTS)
+    Path(path("tokenizer.json")).write_text(tokenizer.to_json(), encoding="utf-8")
+    Path(path("texts.txt")).write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    Path(path("texts.csv")).write_text("id,text\n" + "".join(f'{i},"{t}"\n' for i, t in enumerate(TEXTS)))
+    Path(path("texts.jsonl")).write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(TEXTS)))
+    Path(path("empty.txt")).write_text("")
+    Path(path("blank.txt")).write_text("\n  \n")
 
 
 def _save_bad_vocabularies(path) -> None:
@@ -143,6 +160,29 @@ def test_json_matches_the_notebook_method(files, tmp_path):
             assert abs(activations[window["tweet"], window["position"], f] - window["activation"]) < 1e-5
 
 
+@pytest.mark.parametrize("texts", ["texts.txt", "texts.csv:text", "texts.jsonl:text"])
+def test_raw_texts_with_a_saved_tokenizer(files, tmp_path, capsys, texts):
+    from tf_keras.preprocessing.text import tokenizer_from_json
+
+    path, _, key = texts.partition(":")
+    code = cli.main(["interpret", files["model.keras"], "--texts", files[path] + (f":{key}" if key else ""),
+                     "--tokenizer", files["tokenizer.json"], "--logdir", str(tmp_path / "run"), "--top-k", "3",
+                     "--layer", "conv_1"])
+    assert code == 0, capsys.readouterr().err
+    report = read_reports(tmp_path)["run"]["conv_1"][0]
+    assert report.num_examples == len(TEXTS)
+    keras_tokenizer = tokenizer_from_json(Path(files["tokenizer.json"]).read_text())
+    ids = np.zeros((len(TEXTS), LENGTH), np.int32)
+    for row, sequence in enumerate(keras_tokenizer.texts_to_sequences(TEXTS)):
+        ids[row, : len(sequence)] = sequence
+    expected = tb_filters.interpret(keras.models.load_model(files["model.keras"]), ids, layers="conv_1",
+                                    vocab=keras_tokenizer.word_index, top_k=3)["conv_1"]
+    assert [[(w.example, w.position, w.tokens, w.count) for w in f.windows] for f in report.filters] == \
+        [[(w.example, w.position, w.tokens, w.count) for w in f.windows] for f in expected.filters]
+    originals = {(t, o) for f in report.filters for w in f.windows for t, o in zip(w.tokens, w.originals)}
+    assert ("good", "GOOD") in originals or ("not", "Not") in originals or ("ever", "EVER") in originals
+
+
 def test_vocabulary_from_the_models_string_lookup(tmp_path, capsys):
     words = keras.Input((LENGTH,), dtype="string")
     lookup = keras.layers.StringLookup(vocabulary=VOCAB[1:], mask_token="<pad>", name="lookup")
@@ -195,6 +235,11 @@ def _case(model="model.keras", data="data.npy", vocab="vocab.txt", extra=()):
     return dict(model=model, data=data, vocab=vocab, extra=list(extra))
 
 
+def _texts_case(texts="texts.txt", tokenizer="tokenizer.json", extra=()):
+    return _case(data=None, vocab=None, extra=["--texts", texts] + (["--tokenizer", tokenizer] if tokenizer else [])
+                 + list(extra))
+
+
 BAD_INPUTS = {
     "missing model": (_case(model="missing.keras"), "model file does not exist"),
     "unreadable model": (_case(model="garbage.keras"), "Could not load the model"),
@@ -219,6 +264,15 @@ BAD_INPUTS = {
     "inf activations": (_case(model="inf.keras"), "NaN or infinite values in layer 'conv_1', filter 1"),
     "no vocabulary anywhere": (_case(vocab=None), "Expected --vocab"),
     "json export dir missing": (_case(extra=["--json", "/nonexistent/dir/f.json"]), "--json in an existing directory"),
+    "empty texts file": (_texts_case(texts="empty.txt"), "at least one non-empty text"),
+    "blank texts file": (_texts_case(texts="blank.txt"), r"at least one non-empty text.*\(2 empty examples\)"),
+    "csv column missing": (_texts_case(texts="texts.csv:body"), "Expected a column 'body'.*Received columns: id, text"),
+    "csv without a column": (_texts_case(texts="texts.csv"), "texts.csv:COLUMN"),
+    "jsonl field missing": (_texts_case(texts="texts.jsonl:body"), r"field 'body' .* line 1 with keys \['id', 'text'\]"),
+    "texts without a tokenizer": (_texts_case(tokenizer=None), "Expected a tokenizer for raw texts"),
+    "tokenizer not a tokenizer": (_texts_case(tokenizer="bad.json"), "Tokenizer saved with tokenizer.to_json"),
+    "tokenizer without texts": (_case(extra=["--tokenizer", "tokenizer.json"]), "--tokenizer only with --texts"),
+    "data and texts": (_case(extra=["--texts", "texts.txt"]), "not allowed with argument"),
 }
 
 
@@ -233,10 +287,14 @@ def _bad_input_args(files: dict[str, str], name: str, root: Path) -> tuple[list[
     logdir = root / name.replace(" ", "_")
     shutil.copytree(files["existing_logdir"], logdir)
     folder = Path(files["model.keras"]).parent
-    args = ["interpret", str(folder / case["model"]), "--data", str(folder / case["data"]), "--logdir", str(logdir)]
+    args = ["interpret", str(folder / case["model"]), "--logdir", str(logdir)]
+    if case["data"]:
+        args += ["--data", str(folder / case["data"])]
     if case["vocab"]:
         args += ["--vocab", str(folder / case["vocab"])]
-    return args + case["extra"], logdir
+    extra = [str(folder / a) if a.startswith(("texts", "tokenizer", "empty", "blank", "bad.json")) else a
+             for a in case["extra"]]
+    return args + extra, logdir
 
 
 def _assert_refused(name: str, code: int, out: str, err: str, logdir: Path, before) -> None:
