@@ -25,14 +25,13 @@ from tb_filters.format.files import TEMP_PREFIX
 
 SEQUENCE_LENGTH = 32
 LAYER_NAME = "conv_1"  # the same in both runs, so the tab can put them side by side
-XSS_TOKEN = "<img src=x onerror=alert(1)>"  # user text must show as text in the tab
+# The placeholders of GloVe's Twitter preprocessing, as tweet corpora have them.
+# (Hostile strings belong to the tests' fixtures: tests/e2e/tab_logdir.py, tests/helpers/.)
+SPECIAL_TOKENS = ("<user>", "<url>", "<hashtag>", "<allcaps>", "<number>", "<repeat>", "<elong>")
 
-SPECIAL_TOKENS = ("<user>", "<url>", "<hashtag>", "<allcaps>", "<number>", "<repeat>", "<elong>", XSS_TOKEN)
-
-# Label 0 (negative) and label 1 (positive): every example holds one phrase of
-# its label. Tuples of tokens, since the XSS token has spaces in it.
+# Label 0 (negative) and label 1 (positive): every example holds one phrase of its label.
 NEGATIVE_PHRASES = (("not", "good", "at", "all"), ("worst", "service", "ever"), ("never", "buying", "again"))
-POSITIVE_PHRASES = (("love", "this", "so", "much"), ("best", "day", "ever"), ("look", XSS_TOKEN, "amazing"))
+POSITIVE_PHRASES = (("love", "this", "so", "much"), ("best", "day", "ever"), ("so", "proud", "of", "you"))
 PHRASES = NEGATIVE_PHRASES + POSITIVE_PHRASES
 
 _FILLER = """

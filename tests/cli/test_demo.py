@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from tensorboard import context as tb_context
@@ -42,9 +44,12 @@ def test_every_planted_phrase_is_among_the_top_windows(runs):
         assert not missing, f"{run}: planted phrases not found: {missing}"
 
 
-def test_the_hostile_token_is_one_token_in_some_top_window(runs):
-    report = read_reports(runs)["kernel3"][demo.LAYER_NAME][EPOCHS - 1]
-    assert any(demo.XSS_TOKEN in w.tokens for f in report.filters for w in f.windows)
+def test_the_demo_corpus_looks_like_tweets():
+    """Words and GloVe-style placeholders only: hostile strings are the tests' fixtures, not the demo's."""
+    vocabulary = demo.vocabulary()
+    assert vocabulary[0] == "<pad>" and len(set(vocabulary)) == len(vocabulary)
+    odd = [t for t in vocabulary[1:] if not re.fullmatch(r"[a-z]+|<[a-z]+>", t)]
+    assert not odd
 
 
 def test_loss_and_accuracy_scalars_are_written(runs):
