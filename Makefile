@@ -29,7 +29,7 @@ browser:
 
 demo: $(STAMP)
 	$(VENV)/bin/tb-filters demo --logdir runs
-	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port $(PORT) --samples_per_plugin filters=100
+	$(VENV)/bin/tensorboard --logdir runs --host 127.0.0.1 --port $(PORT) --samples_per_plugin filters=0
 
 test: $(STAMP) browser
 	node --test tests/js/

@@ -32,7 +32,9 @@ setup(
         # tf_keras (the real Keras 2 Tokenizer that --tokenizer is checked against); the Makefile installs
         # it without dependencies, since it requires the `tensorflow` distribution, which would overwrite
         # tensorflow-cpu's files with a CUDA build that logs cuInit failures on stderr.
-        "test": ["pytest>=8", "hypothesis>=6", "playwright>=1.40", "werkzeug", "jax[cpu]>=0.6"],
+        "test": ["pytest>=8", "hypothesis>=6", "playwright>=1.40", "werkzeug", "jax[cpu]>=0.6",
+                 # ipython: tensorboard.notebook's %tensorboard cell HTML in the notebook browser test.
+                 "ipython>=8"],
         # tb_filters.beam and `tb-filters interpret --runner`; 2.77 is the version tested
         # (its DirectRunner would try Prism first: tb_filters.beam.runner builds the Python one).
         "beam": ["apache-beam>=2.77.0,<3"],

@@ -63,3 +63,15 @@ export function tokenMatcher(query, partial) {
   const lowered = query.toLowerCase();
   return (token) => token.toLowerCase().includes(lowered);
 }
+
+/**
+ * What the step slider says when TensorBoard may have kept only a sample of
+ * the layer's steps (`runs` marks such a layer `sampled`), or "". infos: the
+ * picked runs' layer infos (api.js's normalized `runs` layers).
+ */
+export function samplingNote(infos) {
+  const sampled = infos.find((info) => info && info.sampled);
+  if (!sampled) return "";
+  return `${sampled.steps.length} sampled steps up to step ${sampled.max_step}; ` +
+    "start TensorBoard with --samples_per_plugin filters=0 to keep all";
+}

@@ -11,6 +11,7 @@ import { runsListing } from "./listing.js";
 import { syncLinks } from "./links.js";
 import { markRenderStart } from "./marks.js";
 import { controlsPanel } from "./panels/controls.js";
+import { exportsPanel } from "./panels/exports.js";
 import { gridPanel } from "./panels/grid.js";
 import { historyPanel } from "./panels/history.js";
 import { noticesPanel } from "./panels/notices.js";
@@ -30,7 +31,9 @@ export async function render() {
   const store = createStore(initialState());
   const grid = gridPanel(store);
   document.body.appendChild(el("div", { className: "filters-app" }, [
-    el("header", { className: "app-header" }, [controlsPanel(store).root, summaryPanel(store).root]),
+    el("header", { className: "app-header" }, [
+      controlsPanel(store).root, summaryPanel(store).root, exportsPanel(store).root,
+    ]),
     noticesPanel(store).root,
     searchPanel(store).root,
     historyPanel(store, grid.root).root,

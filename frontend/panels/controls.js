@@ -2,6 +2,7 @@
 // the store's view, and turns what the reader does with them into changes.
 
 import { pageOffset } from "../catalog.js";
+import { samplingNote } from "../format.js";
 import { viewLink } from "../links.js";
 import { navigate } from "../transitions.js";
 import { createControls } from "../views/controls.js";
@@ -37,6 +38,7 @@ function showChoices(controls, { catalog, view }) {
   controls.setRuns(catalog.runs, runs);
   controls.setLayers(catalog.layersOf(runs), layer);
   controls.setSteps(catalog.stepsOf(runs, layer), step);
+  controls.setSampling(samplingNote(runs.map((run) => catalog.layer(run, layer))));
 }
 
 function copyLink(controls, view) {

@@ -61,6 +61,7 @@ export function createControls(handlers) {
     },
     setSteps: step.set,
     announceStep: step.announce,
+    setSampling: step.setSampling,
     setFilterRange: filterJump.set,
     showLink(url, copied) {
       linkOutput.hidden = false;
@@ -91,7 +92,8 @@ function stepSlider(onStep) {
   const slider = el("input", { className: "step-slider", attrs: { type: "range", min: 0, max: 0, step: 1, "aria-label": "step" } });
   const label = el("output", { className: "step-label" });
   const news = el("span", { className: "step-news", attrs: { "aria-live": "polite" } });
-  const root = el("div", { className: "step-control" }, [slider, label, news]);
+  const sampling = el("span", { className: "step-sampling" });
+  const root = el("div", { className: "step-control" }, [slider, label, news, sampling]);
   let steps = [];
   let timer = null;
   let pending = null; // a step the slider was moved to, not yet passed to onStep
@@ -122,6 +124,10 @@ function stepSlider(onStep) {
     /** A quiet note beside the label, e.g. "new step 3"; cleared when the slider moves. */
     announce(text) {
       news.textContent = text;
+    },
+    /** Why fewer steps show than were written (TensorBoard's sampling), or "". */
+    setSampling(text) {
+      sampling.textContent = text;
     },
   };
 }

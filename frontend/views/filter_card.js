@@ -114,7 +114,8 @@ function addTooltips(list, windowAt, page) {
     if (!row.title) row.title = windowTitle(window, page);
     if (target.classList.contains("token") && !target.title && window.contributions) {
       const slot = Array.prototype.indexOf.call(target.parentNode.children, target);
-      target.title = `${window.tokens[slot]}: contribution ${formatNumber(window.contributions[slot])}`;
+      const original = target.dataset.original ? ` (text: ${target.dataset.original})` : "";
+      target.title = `${window.tokens[slot]}${original}: contribution ${formatNumber(window.contributions[slot])}`;
     }
   });
 }
@@ -128,6 +129,9 @@ function tokenStrip(window, contributionScale, highlight) {
     if (slot === strongest) classes.push("strongest");
     if (highlight && highlight(token)) classes.push("match");
     const span = el("span", { className: classes.join(" "), text: token });
+    const original = window.originals ? window.originals[slot] : "";
+    // Drawn by CSS from the attribute (never parsed as markup), so the span's text stays the token.
+    if (original && original !== token) span.dataset.original = original;
     const contribution = window.contributions ? window.contributions[slot] : null;
     if (contribution !== null && contributionScale > 0) {
       span.style.backgroundColor = contributionColour(contribution / contributionScale);

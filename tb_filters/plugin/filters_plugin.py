@@ -39,8 +39,10 @@ class FiltersPlugin(base_plugin.TBPlugin):
 
     def __init__(self, context: base_plugin.TBContext):
         self._provider = context.data_provider
-        self._store = ReportStore(self._provider, downsample=downsample_from_hints(
-            context.sampling_hints, self.plugin_name))
+        downsample = downsample_from_hints(context.sampling_hints, self.plugin_name)
+        self._store = ReportStore(self._provider, downsample=downsample,
+                                  samples_kept=samples_kept(context.sampling_hints, self.plugin_name, downsample,
+                                                            self._provider))
         self._gzip = GzipCache()
         self._static = StaticFiles(importlib.resources.files("tb_filters.frontend"))
 
@@ -113,6 +115,28 @@ class FiltersPlugin(base_plugin.TBPlugin):
             step=params.integer(request, "step", None),
             limit=params.integer(request, "limit", DEFAULT_SEARCH_LIMIT, low=1, high=MAX_SEARCH_LIMIT))
         return self._respond(request, result)
+
+
+def samples_kept(hints: dict[str, int] | None, plugin_name: str, downsample: int,
+                 provider: Any = None) -> int | None:
+    """Steps per layer the tab can see at most (None: all of them).
+
+    TensorBoard keeps a reservoir of `--samples_per_plugin filters=N` steps per
+    tag (all for N = 0). Without the flag, its Python loader keeps 10 (its
+    default for tensors) and the Rust data server (`--load_fast`) keeps more
+    than the store reads; the store reads at most `downsample` of them.
+    """
+    from tensorboard.backend.event_processing import data_ingester, data_provider, tag_types
+
+    hints = hints or {}
+    if plugin_name in hints:
+        reservoir = hints[plugin_name]
+    elif isinstance(provider, data_provider.MultiplexerDataProvider):
+        reservoir = data_ingester.DEFAULT_SIZE_GUIDANCE[tag_types.TENSORS]
+    else:
+        reservoir = 0
+    limits = [n for n in (reservoir, downsample) if 0 < n < UNLIMITED_DOWNSAMPLE]
+    return min(limits) if limits else None
 
 
 def downsample_from_hints(hints: dict[str, int] | None, plugin_name: str) -> int:

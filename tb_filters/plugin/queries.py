@@ -27,16 +27,17 @@ def runs_impl(store: ReportStore, ctx, experiment: str) -> dict[str, Any]:
         skipped.extend(s.to_dict() for s in series.skipped)
         latest = series.latest()
         if latest is not None:
-            layers_by_run[series.run].append(_layer_summary(series, latest))
+            layers_by_run[series.run].append(_layer_summary(series, latest, store.samples_kept))
     return {
         "runs": [{"run": run, "layers": layers} for run, layers in sorted(layers_by_run.items())],
         "skipped": skipped,
     }
 
 
-def _layer_summary(series: Series, latest: LayerStep) -> dict[str, Any]:
+def _layer_summary(series: Series, latest: LayerStep, samples_kept: int | None) -> dict[str, Any]:
     return views.layer_summary(series.layer, list(series.steps),
-                               [s.wall_time for s in series.steps.values()], latest.step, latest.proto)
+                               [s.wall_time for s in series.steps.values()], latest.step, latest.proto,
+                               max_step=series.max_step, samples_kept=samples_kept)
 
 
 class Page(dict):

@@ -123,6 +123,7 @@ class Series:
     steps: dict[int, LayerStep]  # ascending step
     skipped: list[Skipped]
     nbytes: int
+    max_step: int = -1  # the largest step TensorBoard saw, kept or not
 
     def latest(self) -> LayerStep | None:
         return self.steps[next(reversed(self.steps))] if self.steps else None
@@ -167,9 +168,12 @@ class ReportStore:
     def __init__(self, data_provider: tb_provider.DataProvider,
                  downsample: int = DEFAULT_DOWNSAMPLE,
                  cache_bytes: int = DEFAULT_CACHE_BYTES,
-                 fragment_chars: int = DEFAULT_FRAGMENT_CHARS):
+                 fragment_chars: int = DEFAULT_FRAGMENT_CHARS,
+                 samples_kept: int | None = None):
         self._provider = data_provider
         self._downsample = downsample
+        # Steps TensorBoard keeps per layer (None: all); fewer than written means a sample.
+        self.samples_kept = samples_kept
         self._series = SizedLru(cache_bytes, lambda s: s.nbytes)
         self._fragments = SizedLru(fragment_chars, len)
         # Steps found corrupt after parsing, per exact series: the listing does
@@ -316,4 +320,4 @@ def _build_series(run: str, tag: str, ts: tb_provider.TensorTimeSeries, data: li
         # A step written twice (a re-run of the CLI): the later one wins.
         steps[step] = layer_step
     ordered = {step: steps[step] for step in sorted(steps)}
-    return Series(run, tag, fingerprint, ordered, skipped, nbytes)
+    return Series(run, tag, fingerprint, ordered, skipped, nbytes, int(ts.max_step))

@@ -41,7 +41,8 @@ MISSING_FACTS = {key: None for key in ("top_k", "distinct", "num_examples", "has
 
 
 def layer_summary(layer: str, steps: list[int], wall_times: list[float],
-                  latest_step: int, pb: filters_pb2.LayerReport) -> dict[str, Any]:
+                  latest_step: int, pb: filters_pb2.LayerReport,
+                  max_step: int, samples_kept: int | None) -> dict[str, Any]:
     """One layer of the `runs` answer."""
     return {
         "layer": layer,
@@ -50,6 +51,10 @@ def layer_summary(layer: str, steps: list[int], wall_times: list[float],
         "latest_step": latest_step,
         "num_filters": len(pb.filters),
         **layer_facts(pb),
+        "max_step": max_step,
+        "samples_kept": samples_kept,
+        # As many steps as TensorBoard keeps, and fewer than steps 0..max_step: some may have been dropped.
+        "sampled": samples_kept is not None and samples_kept <= len(steps) < max_step + 1,
     }
 
 
@@ -79,7 +84,13 @@ def _window_object(filter_index: int, rank: int, w: filters_pb2.Window, tokens: 
     lengths = {len(refs), len(ids), len(padding), span_width}
     if contributions is not None:
         lengths.add(len(contributions))
-    if len(lengths) != 1 or (refs and not 0 <= min(refs) <= max(refs) < len(tokens)):
+    originals = list(w.original_refs)
+    if originals:
+        lengths.add(len(originals))
+        refs_in_table = refs + originals
+    else:
+        refs_in_table = refs
+    if len(lengths) != 1 or (refs_in_table and not 0 <= min(refs_in_table) <= max(refs_in_table) < len(tokens)):
         raise CorruptReport(
             f"window {rank} of filter {filter_index} does not match its span of {span_width} slots"
         )
@@ -87,6 +98,7 @@ def _window_object(filter_index: int, rank: int, w: filters_pb2.Window, tokens: 
         "activation": w.activation, "example": w.example, "position": w.position,
         "span_start": w.span_start, "tokens": [tokens[r] for r in refs], "token_ids": ids,
         "padding": padding, "contributions": contributions, "count": w.count,
+        "originals": [tokens[r] for r in originals] if originals else None,
     }
 
 
