@@ -59,6 +59,7 @@ def expected_filter(f, has_contributions: bool, windows_limit: int | None = None
                 "padding": list(w.padding),
                 "contributions": list(w.contributions) if has_contributions else None,
                 "count": w.count,
+                "originals": list(w.originals) if w.originals else None,
             }
             for w in windows
         ],
