@@ -38,9 +38,13 @@ def compared_models():
     from tests.helpers import text_models
 
     def normalized():
-        return text_models.randomize_normalization(text_models.chain_model(
-            keras.layers.BatchNormalization(), keras.layers.ZeroPadding1D(2),
-            text_models.conv(5, 3, "conv_bn", activation="relu", dilation_rate=2)))
+        # Every layer named: the reports name the path, and automatic names depend on the process's history.
+        tokens = text_models.tokens_input()
+        x = text_models.embedding(tokens)
+        x = keras.layers.BatchNormalization(name="normalization")(x)
+        x = keras.layers.ZeroPadding1D(2, name="padding")(x)
+        x = text_models.conv(5, 3, "conv_bn", activation="relu", dilation_rate=2)(x)
+        return text_models.randomize_normalization(keras.Model(tokens, x, name="normalized"))
 
     return {"notebook": text_models.notebook_model, "normalized": normalized}
 
