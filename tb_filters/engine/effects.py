@@ -22,8 +22,10 @@ follows exactly (redundancy.py). All sums here are additive over batches.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import warnings
+import weakref
 from typing import Any, Mapping, Sequence
 
 import keras
@@ -276,8 +278,12 @@ class Sample:
         self.limit = limit
         self.examples = 0
         self.names = output_names(model, class_names) if effects else []
-        self.splits = {chain.name: split(model, chain) for chain in self.chains} if effects else {}
+        self.compiled = _compiled(model, self.chains)
+        self.splits = self.compiled.splits if effects else {}
         self.note = "" if effects else "effects not requested"
+        if effects and self.compiled.failure:
+            self.note = f"effects skipped: {self.compiled.failure}"
+            warnings.warn(f"tb_filters: {self.note}", EffectsSkipped, stacklevel=3)
         missing = sorted({n for s in self.splits.values() for n in s.needs} - set(self.inputs))
         if effects and missing:
             self.note = (f"effects skipped: the model's other input(s) {missing} were not given "
@@ -290,7 +296,6 @@ class Sample:
             chain.name: LayerSums.zeros(int(chain.conv.filters), len(self.names) if self.splits else None)
             for chain in self.chains
         }
-        self._functions: dict = {}
 
     def _check_rows(self, needed: int) -> None:
         for name, array in self.inputs.items():
@@ -310,7 +315,7 @@ class Sample:
         if take <= 0:
             return
         others = self._other_rows(ids.shape[0], take)
-        functions = self._compiled(ids.shape)
+        functions = self.compiled.functions
         take_t = tf.constant(take, tf.int32)
         activations = functions["forward"](tf.constant(ids))
         for chain in self.chains:
@@ -333,10 +338,7 @@ class Sample:
         return result
 
     def _compiled(self, shape: tuple[int, int]) -> dict:
-        if shape not in self._functions:
-            self._functions[shape] = _functions(self.model, self.chains, self.splits)
-        return self._functions[shape]
-
+        return self.compiled.functions
     def _moments(self, functions: dict, name: str, acts, take_t, take: int) -> LayerSums:
         total, squares, products = functions["moments"](acts, take_t)
         return LayerSums(take, take * int(acts.shape[1]), total.numpy(), squares.numpy(), products.numpy(),
@@ -364,7 +366,37 @@ class Sample:
                 for name, sums in self.sums.items()}
 
 
-def _functions(model: Any, chains: Sequence[chains_lib.Chain], splits: Mapping[str, Split]) -> dict:
+@dataclasses.dataclass
+class _Compiled:
+    splits: dict[str, Split]
+    functions: dict
+    failure: str = ""  # why the model could not be split, if it could not
+
+
+# A callback interprets the same model every epoch: its splits and traced
+# functions are kept (the functions read the weights as they are at each
+# call), and dropped with the model.
+_CACHE: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
+_CACHE_KEPT = 4
+
+
+def _compiled(model: Any, chains: Sequence[chains_lib.Chain]) -> _Compiled:
+    key = (id(model), tuple(tuple(id(layer) for layer in chain.layers) for chain in chains))
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    try:
+        splits, failure = {chain.name: split(model, chain) for chain in chains}, ""
+    except ValueError as e:  # Keras could not cut the graph there (e.g. a tokenizer's strings used elsewhere)
+        splits, failure = {}, f"the model could not be split after the layer ({' '.join(str(e).split())})"
+    _CACHE[key] = _Compiled(splits, _functions(chains, splits), failure)
+    weakref.finalize(model, _CACHE.pop, key, None)
+    while len(_CACHE) > _CACHE_KEPT:
+        _CACHE.popitem(last=False)
+    return _CACHE[key]
+
+
+def _functions(chains: Sequence[chains_lib.Chain], splits: Mapping[str, Split]) -> dict:
     functions: dict[str, Any] = {
         "forward": tf.function(lambda ids: {k: tf.cast(v, tf.float32) for k, v in
                                             chains_lib.forward(chains)(ids).items()}, autograph=False),

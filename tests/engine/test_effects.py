@@ -119,6 +119,7 @@ def test_pooled_classifier_matches_the_ablated_models(data):
     check_against_brute_force(model, layer, "conv", data)
 
 
+@pytest.mark.slow
 def test_a_second_conv_block_after_pooling_matches_for_both_layers(data):
     model = two_blocks()
     report = tb_filters.interpret(model, data, batch_size=32)
@@ -126,6 +127,7 @@ def test_a_second_conv_block_after_pooling_matches_for_both_layers(data):
         check_against_brute_force(model, report[name], name, data)
 
 
+@pytest.mark.slow
 def test_a_two_input_model_with_the_other_input_passed(data):
     model = notebook_model()
     meta = np.random.default_rng(1).random((len(data), 24), dtype=np.float32)
@@ -144,6 +146,7 @@ def test_a_softmax_output_has_one_effect_per_class_named_by_class_names(data):
     np.testing.assert_allclose(means.sum(axis=1), 0, atol=1e-6)  # probabilities still add up to 1
 
 
+@pytest.mark.slow
 def test_branches_and_an_output_the_layer_never_reaches(data):
     model = kim_cnn()
     report = tb_filters.interpret(model, data, batch_size=64)
@@ -156,7 +159,7 @@ def test_branches_and_an_output_the_layer_never_reaches(data):
     assert all(f.effects[2].mean == 0 and f.effects[2].mean_abs == 0 for f in layer.filters)
 
 
-@pytest.mark.parametrize("batch_size", [1, 7, 33])
+@pytest.mark.parametrize("batch_size", [7, 33])
 def test_streaming_over_batches_equals_one_shot(data, batch_size):
     model = notebook_model()
     meta = np.random.default_rng(1).random((len(data), 24), dtype=np.float32)
