@@ -73,7 +73,8 @@ class Split:
     """The model cut at a conv layer's ablation point."""
 
     point_layers: tuple  # channel-wise layers from the conv output to the point
-    rest: Any  # keras.Model: [point, *frontier] -> model outputs
+    rest: Any  # keras.Model: [point, *frontier] -> the reached model outputs other than the point, or None
+    point_outputs: tuple[bool, ...]  # per reached model output: it is the point itself (Keras models no identity)
     frontier: Any  # keras.Model: [token feed, *needed inputs] -> computed frontier tensors, or None
     frontier_kinds: tuple  # per rest input after the point: ("input", name) or ("computed", i)
     needs: tuple[str, ...]  # other model inputs, by name
@@ -145,6 +146,7 @@ def split(model: Any, chain: chains_lib.Chain) -> Split:
     needed = [t for t in graph.inputs if id(t) in {id(a) for a in _ancestors(computed)} | {id(t) for t in frontier}]
     token_side = {id(chain.feed)} | {id(t) for t in _ancestors([chain.feed])}
     needed = [t for t in needed if id(t) not in token_side]
+    beyond = [t for t, ok in zip(graph.outputs, reached) if ok and t is not point]
     kinds, index = [], 0
     for t in frontier:
         if id(t) in inputs_by_id:
@@ -154,7 +156,8 @@ def split(model: Any, chain: chains_lib.Chain) -> Split:
             index += 1
     return Split(
         point_layers=tuple(point_layers),
-        rest=keras.Model([point, *frontier], [t for t, ok in zip(graph.outputs, reached) if ok]),
+        rest=keras.Model([point, *frontier], beyond) if beyond else None,
+        point_outputs=tuple(t is point for t in graph.outputs if id(t) in downstream),
         frontier=keras.Model([chain.feed, *needed], computed) if computed else None,
         frontier_kinds=tuple(kinds),
         needs=tuple(t.name for t in needed),
@@ -421,8 +424,8 @@ def _split_functions(split_: Split) -> dict:
         return tf.cast(acts, tf.float32)
 
     def outputs(point_value, frontier):
-        result = split_.rest([point_value, *frontier], training=False)
-        result = result if isinstance(result, (list, tuple)) else [result]
+        beyond = iter(_as_list(split_.rest([point_value, *frontier], training=False)) if split_.rest else [])
+        result = [point_value if is_point else next(beyond) for is_point in split_.point_outputs]
         rows = point_value.shape[0]
         return tf.concat([tf.reshape(tf.cast(r, tf.float64), [rows, -1]) for r in result], axis=1)
 

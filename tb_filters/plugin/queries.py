@@ -68,6 +68,21 @@ def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
     return page
 
 
+def overview_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
+                  step: int | None) -> Page:
+    layer_step = store.series(ctx, experiment, run, layer).at(step)
+    try:
+        columns = views.overview(layer_step.proto)
+    except views.CorruptReport as e:
+        raise tb_errors.NotFoundError(
+            f"No readable overview of layer {quoted(layer)} of run {quoted(run)} at step {layer_step.step}: {e}"
+        ) from None
+    page = Page(run=layer_step.run, layer=layer_step.layer, step=layer_step.step,
+                wall_time=layer_step.wall_time, num_filters=layer_step.num_filters, **columns)
+    page.identity = ("overview", layer_step.serial)
+    return page
+
+
 def filter_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
                 filter_index: int, windows_limit: int | None) -> dict[str, Any]:
     series = store.series(ctx, experiment, run, layer)

@@ -277,3 +277,12 @@ def test_version_1_reports_still_load_without_the_new_fields(data):
     assert old.output_names == () and old.duplicate_threshold is None
     assert all(f.effects == () and f.dead is None and f.duplicate_of is None for f in old.filters)
     assert [f.windows for f in old.filters] == [f.windows for f in layer.filters]
+
+
+def test_a_model_whose_output_is_the_pooled_layer(data):
+    tokens = tokens_input()
+    x = conv(4, 3, "conv", activation="relu")(embedding(tokens))
+    model = keras.Model(tokens, keras.layers.GlobalMaxPooling1D(name="pooled")(x))
+    layer = tb_filters.interpret(model, data)["conv"]
+    assert layer.output_names == tuple(f"pooled:{u}" for u in range(4)) and layer.effects_note == ""
+    check_against_brute_force(model, layer, "conv", data)
