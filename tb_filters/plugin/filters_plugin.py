@@ -80,7 +80,8 @@ class FiltersPlugin(base_plugin.TBPlugin):
             step=params.integer(request, "step", None),
             offset=params.integer(request, "offset", 0, low=0),
             limit=params.integer(request, "limit", DEFAULT_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE),
-            windows_limit=params.integer(request, "windows_limit", None, low=0, high=MAX_WINDOWS))
+            windows_limit=params.integer(request, "windows_limit", None, low=0, high=MAX_WINDOWS),
+            indices=params.integers(request, "index", most=MAX_PAGE_SIZE, low=0))
         return self._gzip.respond(request, lambda: to_json(page), page.identity)
 
     @wrappers.Request.application

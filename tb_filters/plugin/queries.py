@@ -49,9 +49,12 @@ class Page(dict):
 
 def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
                  step: int | None, offset: int, limit: int,
-                 windows_limit: int | None) -> Page:
+                 windows_limit: int | None, indices: Sequence[int] = ()) -> Page:
     layer_step = store.series(ctx, experiment, run, layer).at(step)
-    indices = list(layer_step.positions)[offset:offset + limit]
+    if indices:  # an order of the reader's (the tab's sorted cards): the filters this run has
+        indices = [i for i in dict.fromkeys(indices) if i in layer_step.positions]
+    else:
+        indices = list(layer_step.positions)[offset:offset + limit]
     page = Page(
         run=layer_step.run,
         layer=layer_step.layer,
@@ -64,7 +67,7 @@ def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
         limit=limit,
         filters=[store.filter_json(experiment, layer_step, i, windows_limit) for i in indices],
     )
-    page.identity = ("filters", layer_step.serial, offset, limit, windows_limit)
+    page.identity = ("filters", layer_step.serial, offset, limit, windows_limit, tuple(indices))
     return page
 
 

@@ -562,3 +562,14 @@ def test_overview_of_1024_filters_is_small(tmp_path):
     assert response.status_code == 200 and response.headers.get("Content-Encoding") == "gzip"
     assert len(response.data) < 100_000
     assert len(strict_json(gzip.decompress(response.data))["index"]) == 1024
+
+
+def test_filters_in_an_order_given_by_index(served, built):
+    run, step = built.runs[0], built.steps[-1]
+    data = served.json("filters", [("run", run), ("layer", "conv1d"), ("step", step),
+                                   ("index", 5), ("index", 2), ("index", 999), ("index", 5), ("index", 0)])
+    written = built.report(run, "conv1d", step)
+    assert [f["index"] for f in data["filters"]] == [5, 2, 0]
+    assert data["filters"][0] == expected_filter(written.filters[5], True)
+    bad = served.get("filters", [("run", run), ("layer", "conv1d"), ("index", "x")])
+    assert bad.status_code == 400 and b"Expected integer values of index. Received: index='x'" in bad.data
