@@ -99,7 +99,13 @@ def output_names(model: Any, class_names: Sequence[str] | None) -> list[str]:
     return given
 
 
+class UnknownOutputSize(ValueError):
+    """A model output whose size is known only per input (e.g. per token of any length)."""
+
+
 def _units(tensor: Any) -> int:
+    if any(d is None for d in tensor.shape[1:]):
+        raise UnknownOutputSize(f"output {tensor._keras_history.operation.name!r} has shape {tuple(tensor.shape)}")
     return int(np.prod(tensor.shape[1:])) if len(tensor.shape) > 1 else 1
 
 
@@ -280,11 +286,16 @@ class Sample:
         self.inputs = dict(inputs)
         self.limit = limit
         self.examples = 0
-        self.names = output_names(model, class_names) if effects else []
         self.compiled = _compiled(model, self.chains)
         self.splits = self.compiled.splits if effects else {}
         self.note = "" if effects else "effects not requested"
-        if effects and self.compiled.failure:
+        try:
+            self.names = output_names(model, class_names) if effects else []
+        except UnknownOutputSize as e:
+            self.names, self.splits = [], {}
+            self.note = f"effects skipped: one value per output unit needs outputs of a fixed size ({e})"
+            warnings.warn(f"tb_filters: {self.note}", EffectsSkipped, stacklevel=3)
+        if effects and self.names and self.compiled.failure:
             self.note = f"effects skipped: {self.compiled.failure}"
             warnings.warn(f"tb_filters: {self.note}", EffectsSkipped, stacklevel=3)
         missing = sorted({n for s in self.splits.values() for n in s.needs} - set(self.inputs))
@@ -340,8 +351,6 @@ class Sample:
             result[name] = tf.constant(block)
         return result
 
-    def _compiled(self, shape: tuple[int, int]) -> dict:
-        return self.compiled.functions
     def _moments(self, functions: dict, name: str, acts, take_t, take: int) -> LayerSums:
         total, squares, products = functions["moments"](acts, take_t)
         return LayerSums(take, take * int(acts.shape[1]), total.numpy(), squares.numpy(), products.numpy(),

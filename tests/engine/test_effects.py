@@ -286,3 +286,11 @@ def test_a_model_whose_output_is_the_pooled_layer(data):
     layer = tb_filters.interpret(model, data)["conv"]
     assert layer.output_names == tuple(f"pooled:{u}" for u in range(4)) and layer.effects_note == ""
     check_against_brute_force(model, layer, "conv", data)
+
+
+def test_outputs_of_no_fixed_size_skip_the_effects_with_a_note():
+    tokens = keras.Input((None,), dtype="int32")
+    model = keras.Model(tokens, conv(3, 3, "conv", activation="relu")(embedding(tokens)))
+    with pytest.warns(EffectsSkipped, match="fixed size"):
+        layer = tb_filters.interpret(model, token_data(30))["conv"]
+    assert "fixed size" in layer.effects_note and all(f.effects == () for f in layer.filters)
