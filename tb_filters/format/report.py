@@ -158,7 +158,7 @@ def to_proto(layer: LayerReport) -> filters_pb2.LayerReport:
         output_names=layer.output_names,
         sample_examples=layer.sample_examples,
         effects_note=layer.effects_note,
-        duplicate_threshold=layer.duplicate_threshold or 0.0,
+        duplicate_threshold=layer.duplicate_threshold,
     )
     for f in layer.filters:
         pb.filters.append(_filter_to_proto(f, table))
@@ -169,7 +169,7 @@ def to_proto(layer: LayerReport) -> filters_pb2.LayerReport:
 def _filter_to_proto(f: FilterReport, table: dict[str, int]) -> filters_pb2.FilterReport:
     stats = filters_pb2.Stats(**dataclasses.asdict(f.stats))
     pb = filters_pb2.FilterReport(
-        index=f.index, stats=stats, bias=f.bias, dead=bool(f.dead),
+        index=f.index, stats=stats, bias=f.bias, dead=f.dead,
         effect_mean=[e.mean for e in f.effects], effect_mean_abs=[e.mean_abs for e in f.effects],
     )
     if f.duplicate_of is not None:
@@ -229,7 +229,7 @@ def from_proto(pb: filters_pb2.LayerReport) -> LayerReport:
         output_names=tuple(pb.output_names),
         sample_examples=pb.sample_examples,
         effects_note=pb.effects_note,
-        duplicate_threshold=pb.duplicate_threshold if pb.version >= 2 else None,
+        duplicate_threshold=pb.duplicate_threshold if pb.HasField("duplicate_threshold") else None,
     )
 
 
@@ -241,7 +241,7 @@ def _matter_from_proto(f: filters_pb2.FilterReport, layer: filters_pb2.LayerRepo
     return {
         "effects": tuple(Effect(name, mean, mean_abs) for name, mean, mean_abs
                          in zip(layer.output_names, f.effect_mean, f.effect_mean_abs)),
-        "dead": f.dead,
+        "dead": f.dead if f.HasField("dead") else None,
         "duplicate_of": f.duplicate_of if duplicate else None,
         "duplicate_correlation": f.duplicate_correlation if duplicate else None,
     }
