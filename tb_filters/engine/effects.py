@@ -232,44 +232,19 @@ def _ancestors(tensors: Sequence[Any]) -> list:
     return list(seen.values())
 
 
-@dataclasses.dataclass
-class LayerSums:
-    """Additive over batches (and over shards of the data)."""
-
-    examples: int
-    positions: int
-    sum: np.ndarray  # [F] float64
-    sum_squares: np.ndarray  # [F] float64
-    products: np.ndarray  # [F, F] float64
-    effect_sum: np.ndarray | None  # [F, O] float64, None when effects are skipped
-    effect_abs_sum: np.ndarray | None
-
-    @classmethod
-    def zeros(cls, filters: int, outputs: int | None) -> "LayerSums":
-        effect = None if outputs is None else np.zeros((filters, outputs))
-        return cls(0, 0, np.zeros(filters), np.zeros(filters), np.zeros((filters, filters)), effect,
-                   None if effect is None else effect.copy())
-
-    def add(self, other: "LayerSums") -> None:
-        self.examples += other.examples
-        self.positions += other.positions
-        for name in ("sum", "sum_squares", "products", "effect_sum", "effect_abs_sum"):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if mine is not None and theirs is not None:
-                mine += theirs
-
-
 @dataclasses.dataclass(frozen=True)
-class LayerEffects:
-    """What the report needs of the sample: the sums, and why effects are missing if they are."""
+class Described:
+    """What the report says about the sums besides the numbers (the same for every layer of a run)."""
 
-    sums: LayerSums
-    output_names: tuple[str, ...]
-    note: str
+    output_names: tuple[str, ...] = ()  # empty when effects were not computed
+    note: str = ""  # why, then
+    duplicate_threshold: float = 0.95
 
 
 class Sample:
-    """The first `limit` examples (0: all) of an interpret run, batch by batch."""
+    """The examples with global index below `limit` (0: all) of an interpret run, batch
+    by batch, as additive arrays of each layer's state (state.layer_fields): a shard
+    fed its own batches holds its part of the sample, and merged parts are the whole."""
 
     def __init__(
         self,
@@ -280,12 +255,13 @@ class Sample:
         limit: int,
         effects: bool,
         expected_examples: int | None = None,
+        duplicate_threshold: float = 0.95,
     ):
         self.model = model
         self.chains = list(chains)
         self.inputs = dict(inputs)
         self.limit = limit
-        self.examples = 0
+        self.duplicate_threshold = duplicate_threshold
         self.compiled = _compiled(model, self.chains)
         self.splits = self.compiled.splits if effects else {}
         self.note = "" if effects else "effects not requested"
@@ -299,17 +275,35 @@ class Sample:
             self.note = f"effects skipped: {self.compiled.failure}"
             warnings.warn(f"tb_filters: {self.note}", EffectsSkipped, stacklevel=3)
         missing = sorted({n for s in self.splits.values() for n in s.needs} - set(self.inputs))
-        if effects and missing:
+        if self.splits and missing:
             self.note = (f"effects skipped: the model's other input(s) {missing} were not given "
                          f"(pass inputs={{{missing[0]!r}: array}}, or --input {missing[0]}=FILE.npy)")
             warnings.warn(f"tb_filters: {self.note}", EffectsSkipped, stacklevel=3)
             self.splits = {}
         if self.splits and expected_examples is not None:
             self._check_rows(expected_examples if limit == 0 else min(limit, expected_examples))
-        self.sums = {
-            chain.name: LayerSums.zeros(int(chain.conv.filters), len(self.names) if self.splits else None)
-            for chain in self.chains
+        self.sums = {chain.name: self._zeros(int(chain.conv.filters)) for chain in self.chains}
+
+    @property
+    def outputs(self) -> int:
+        """Output units with effects in the state (0: none)."""
+        return len(self.names) if self.splits else 0
+
+    @property
+    def described(self) -> Described:
+        return Described(tuple(self.names) if self.splits else (), self.note, self.duplicate_threshold)
+
+    def _zeros(self, filters: int) -> dict[str, np.ndarray]:
+        arrays = {
+            "sample_examples": np.zeros((), np.int64),
+            "sample_sum": np.zeros(filters),
+            "sample_squares": np.zeros(filters),
+            "sample_products": np.zeros((filters, filters)),
         }
+        if self.outputs:
+            arrays["effect_sum"] = np.zeros((filters, self.outputs))
+            arrays["effect_abs_sum"] = np.zeros((filters, self.outputs))
+        return arrays
 
     def _check_rows(self, needed: int) -> None:
         for name, array in self.inputs.items():
@@ -319,42 +313,37 @@ class Sample:
                     f"Received {array.shape[0]} rows"
                 )
 
-    @property
-    def wants_more(self) -> bool:
-        return self.limit == 0 or self.examples < self.limit
-
-    def feed(self, ids: np.ndarray, valid: int) -> None:
-        """`ids` [rows, L] int32 (rows past `valid` are padding), examples self.examples on."""
-        take = valid if self.limit == 0 else min(valid, self.limit - self.examples)
+    def feed(self, ids: np.ndarray, valid: int, first: int) -> None:
+        """`ids` [rows, L] int32 holding examples first.. (rows past `valid` are padding)."""
+        take = valid if self.limit == 0 else min(valid, self.limit - first)
         if take <= 0:
             return
-        others = self._other_rows(ids.shape[0], take)
+        others = self._other_rows(ids.shape[0], take, first)
         functions = self.compiled.functions
         take_t = tf.constant(take, tf.int32)
         activations = functions["forward"](tf.constant(ids))
         for chain in self.chains:
             acts = activations[chain.name]
-            self.sums[chain.name].add(self._moments(functions, chain.name, acts, take_t, take))
+            sums = self.sums[chain.name]
+            total, squares, products = functions["moments"](acts, take_t)
+            sums["sample_examples"] += take
+            sums["sample_sum"] += total.numpy()
+            sums["sample_squares"] += squares.numpy()
+            sums["sample_products"] += products.numpy()
             if chain.name in self.splits:
                 self._effects(functions, chain, ids, acts, others, take_t)
-        self.examples += take
 
-    def _other_rows(self, rows: int, take: int) -> dict[str, tf.Tensor]:
+    def _other_rows(self, rows: int, take: int, first: int) -> dict[str, tf.Tensor]:
         if not self.splits:
             return {}
         result = {}
-        end = self.examples + take
+        end = first + take
         self._check_rows(end)
         for name, array in self.inputs.items():
             block = np.zeros((rows,) + array.shape[1:], array.dtype)
-            block[:take] = array[self.examples: end]
+            block[:take] = array[first: end]
             result[name] = tf.constant(block)
         return result
-
-    def _moments(self, functions: dict, name: str, acts, take_t, take: int) -> LayerSums:
-        total, squares, products = functions["moments"](acts, take_t)
-        return LayerSums(take, take * int(acts.shape[1]), total.numpy(), squares.numpy(), products.numpy(),
-                         None, None)
 
     def _effects(self, functions: dict, chain: chains_lib.Chain, ids, acts, others, take_t) -> None:
         split_ = self.splits[chain.name]
@@ -367,15 +356,14 @@ class Sample:
         filters = int(chain.conv.filters)
         copies = max(1, min(filters, _TILE_BUDGET // max(1, int(np.prod(point.shape)))))
         sums, columns = self.sums[chain.name], split_.columns
-        for first in range(0, filters, copies):
-            rows = np.arange(first, min(filters, first + copies))
+        for start in range(0, filters, copies):
+            rows = np.arange(start, min(filters, start + copies))
             change, absolute = fn["ablate"](point, zero, frontier, clean, take_t, tf.constant(rows, tf.int32))
-            sums.effect_sum[np.ix_(rows, columns)] += change.numpy()
-            sums.effect_abs_sum[np.ix_(rows, columns)] += absolute.numpy()
+            sums["effect_sum"][np.ix_(rows, columns)] += change.numpy()
+            sums["effect_abs_sum"][np.ix_(rows, columns)] += absolute.numpy()
 
-    def results(self) -> dict[str, LayerEffects]:
-        return {name: LayerEffects(sums, tuple(self.names) if self.splits else (), self.note)
-                for name, sums in self.sums.items()}
+    def arrays(self, layer: str) -> dict[str, np.ndarray]:
+        return self.sums[layer]
 
 
 @dataclasses.dataclass

@@ -294,3 +294,28 @@ def test_outputs_of_no_fixed_size_skip_the_effects_with_a_note():
     with pytest.warns(EffectsSkipped, match="fixed size"):
         layer = tb_filters.interpret(model, token_data(30))["conv"]
     assert "fixed size" in layer.effects_note and all(f.effects == () for f in layer.filters)
+
+
+def test_shards_merged_through_the_state_equal_one_shot(data):
+    """The sample's sums are additive state fields: shards fed by global example index
+    (as Beam feeds them) and merged give the one-shot effects, duplicates and sample."""
+    from tb_filters.engine import assemble, interpret as engine, state as state_lib
+
+    model = notebook_model()
+    meta = np.random.default_rng(1).random((len(data), 24), dtype=np.float32)
+    options = dict(inputs={"meta": meta}, effect_examples=70, distinct=False)  # raw: no counts to settle
+    one_shot = tb_filters.interpret(model, data, batch_size=25, **options)
+    shards = []
+    for start, stop in ((60, 120), (0, 35), (35, 60)):
+        run = engine.start(model, **options)
+        for first in range(start, stop, 25):
+            run.feed(data[first: min(stop, first + 25)], first)
+        shards.append(run.layer_states())
+    merged = state_lib.merge_runs(state_lib.merge_runs(shards[0], shards[1]), shards[2])
+    report = assemble.report(run.chains, merged, run.vocabulary, run.described)
+    for name in ("conv_1", "conv_2"):
+        assert report[name].sample_examples == 70 and report[name].output_names == one_shot[name].output_names
+        for ours, theirs in zip(effect_arrays(report[name]), effect_arrays(one_shot[name])):
+            np.testing.assert_allclose(ours, theirs, atol=1e-7)
+        assert [f.duplicate_of for f in report[name].filters] == [f.duplicate_of for f in one_shot[name].filters]
+        assert [f.dead for f in report[name].filters] == [f.dead for f in one_shot[name].filters]
