@@ -29,6 +29,7 @@ class EngineSizes:
     notebook_examples: int = 10_000  # the notebook interpreted its last 10,000 tweets
     small_examples: int = 10_000
     batch_size: int = 1024
+    wide_filters: int = 1024  # the EFF row of a wide layer
     speedup_target: float = 100.0
     time_ratio_target: float = 1.5
     rss_target_mb: float = 300.0

@@ -259,6 +259,34 @@ def _failed_if(problems: Sequence[str]) -> bool | None:
     return False if problems else None
 
 
+def overview_rows(port: int, spec: PluginWorkload, sizes: Sizes) -> list[Measurement]:
+    """The `overview` route of the latest step: latency after warm-ups, and its gzipped size."""
+    client = live_tensorboard.Client(port)
+    seconds, problems, size = [], [], 0
+    try:
+        for i in range(sizes.route_warmups + sizes.route_requests):
+            status, body, gzipped, took = client.get_raw("overview", run=spec.run, layer=spec.layer,
+                                                         step=spec.latest_step)
+            data = json.loads(gzip.decompress(body) if gzipped else body) if status == 200 else {}
+            if status != 200 or len(data.get("index", ())) != spec.num_filters or not gzipped:
+                problems.append(f"request {i}: status {status}, gzip {gzipped}, "
+                                f"{len(data.get('index', ()))} of {spec.num_filters} filters")
+            size = len(body)
+            if i >= sizes.route_warmups:
+                seconds.append(took)
+    finally:
+        client.close()
+    latency = Latencies(tuple(seconds), tuple(problems), len(seconds) - len(problems))
+    return [
+        Measurement("EFF", f"route `overview`, {spec.num_filters} filters, median", latency.percentile_ms(50), "ms",
+                    limit=50, detail=f"p95 {latency.percentile_ms(95):.1f} ms over {len(seconds)} requests after "
+                    f"{sizes.route_warmups} warm-ups; {_problem_note(problems)}".rstrip("; "),
+                    passed=_failed_if(problems)),
+        Measurement("EFF", f"route `overview`, {spec.num_filters} filters, gzipped size", size / 1000, "KB",
+                    limit=100, detail="two outputs' effects, dead, duplicate_of, max and activation rate per filter"),
+    ]
+
+
 def t4_rows(port: int, spec: PluginWorkload, expected: Expected, sizes: Sizes) -> list[Measurement]:
     # First visits before anything else: every page of a step no request has touched yet.
     cold = sequential_latency(port, spec, expected, len(spec.page_offsets()), warmups=0,
@@ -321,6 +349,8 @@ def measure(spec: PluginWorkload, sizes: Sizes, parts: set[str], log=print) -> l
             log(f"  tensorboard on 127.0.0.1:{server.port} served every step after "
                 f"{time.perf_counter() - started:.1f} s")
             rows = t4_rows(server.port, spec, expected, sizes) if "T4" in parts else []
+            if "T4" in parts or "EFF" in parts:
+                rows += overview_rows(server.port, spec, sizes)
             if "LOAD" in parts:
                 rows += load_rows(server, spec, expected, sizes)
     return rows

@@ -25,7 +25,7 @@ if REPO not in sys.path:
 from benchmarks import table  # noqa: E402
 from benchmarks.table import Measurement  # noqa: E402
 
-PARTS = ("T1", "T2", "T3", "T4", "LOAD", "BEAM")
+PARTS = ("T1", "T2", "T3", "EFF", "T4", "LOAD", "BEAM")
 RESULTS = os.path.join(REPO, "benchmarks", "RESULTS.md")
 NOTES = [
     "T1's baseline is the notebook's method reimplemented: per filter a new Keras sub-model "
@@ -44,6 +44,11 @@ NOTES = [
     "embedding's random initialization peaks higher than interpret and would otherwise hide it. Pages of "
     "the memory-mapped file count as resident once read (165 MB for the whole file) unless the reader "
     "releases them.",
+    "EFF: the cost of the filters' effects (ablation of each filter over the first 10,000 sequences, "
+    "the default effect_examples) as a ratio to interpret without them, on the same 10,000 sequences as T1, "
+    "second calls (each variant warmed up once); 'without' still finds dead and duplicate filters. The "
+    "1024-filter layer is tokens -> embedding -> Conv1D(1024, 3) -> global max pool -> dense(1). The overview "
+    "rows time the route on T4's log dir (1024 filters).",
     "T4: the log dir is written by tests/helpers/logdir_builder.py (1024 filters x top-100 x 10 steps, three "
     "tokens per window with contributions, token ids drawn from a 50,000-token vocabulary). Route latency pages through the "
     "latest step, one request at a time after the warm-ups (the plugin caches each page's JSON, so a page's "
@@ -82,7 +87,7 @@ def _failed(part: str, error: BaseException) -> Measurement:
 
 
 def _engine_parts(parts: set[str], quick: bool) -> list[Measurement]:
-    from benchmarks import engine_targets
+    from benchmarks import effects_targets, engine_targets
 
     sizes = engine_targets.EngineSizes.quick() if quick else engine_targets.EngineSizes()
     started = time.perf_counter()
@@ -91,7 +96,7 @@ def _engine_parts(parts: set[str], quick: bool) -> list[Measurement]:
           f"{time.perf_counter() - started:.1f} s", flush=True)
     rows: list[Measurement] = []
     for part, measure in (("T1", engine_targets.t1_rows), ("T2", engine_targets.t2_rows),
-                          ("T3", engine_targets.t3_rows)):
+                          ("T3", engine_targets.t3_rows), ("EFF", effects_targets.effect_rows)):
         if part in parts:
             rows += _guarded(part, lambda: measure(w))
     return rows
@@ -147,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(table.header_lines(info)), flush=True)
     started = time.perf_counter()
     rows: list[Measurement] = []
-    if parts & {"T1", "T2", "T3"}:
+    if parts & {"T1", "T2", "T3", "EFF"}:
         rows += _engine_parts(parts, args.quick)
-    if parts & {"T4", "LOAD"}:
+    if parts & {"T4", "LOAD", "EFF"}:
         rows += _guarded("T4/LOAD", lambda: _plugin_parts(parts, args.quick))
     if "BEAM" in parts:
         rows += _guarded("BEAM", lambda: _beam_parts(args.quick))

@@ -43,9 +43,10 @@ export function fetchRuns(signal) {
  * (the CLI rerun with the same --step), so the key holds the step's wall time
  * from `runs` too: a rewritten step is a new key and is fetched again.
  */
-export async function fetchFilterPage({ run, layer, step, wallTime, offset, limit, windowsLimit, signal }) {
+export async function fetchFilterPage({ run, layer, step, wallTime, offset, limit, windowsLimit, indices, signal }) {
   const params = [["run", run], ["layer", layer], ["step", step], ["offset", offset], ["limit", limit]];
   if (windowsLimit !== undefined) params.push(["windows_limit", windowsLimit]);
+  for (const index of indices || []) params.push(["index", index]);
   const key = JSON.stringify([wallTime ?? null, params]);
   if (pageCache.has(key)) {
     const cached = pageCache.get(key);
@@ -57,6 +58,23 @@ export async function fetchFilterPage({ run, layer, step, wallTime, offset, limi
   pageCache.set(key, page);
   if (pageCache.size > PAGE_CACHE_SIZE) pageCache.delete(pageCache.keys().next().value);
   return page;
+}
+
+const overviewCache = new Map();
+
+/**
+ * The `overview` answer: every filter of a (run, layer, step) in a few columns
+ * (effect_mean, effect_mean_abs, dead, duplicate_of, max, positive_fraction),
+ * cached like pages, by the step's wall time.
+ */
+export async function fetchOverview({ run, layer, step, wallTime, signal }) {
+  const params = [["run", run], ["layer", layer], ["step", step]];
+  const key = JSON.stringify([wallTime ?? null, params]);
+  if (overviewCache.has(key)) return overviewCache.get(key);
+  const overview = await getRoute("overview", params, signal);
+  overviewCache.set(key, overview);
+  if (overviewCache.size > PAGE_CACHE_SIZE) overviewCache.delete(overviewCache.keys().next().value);
+  return overview;
 }
 
 /** The `filter` answer: one filter of one run across every step, {run, histogram_edges, steps: [{step, filter}]}. */
@@ -91,6 +109,10 @@ export const FLOAT_FIELDS = {
   filter: { histogram_edges: [FLOAT], steps: [{ wall_time: FLOAT, filter: FILTER_FLOATS }] },
   compare: { histogram_edges: [FLOAT], columns: [{ wall_time: FLOAT, filter: FILTER_FLOATS }] },
   search: { results: [{ activation: FLOAT }] },
+  overview: {
+    wall_time: FLOAT, duplicate_threshold: FLOAT, effect_mean: [[FLOAT]], effect_mean_abs: [[FLOAT]],
+    max: [FLOAT], positive_fraction: [FLOAT],
+  },
 };
 
 /**

@@ -1,6 +1,6 @@
 // What the `runs` route lists, and how a wanted view is made valid for it.
 
-import { PAGE_SIZE } from "./state.js";
+import { PAGE_SIZE, SORTS } from "./state.js";
 
 const DEFAULT_RUNS_PICKED = 2;
 
@@ -91,7 +91,9 @@ export class Catalog {
     const offset = filter !== null
       ? pageOffset(filter)
       : Math.min(Math.max(0, wanted.offset), pageOffset(Math.max(0, total - 1)));
-    return { runs, layer, step, filter, offset };
+    const sort = SORTS.includes(wanted.sort) ? wanted.sort : "index";
+    const output = Number.isInteger(wanted.output) && wanted.output >= 0 ? wanted.output : 0;
+    return { runs, layer, step, filter, offset, sort, output };
   }
 }
 

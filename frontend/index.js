@@ -15,6 +15,7 @@ import { exportsPanel } from "./panels/exports.js";
 import { gridPanel } from "./panels/grid.js";
 import { historyPanel } from "./panels/history.js";
 import { noticesPanel } from "./panels/notices.js";
+import { overviewPanel } from "./panels/overview.js";
 import { pagerPanel } from "./panels/pager.js";
 import { searchPanel } from "./panels/search.js";
 import { summaryPanel } from "./panels/summary.js";
@@ -37,6 +38,7 @@ export async function render() {
     noticesPanel(store).root,
     searchPanel(store).root,
     historyPanel(store, grid.root).root,
+    overviewPanel(store).root,
     pagerPanel(store).root,
     grid.root,
     pagerPanel(store).root,

@@ -1,4 +1,4 @@
-// The view state and its URL-hash form: #runs=a,b&layer=conv1d&step=3&filter=7
+// The view state and its URL-hash form: #runs=a,b&layer=conv1d&step=3&filter=7&sort=effect&output=1
 //
 // Each value is percent-encoded as a whole, because that is what survives
 // TensorBoard: switching tabs, it decodes every hash value and encodes it
@@ -8,8 +8,11 @@
 
 export const PAGE_SIZE = 64;
 
+// How the cards can be ordered (order.js); "index" is the default and is left out of links.
+export const SORTS = ["index", "effect", "abs_effect", "max", "rate"];
+
 export function emptyView() {
-  return { runs: [], layer: null, step: null, filter: null, offset: 0 };
+  return { runs: [], layer: null, step: null, filter: null, offset: 0, sort: "index", output: 0 };
 }
 
 export function parseHash(hash) {
@@ -28,6 +31,10 @@ export function parseHash(hash) {
       state.step = parseInteger(raw);
     } else if (key === "filter") {
       state.filter = parseInteger(raw);
+    } else if (key === "sort") {
+      state.sort = SORTS.includes(raw) ? raw : "index";
+    } else if (key === "output") {
+      state.output = Math.max(0, parseInteger(raw) ?? 0);
     }
   }
   if (state.filter !== null && state.filter >= 0) {
@@ -44,12 +51,14 @@ export function formatHash(state) {
   if (state.layer !== null) parts.push(`layer=${encodeValue(state.layer)}`);
   if (state.step !== null) parts.push(`step=${state.step}`);
   if (state.filter !== null) parts.push(`filter=${state.filter}`);
+  if (state.sort && state.sort !== "index") parts.push(`sort=${state.sort}`);
+  if (state.output) parts.push(`output=${state.output}`);
   return parts.join("&");
 }
 
 /** True when the hash carries any of our keys (vs. TensorBoard's own "#filters"). */
 export function hasViewKeys(hash) {
-  return /(^|[#&])(runs|layer|step|filter)=/.test(String(hash || ""));
+  return /(^|[#&])(runs|layer|step|filter|sort|output)=/.test(String(hash || ""));
 }
 
 function joinRuns(runs) {

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 
 from tb_filters.errors import FiltersError
-from tb_filters.format.report import FilterReport, FilterStats, LayerReport, Report, Window
+from tb_filters.format.report import Effect, FilterReport, FilterStats, LayerReport, Report, Window
 
 __version__ = "0.1.0"
 
@@ -34,6 +34,7 @@ __all__ = [
     "LayerReport",
     "FilterReport",
     "FilterStats",
+    "Effect",
     "Window",
 ]
 

@@ -57,6 +57,15 @@ class FiltersCallback(keras.callbacks.Callback):
         distinct: collapse identical token windows (with counts); False for
             the raw top-k (example, position) pairs.
         batch_size: examples per forward pass while interpreting.
+        inputs: the model's other inputs for the same examples, by name
+            ({"meta": X_meta_val}), as `interpret` takes them: each filter's
+            effect on the outputs is recorded at every step, so its history
+            shows it rising or falling. Without them a multi-input model's
+            effects are skipped (with a note in the report).
+        class_names: names of the model's output units.
+        effects: compute the effects (ablation of each filter on the first
+            `effect_examples` sequences).
+        effect_examples: examples behind the effects and duplicate filters (0: all).
     """
 
     def __init__(
@@ -69,6 +78,10 @@ class FiltersCallback(keras.callbacks.Callback):
         top_k: int = 10,
         distinct: bool = True,
         batch_size: int = 1024,
+        inputs: dict[str, Any] | None = None,
+        class_names: Sequence[str] | None = None,
+        effects: bool = True,
+        effect_examples: int = 10_000,
     ):
         super().__init__()
         from tb_filters.engine.backends import check_backend
@@ -78,11 +91,15 @@ class FiltersCallback(keras.callbacks.Callback):
         self.every_n_epochs = checks.integer_at_least("every_n_epochs", every_n_epochs)
         self.top_k = checks.integer_at_least("top_k", top_k)
         self.batch_size = checks.integer_at_least("batch_size", batch_size)
+        self.effect_examples = checks.integer_at_least("effect_examples", effect_examples, minimum=0)
         self.sequences = sequences
         self.vocab = _load_vocab(vocab)
         self.layers = checks.layer_names(layers)
         self.log_dir = _check_log_dir(log_dir)
         self.distinct = bool(distinct)
+        self.inputs = _check_inputs(inputs)
+        self.class_names = None if class_names is None else list(class_names)
+        self.effects = bool(effects)
         self.written: list[tuple[int, str]] = []  # (epoch, event file) per report
         self._warned = False
 
@@ -111,7 +128,8 @@ class FiltersCallback(keras.callbacks.Callback):
 
         return interpret(
             self.model, self.sequences, layers=self.layers, vocab=self.vocab, top_k=self.top_k,
-            distinct=self.distinct, batch_size=self.batch_size,
+            distinct=self.distinct, batch_size=self.batch_size, inputs=self.inputs,
+            class_names=self.class_names, effects=self.effects, effect_examples=self.effect_examples,
         )
 
     def _report_failure(self, step: int, error: Exception) -> None:
@@ -144,6 +162,14 @@ def _check_sequences(sequences: Any) -> None:
             "Expected sequences that can be read every epoch (an array, a tf.data.Dataset, a list of batches). "
             f"Received: a one-shot iterator ({type(sequences).__name__})"
         )
+
+
+def _check_inputs(inputs: Any) -> dict[str, Any] | None:
+    if inputs is None:
+        return None
+    if not isinstance(inputs, dict) or not all(isinstance(name, str) for name in inputs):
+        raise FiltersError(f"Expected inputs as a dict {{input name: array}}. Received: {type(inputs).__name__}")
+    return dict(inputs)
 
 
 def _load_vocab(vocab: Any):

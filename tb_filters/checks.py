@@ -18,6 +18,12 @@ def integer_at_least(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
+def number_between(name: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+        raise FiltersError(f"Expected {name} between {low:g} and {high:g}. Received: {name}={value!r}")
+    return float(value)
+
+
 def layer_names(layers: str | Sequence[Any] | None) -> list[str] | None:
     """None (every conv layer), or names without repeats, in order; a layer
     object stands for its name."""

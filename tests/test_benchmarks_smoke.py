@@ -19,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from benchmarks import beam_targets, engine_targets, forward, notebook, plugin_targets, run, table, workload  # noqa: E402
+from benchmarks import beam_targets, effects_targets, engine_targets, forward, notebook, plugin_targets, run, table, workload  # noqa: E402,E501
 
 VOCAB = 300
 LENGTH = 12
@@ -134,6 +134,18 @@ def test_engine_targets_end_to_end_at_tiny_sizes(tmp_path):
     assert memory.unit == "MB" and abs(memory.value) < 2_000
 
 
+def test_effect_costs_at_tiny_sizes(tmp_path):
+    sizes = engine_targets.EngineSizes(
+        data=workload.DataSpec(examples=400, length=LENGTH, vocab_size=VOCAB, chunk_rows=200),
+        filters=4, small_examples=300, batch_size=128, wide_filters=16)
+    w = engine_targets.Workload(sizes, data_dir=str(tmp_path))
+    notebook_shaped, wide = effects_targets.effect_rows(w, log=lambda *args: None)
+    for row in (notebook_shaped, wide):
+        assert row.target == "EFF" and row.value > 0 and row.passed is not False
+        assert "effects computed: yes" in row.detail and "(effects over the first 300)" in row.detail
+    assert "4 filters of conv_1" in notebook_shaped.what and "16-filter layer" in wide.what
+
+
 @pytest.fixture(scope="module")
 def tiny_plugin_workload():
     # 80 filters: a full first page and a short second one.
@@ -171,10 +183,11 @@ def test_plugin_targets_against_a_live_tensorboard(tiny_plugin_workload):
     sizes = plugin_targets.Sizes(route_requests=4, route_warmups=1, render_repeats=1, load_clients=4,
                                  load_requests=3, load_time_limit=120)
     rows = plugin_targets.measure(tiny_plugin_workload, sizes, {"T4", "LOAD"}, log=lambda *a: None)
-    assert [r.target for r in rows] == ["T4"] * 4 + ["LOAD"] * 2
+    assert [r.target for r in rows] == ["T4"] * 4 + ["EFF"] * 2 + ["LOAD"] * 2
     wrong = [r for r in rows if r.passed is False]
     assert not wrong, [r.detail for r in wrong]
-    correct = rows[4]
+    assert rows[5].unit == "KB" and 0 < rows[5].value < 100
+    correct = rows[6]
     assert (correct.value, correct.unit, correct.status) == (12, "of 12", "PASS")
     assert all(r.value > 0 for r in rows)
 

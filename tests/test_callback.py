@@ -126,6 +126,8 @@ def test_vocabulary_read_from_the_model(tmp_path, data):
         (dict(layers=[]), "non-empty list of layer names"),
         (dict(log_dir=""), "Expected log_dir"),
         (dict(vocab="/nonexistent/word_index.json"), "not found"),
+        (dict(inputs=[1, 2]), "Expected inputs as a dict"),
+        (dict(effect_examples=-5), "Received: effect_examples=-5"),
     ],
 )
 def test_bad_arguments_raise_at_construction(kwargs, match):
@@ -139,3 +141,28 @@ def test_log_dir_that_is_a_file_is_refused(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(FiltersError, match="a file"):
         tb_filters.FiltersCallback(np.ones((2, 3), "int32"), log_dir=str(tmp_path / "file"))
+
+
+def two_input_classifier() -> keras.Model:
+    tokens = tokens_input()
+    meta = keras.Input((3,), name="meta")
+    x = conv(4, 3, "conv_1", activation="relu")(embedding(tokens))
+    x = keras.layers.Concatenate()([keras.layers.GlobalMaxPooling1D()(x), meta])
+    model = keras.Model([tokens, meta], keras.layers.Dense(1, activation="sigmoid", name="score")(x))
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    return model
+
+
+def test_effects_of_a_multi_input_model_at_every_step(tmp_path, data):
+    x, y = data
+    meta = np.random.default_rng(3).random((len(x), 3), dtype=np.float32)
+    model = two_input_classifier()
+    callback = tb_filters.FiltersCallback(x, vocab=VOCAB, log_dir=str(tmp_path / "run"), top_k=2,
+                                          inputs={"meta": meta}, class_names=["positive"])
+    model.fit([x, meta], y, epochs=2, batch_size=32, verbose=0, callbacks=[callback])
+    steps = read_reports(tmp_path)["run"]["conv_1"]
+    assert sorted(steps) == [0, 1]
+    history = [[f.effects[0].mean for f in steps[step].filters] for step in (0, 1)]
+    assert all(steps[s].output_names == ("positive",) for s in steps) and history[0] != history[1]
+    now = tb_filters.interpret(model, x, inputs={"meta": meta}, class_names=["positive"])["conv_1"]
+    np.testing.assert_allclose(history[1], [f.effects[0].mean for f in now.filters], atol=1e-7)

@@ -4,7 +4,8 @@
 // `shown`, which the summary, the pagers and the history panel follow.
 
 import * as api from "../api.js";
-import { nearestStep } from "../catalog.js";
+import { nearestStep, pageOffset } from "../catalog.js";
+import { filterOrder } from "../order.js";
 import { markFetched, markRendered } from "../marks.js";
 import { PAGE_SIZE } from "../state.js";
 import { latestRequest } from "../store.js";
@@ -21,12 +22,13 @@ export function gridPanel(store) {
 
   const load = (state) => request.run(
     (signal) => fetchColumns(state, signal),
-    (columns) => showColumns(state, columns),
+    ({ columns, order }) => showColumns({ ...state, view: { ...state.view, offset: order.offset } }, columns, order),
   );
-  const showColumns = ({ view, catalog, scrollTo }, columns) => {
+  const showColumns = ({ view, catalog, scrollTo }, columns, order) => {
     markFetched();
     show(filterGrid(columns, {
       offset: view.offset,
+      indices: order.indices,
       limit: PAGE_SIZE,
       highlight: (token) => Boolean(store.state.highlight?.(token)),
       loadAll: (run, step, index) => fetchWholeFilter(catalog, view.layer, run, step, index),
@@ -58,8 +60,38 @@ export function gridPanel(store) {
   return { root };
 }
 
+/**
+ * The page's filters in the view's order: index order pages by offset; any other
+ * sort follows the first run's overview (so runs side by side keep one order),
+ * and a linked filter lands on the page that holds it.
+ */
+async function pageOrder({ view, catalog }, signal) {
+  if (view.sort === "index") return { offset: view.offset, indices: null };
+  const run = view.runs[0];
+  const info = catalog.layer(run, view.layer);
+  const step = nearestStep(info.steps, view.step);
+  const overview = await api.fetchOverview({
+    run, layer: view.layer, step, wallTime: catalog.wallTime(run, view.layer, step), signal,
+  });
+  const order = filterOrder(overview, view.sort, view.output);
+  const position = view.filter !== null ? order.indexOf(view.filter) : -1;
+  const offset = position >= 0 ? pageOffset(position) : view.offset;
+  return { offset, indices: order.slice(offset, offset + PAGE_SIZE) };
+}
+
+async function fetchColumns(state, signal) {
+  let order;
+  try {
+    order = await pageOrder(state, signal);
+  } catch (e) {
+    if (signal.aborted) throw e;
+    order = { offset: state.view.offset, indices: null }; // no overview: index order
+  }
+  return { columns: await fetchRunColumns(state, order, signal), order };
+}
+
 /** Each picked run's page of filters, at that run's step nearest the slider's. */
-function fetchColumns({ view, catalog }, signal) {
+function fetchRunColumns({ view, catalog }, order, signal) {
   return Promise.all(view.runs.map(async (run) => {
     const info = catalog.layer(run, view.layer);
     const column = { run, step: null, requestedStep: view.step, page: null, error: null };
@@ -68,7 +100,7 @@ function fetchColumns({ view, catalog }, signal) {
     try {
       const page = await api.fetchFilterPage({
         run, layer: view.layer, step, wallTime: catalog.wallTime(run, view.layer, step),
-        offset: view.offset, limit: PAGE_SIZE, windowsLimit: WINDOWS_SHOWN, signal,
+        offset: order.offset, limit: PAGE_SIZE, windowsLimit: WINDOWS_SHOWN, indices: order.indices, signal,
       });
       return { ...column, step, page };
     } catch (e) {

@@ -8,7 +8,8 @@ import { filterCard, missingCard } from "./filter_card.js";
 /**
  * columns: one per picked run, in order:
  *   {run, step, requestedStep, page (the `filters` answer) | null, error: string | null}
- * options: {offset, limit, highlight(token), loadAll(run, step, index), onHistory(index)}
+ * options: {offset, limit, indices (the rows in a sorted order, or null: index order from offset),
+ *           highlight(token), loadAll(run, step, index), onHistory(index)}
  */
 export function filterGrid(columns, options) {
   const compare = columns.length > 1;
@@ -23,7 +24,8 @@ export function filterGrid(columns, options) {
   return grid;
 }
 
-function rowIndices(columns, { offset, limit }) {
+function rowIndices(columns, { offset, limit, indices: sorted }) {
+  if (sorted) return sorted;
   const total = Math.max(0, ...columns.map((c) => (c.page ? c.page.num_filters : 0)));
   const indices = [];
   for (let index = offset; index < Math.min(total, offset + limit); index += 1) indices.push(index);

@@ -155,7 +155,8 @@ class _Engine:
                 vocab = _local_copy(vocab, local)
             self.vocabulary = vocab_lib.load_vocabulary(vocab, self.model)
         self._interpret = interpret_lib
-        self.chains = self.start().chains
+        first = self.start()
+        self.chains, self.described = first.chains, first.described
 
     def start(self):
         spec = self.spec
@@ -239,4 +240,4 @@ class _Assemble(_WithEngine):
             raise FiltersError("Expected at least one sequence. Received none")
         from tb_filters.engine import assemble
 
-        yield assemble.report(self.engine.chains, states, self.engine.vocabulary)
+        yield assemble.report(self.engine.chains, states, self.engine.vocabulary, self.engine.described)

@@ -3,7 +3,8 @@ or write the demo runs.
 
     tb-filters interpret MODEL (--data SEQ | --texts TEXTS [--tokenizer FILE]) [--vocab VOCAB]
                          --logdir DIR [--layer NAME]... [--top-k K] [--step S] [--batch-size B]
-                         [--no-distinct] [--json FILE] [--weights FILE]
+                         [--no-distinct] [--json FILE] [--weights FILE] [--input NAME=FILE.npy]...
+                         [--class-names FILE] [--effect-examples N] [--no-effects]
                          [--runner RUNNER [--feature KEY] [Beam pipeline options]...]
     tb-filters demo --logdir runs [--epochs N]
 
@@ -81,6 +82,14 @@ def _add_interpret(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-distinct", action="store_false", dest="distinct",
                    help="raw top-k (example, position) pairs, as the original notebook; "
                         "default: distinct token windows with occurrence counts")
+    p.add_argument("--input", action="append", metavar="NAME=FILE.npy", dest="inputs",
+                   help="another model input by name (a row per example), for the filters' effects on the "
+                        "outputs; repeat for several")
+    p.add_argument("--class-names", metavar="FILE", help="names of the model's output units, one per line")
+    p.add_argument("--effect-examples", type=int, default=10_000, metavar="N",
+                   help="effects and duplicate filters over the first N examples (default: 10000; 0: all)")
+    p.add_argument("--no-effects", action="store_false", dest="effects",
+                   help="skip the filters' effects on the outputs (dead and duplicate filters are still found)")
     p.add_argument("--json", metavar="FILE",
                    help="also write the notebook's JSON export of the first layer; "
                         f"with {LAYER_PLACEHOLDER} in FILE, one file per layer")
@@ -186,6 +195,8 @@ def _run_interpret(args: argparse.Namespace, written: list[str]) -> int:
 
     loading.check_model_paths(args.model, args.weights)
     data = _load_data(args)
+    args.input_arrays = loading.load_named_inputs(args.inputs)
+    args.class_name_list = loading.load_class_names(args.class_names)
     vocabulary = vocab.load_vocabulary(args.vocab) if args.vocab else None
     with _quiet_tensorflow_import():
         import keras  # noqa: F401  (its import is the noisy one)
@@ -276,7 +287,7 @@ def _load_data(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
-    for flag, minimum in (("top_k", 1), ("batch_size", 1), ("step", 0)):
+    for flag, minimum in (("top_k", 1), ("batch_size", 1), ("step", 0), ("effect_examples", 0)):
         checks.integer_at_least(flag, getattr(args, flag), minimum)
 
 
@@ -347,16 +358,29 @@ def _silence_python_logging() -> None:
 
 
 def _interpret(model, data: dict[str, Any], vocabulary, args: argparse.Namespace):
+    import warnings
+
+    from tb_filters.engine.effects import EffectsSkipped
     from tb_filters.engine.interpret import interpret
 
     progress = ProgressLine(total=len(next(iter(data.values()))), stream=sys.stderr)
     try:
-        return interpret(
-            model, layers=args.layers, vocab=vocabulary, top_k=args.top_k,
-            distinct=args.distinct, batch_size=args.batch_size, progress=progress, **data,
-        )
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always", EffectsSkipped)
+            report = interpret(
+                model, layers=args.layers, vocab=vocabulary, top_k=args.top_k,
+                distinct=args.distinct, batch_size=args.batch_size, progress=progress,
+                inputs=args.input_arrays, class_names=args.class_name_list, effects=args.effects,
+                effect_examples=args.effect_examples, **data,
+            )
     finally:
         progress.close()
+    for note in notes:
+        if issubclass(note.category, EffectsSkipped):
+            print(f"{PROG}: note: {_one_line(str(note.message)).removeprefix('tb_filters: ')}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(note.message, note.category, note.filename, note.lineno)
+    return report
 
 
 def _write_outputs(report, args: argparse.Namespace, written: list[str]) -> None:
@@ -394,10 +418,36 @@ def _print_summary(report, seconds: float, written: list[str], args: argparse.Na
     mode = "distinct windows" if args.distinct else "raw windows"
     print(f"Interpreted {described}: {examples:,} examples, top-{args.top_k} {mode}, "
           f"{seconds:.1f} s ({rate:,.0f} examples/s).")
+    for layer in layers:
+        _print_effects(layer)
     print(f"Wrote step {args.step} to {written[0]}")
     for path in written[1:]:
         print(f"Wrote {path}")
     print(f"View: tensorboard --logdir {args.logdir}")
+
+
+TOP_FILTERS = 5
+
+
+def _print_effects(layer) -> None:
+    """Per output, the filters with the largest mean |effect|; dead and duplicate counts."""
+    dead = [f.index for f in layer.filters if f.dead]
+    duplicates = [f.index for f in layer.filters if f.duplicate_of is not None]
+    print(f"  {layer.name}: {len(dead)} dead filter(s){_listed(dead)}, {len(duplicates)} duplicate(s)"
+          f"{_listed([f'{f.index}~{f.duplicate_of}' for f in layer.filters if f.duplicate_of is not None])}")
+    for column, output in enumerate(layer.output_names):
+        ranked = sorted(layer.filters, key=lambda f: (-f.effects[column].mean_abs, f.index))[:TOP_FILTERS]
+        described = ", ".join(f"{f.index} ({f.effects[column].mean:+.3g}, |{f.effects[column].mean_abs:.3g}|)"
+                              for f in ranked)
+        print(f"    effect on {output} over {layer.sample_examples:,} examples, top {len(ranked)} by mean |change|: "
+              f"{described}")
+
+
+def _listed(items: list, limit: int = 8) -> str:
+    if not items:
+        return ""
+    shown = ", ".join(str(i) for i in items[:limit])
+    return f" ({shown}{', ...' if len(items) > limit else ''})"
 
 
 # -- demo ----------------------------------------------------------------------------------

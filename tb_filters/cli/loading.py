@@ -437,6 +437,36 @@ def _first_line(error: BaseException) -> str:
 
 def load_sequences(spec: str) -> np.ndarray:
     """Token ids [N, L] from `file.npy` (memory-mapped) or `file.npz:key`."""
+    return checks.token_ids(load_array(spec), os.fspath(spec))
+
+
+def load_named_inputs(specs: list[str] | None) -> dict[str, np.ndarray]:
+    """The model's other inputs from `NAME=FILE.npy` (or NAME=file.npz:key) items."""
+    inputs: dict[str, np.ndarray] = {}
+    for item in specs or ():
+        name, sep, spec = item.partition("=")
+        if not sep or not name or not spec:
+            raise FiltersError(f"Expected --input NAME=FILE.npy. Received: --input {item}")
+        if name in inputs:
+            raise FiltersError(f"Expected each --input name once. Received {name!r} twice")
+        inputs[name] = load_array(spec)
+    return inputs
+
+
+def load_class_names(path: str | None) -> list[str] | None:
+    """One class name per line (blank lines at the end ignored)."""
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = f.read().rstrip("\n").split("\n")
+    except (OSError, UnicodeDecodeError) as e:
+        raise FiltersError(f"Expected a readable UTF-8 --class-names file. Received: {path} ({_first_line(e)})") from None
+    return [name.rstrip("\r") for name in names]
+
+
+def load_array(spec: str) -> np.ndarray:
+    """A numeric array from `file.npy` (memory-mapped) or `file.npz:key`."""
     spec = os.fspath(spec)
     path, key = _split_spec(spec)
     if _suffix(path) not in DATA_SUFFIXES:
@@ -447,7 +477,7 @@ def load_sequences(spec: str) -> np.ndarray:
         array = _read_npy(path) if _suffix(path) == ".npy" else _read_npz(path, key)
     except OSError as e:
         raise FiltersError(f"The data file is not readable. Received: {path} ({_first_line(e)})") from None
-    return checks.token_ids(array, spec)
+    return array
 
 
 def _split_spec(spec: str) -> tuple[str, str | None]:

@@ -12,19 +12,26 @@ from typing import Any
 
 import numpy as np
 
+from tb_filters.engine import redundancy
 from tb_filters.engine import vocab as vocab_lib
-from tb_filters.engine.state import LayerState, Layout
 from tb_filters.engine.chains import Chain
 from tb_filters.engine.contributions import contributions
-from tb_filters.format.report import FilterReport, FilterStats, LayerGeometry, LayerReport, Report, Window
+from tb_filters.engine.effects import Described
+from tb_filters.engine.state import LayerState, Layout
+from tb_filters.format.report import Effect, FilterReport, FilterStats, LayerGeometry, LayerReport, Report, Window
 
 
-def report(chains: list[Chain], states: dict[str, LayerState], vocabulary: vocab_lib.Vocabulary) -> Report:
-    """Every chain's layer, in chain order, from its final state."""
-    return Report(layers={chain.name: layer_report(chain, states[chain.name], vocabulary) for chain in chains})
+def report(chains: list[Chain], states: dict[str, LayerState], vocabulary: vocab_lib.Vocabulary,
+           described: Described | None = None) -> Report:
+    """Every chain's layer, in chain order, from its final state; `described`: the effects'
+    output names (without them the effects are left out) and note, the duplicate threshold."""
+    described = described or Described()
+    return Report(layers={chain.name: layer_report(chain, states[chain.name], vocabulary, described)
+                          for chain in chains})
 
 
-def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vocabulary) -> LayerReport:
+def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vocabulary,
+                 described: Described = Described()) -> LayerReport:
     if not layer_state.is_settled:
         raise AssertionError(f"Layer {chain.name!r}: a merged state's counts must be settled before its report")
     plan, state = layer_state.layout, layer_state.arrays
@@ -39,8 +46,10 @@ def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vo
     windows = _windows(plan, state, found, vocabulary, contrib)
     bias = _bias(chain.conv)
     positions_seen = examples * plan.output_length
+    matter = _matter(chain, layer_state, described)
     filters = tuple(
-        FilterReport(index=f, windows=windows[f], stats=_stats(state, f, positions_seen), bias=float(bias[f]))
+        FilterReport(index=f, windows=windows[f], stats=_stats(state, f, positions_seen), bias=float(bias[f]),
+                     **matter[f])
         for f in range(plan.num_filters)
     )
     return LayerReport(
@@ -51,7 +60,34 @@ def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vo
         num_examples=examples,
         filters=filters,
         has_contributions=contrib is not None,
+        output_names=described.output_names if plan.outputs else (),
+        sample_examples=int(state["sample_examples"]),
+        effects_note=described.note,
+        duplicate_threshold=described.duplicate_threshold,
     )
+
+
+def _matter(chain: Chain, layer_state: LayerState, described: Described) -> list[dict]:
+    """Per filter: effects, dead, duplicate_of and its correlation."""
+    state, filters = layer_state.arrays, layer_state.layout.num_filters
+    dead = redundancy.dead(state["max"], state["min"], _activation_name(chain.conv)).tolist()
+    of, correlation = [None] * filters, [None] * filters
+    effects: list[tuple] = [()] * filters
+    examples = int(state["sample_examples"])
+    if examples:
+        positions = examples * layer_state.layout.output_length
+        matrix = redundancy.correlations(positions, state["sample_sum"], state["sample_squares"],
+                                         state["sample_products"])
+        of, correlation = redundancy.duplicates(matrix, described.duplicate_threshold)
+        if layer_state.layout.outputs and len(described.output_names) == layer_state.layout.outputs:
+            means = (state["effect_sum"] / examples).tolist()
+            absolute = (state["effect_abs_sum"] / examples).tolist()
+            effects = [tuple(Effect(*e) for e in zip(described.output_names, means[f], absolute[f]))
+                       for f in range(filters)]
+    return [
+        {"effects": effects[f], "dead": dead[f], "duplicate_of": of[f], "duplicate_correlation": correlation[f]}
+        for f in range(filters)
+    ]
 
 
 def _windows(

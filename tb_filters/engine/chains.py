@@ -113,7 +113,7 @@ def conv_layer_names(model: Any) -> list[str]:
 
 def find_chains(model: Any, layer_names: Sequence[str] | None) -> list[Chain]:
     """One Chain per requested conv layer (default: every Conv1D, in model order)."""
-    graph = _graph(model)
+    graph = graph_of(model)
     names = checks.layer_names(layer_names) or conv_layer_names(model)
     if not names:
         raise FiltersError(
@@ -133,7 +133,8 @@ def find_chains(model: Any, layer_names: Sequence[str] | None) -> list[Chain]:
     return chains
 
 
-def _graph(model: Any) -> Any:
+def graph_of(model: Any) -> Any:
+    """The functional graph of a Functional or Sequential model (FiltersError otherwise)."""
     if isinstance(model, keras.Sequential):
         if model._functional is None:
             raise FiltersError(

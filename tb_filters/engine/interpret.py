@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import collections
 import weakref
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from tb_filters import checks
-from tb_filters.engine import assemble, backends, receptive
+from tb_filters.engine import assemble, backends, receptive, redundancy
 from tb_filters.engine import batches as batches_lib
 from tb_filters.engine import chains as chains_lib
+from tb_filters.engine import effects as effects_lib
 from tb_filters.engine import state as state_lib
 from tb_filters.engine import step as stream
 from tb_filters.engine import texts as texts_lib
@@ -38,6 +39,11 @@ def interpret(
     distinct: bool = True,
     batch_size: int = 1024,
     progress: Callable[[int], Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    class_names: Sequence[str] | None = None,
+    effects: bool = True,
+    effect_examples: int = effects_lib.DEFAULT_EXAMPLES,
+    duplicate_threshold: float = redundancy.DUPLICATE_THRESHOLD,
     *,
     texts: Sequence[str] | None = None,
     tokenizer: Any = None,
@@ -57,6 +63,15 @@ def interpret(
             False the raw top-k (example, position) pairs.
         batch_size: examples per compiled step (array input).
         progress: called with the number of examples done after each batch.
+        inputs: the model's other inputs by name ({"meta": X_meta}, a row per
+            example), needed for the effects when the outputs read them;
+            without them the effects are skipped with a note (EffectsSkipped warning).
+        class_names: names of the model's output units (default "output:unit").
+        effects: compute each filter's effect on every output unit by ablation.
+        effect_examples: the effects and the correlations behind duplicates are
+            taken over the first this many examples (0: all).
+        duplicate_threshold: a filter whose activations correlate above this
+            with an earlier filter's is its duplicate.
         texts: raw texts instead of `sequences`, one example each; windows
             then also hold each token's original text (`Window.originals`).
         tokenizer: for `texts`: a Keras Tokenizer (or its `to_json()` file or
@@ -66,7 +81,7 @@ def interpret(
     Example:
         report = tb_filters.interpret(model, x_test, vocab="word_index.json", top_k=10)
         for f in report["conv_1"].filters:
-            print(f.index, [w.words for w in f.windows[:3]])
+            print(f.index, [w.words for w in f.windows[:3]], f.dead, f.effects[:1])
         report = tb_filters.interpret(model, texts=["not good at all", ...], tokenizer="tokenizer.json")
     """
     batch_size = checks.integer_at_least("batch_size", batch_size)
@@ -75,7 +90,9 @@ def interpret(
         chains = chains_lib.find_chains(model, checks.layer_names(layers))
         tokenized, vocab = texts_lib.tokenized_input(model, chains, sequences, texts, tokenizer, vocab)
         sequences = tokenized.ids
-    run = start(model, layers, vocab, top_k, distinct, batches_lib.known_examples(sequences))
+    run = start(model, layers, vocab, top_k, distinct, batches_lib.known_examples(sequences), inputs=inputs,
+                class_names=class_names, effects=effects, effect_examples=effect_examples,
+                duplicate_threshold=duplicate_threshold)
     for batch in batches_lib.batches(sequences, int(batch_size)):
         run.feed(batch)
         if progress is not None:
@@ -91,14 +108,24 @@ def start(
     top_k: int = 10,
     distinct: bool = True,
     expected_examples: int | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    class_names: Sequence[str] | None = None,
+    effects: bool = True,
+    effect_examples: int = effects_lib.DEFAULT_EXAMPLES,
+    duplicate_threshold: float = redundancy.DUPLICATE_THRESHOLD,
 ) -> "_Run":
     """A run to feed batch by batch, each with its first example's global index;
-    `run.layer_states()` is its mergeable state (tb_filters.beam folds shards so)."""
+    `run.layer_states()` is its mergeable state (tb_filters.beam folds shards so),
+    `run.described` what its report says besides the numbers."""
     backends.check_backend()
     top_k = checks.integer_at_least("top_k", top_k)
+    effect_examples = checks.integer_at_least("effect_examples", effect_examples, minimum=0)
+    duplicate_threshold = checks.number_between("duplicate_threshold", duplicate_threshold, -1.0, 1.0)
     chains = chains_lib.find_chains(model, checks.layer_names(layers))
     vocabulary = vocab_lib.load_vocabulary(vocab, model)
-    return _Run(model, chains, vocabulary, int(top_k), bool(distinct), expected_examples)
+    sample = effects_lib.Sample(model, chains, effects_lib.check_inputs(model, chains, inputs), class_names,
+                                effect_examples, bool(effects), expected_examples, duplicate_threshold)
+    return _Run(model, chains, vocabulary, int(top_k), bool(distinct), expected_examples, sample)
 
 
 class _Run:
@@ -111,9 +138,11 @@ class _Run:
         vocabulary: vocab_lib.Vocabulary,
         top_k: int,
         distinct: bool,
-        expected_examples: int | None = None,
+        expected_examples: int | None,
+        sample: effects_lib.Sample,
     ):
         self.model = model
+        self.sample = sample
         self.expected_examples = expected_examples
         self.chains = chains
         self.vocabulary = vocabulary
@@ -186,6 +215,7 @@ class _Run:
             tf.constant(ids), tf.constant(valid, tf.int32), tf.constant(first, tf.int64), self.states
         )
         self._check_finite(flags, first)
+        self.sample.feed(ids, valid, first)
         self.examples += valid
 
     def _check_ids(self, batch: np.ndarray, first: int) -> None:
@@ -212,16 +242,22 @@ class _Run:
         """The state so far, per layer, as the mergeable numpy object."""
         if self.length is None:
             raise FiltersError("Expected at least one sequence. Received none")
+        outputs = self.sample.outputs
         return {
             plan.name: state_lib.LayerState.from_arrays(
-                state_lib.Layout.of(plan, self.length), self.examples,
-                {key: value.numpy() for key, value in self.states[plan.name].items()},
+                state_lib.Layout.of(plan, self.length, outputs), self.examples,
+                {**{key: value.numpy() for key, value in self.states[plan.name].items()},
+                 **self.sample.arrays(plan.name)},
             )
             for plan in self.plans
         }
 
+    @property
+    def described(self) -> effects_lib.Described:
+        return self.sample.described
+
     def report(self) -> Report:
-        return assemble.report(self.chains, self.layer_states(), self.vocabulary)
+        return assemble.report(self.chains, self.layer_states(), self.vocabulary, self.described)
 
 
 # Below this many activations (examples x positions x filters, all layers) a

@@ -93,12 +93,13 @@ class Layout:
     input_length: int
     output_length: int
     boundary_keys: tuple[int, ...]
+    outputs: int = 0  # model output units with effects in the state (effects.py); 0: none
 
     @classmethod
-    def of(cls, plan: Any, input_length: int) -> "Layout":
+    def of(cls, plan: Any, input_length: int, outputs: int = 0) -> "Layout":
         """From step.py's LayerPlan (duck-typed: this module never imports TensorFlow)."""
         return cls(plan.name, plan.num_filters, plan.top_k, plan.distinct, plan.span, int(input_length),
-                   plan.output_length, tuple(int(k) for k in plan.boundary_keys))
+                   plan.output_length, tuple(int(k) for k in plan.boundary_keys), int(outputs))
 
     @property
     def width(self) -> int:
@@ -281,6 +282,13 @@ def layer_fields(layout: Layout) -> tuple[Any, ...]:
         Minimum("min", (f,), np.float32),
         Additive("positive", (f,), np.int64),
         Additive("histogram", (NUM_BUCKETS, f), np.int64),
+        # The sample (effects.py): the first effect_examples examples by global index.
+        Additive("sample_examples", (), np.int64),
+        Additive("sample_sum", (f,), np.float64),
+        Additive("sample_squares", (f,), np.float64),
+        Additive("sample_products", (f, f), np.float64),
+        *((Additive("effect_sum", (f, layout.outputs), np.float64),
+           Additive("effect_abs_sum", (f, layout.outputs), np.float64)) if layout.outputs else ()),
     )
 
 

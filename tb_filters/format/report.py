@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from tb_filters.format import metadata
 from tb_filters.format.proto import filters_pb2
@@ -62,12 +62,26 @@ class FilterStats:
     histogram: tuple[int, ...]  # counts per HISTOGRAM_EDGES bucket
 
 
+class Effect(NamedTuple):
+    """A filter's effect on one model output unit, a tuple (output, mean, mean_abs): the
+    mean over the sample of output(x) - output(x with the filter's activations set to 0),
+    and the mean |change|."""
+
+    output: str
+    mean: float
+    mean_abs: float
+
+
 @dataclasses.dataclass(frozen=True)
 class FilterReport:
     index: int
     windows: tuple[Window, ...]
     stats: FilterStats
     bias: float = 0.0
+    effects: tuple[Effect, ...] = ()  # in the model's output order; empty when not computed
+    dead: bool | None = None  # None: unknown (a report from before payload version 2)
+    duplicate_of: int | None = None  # the earlier filter it correlates with above the threshold
+    duplicate_correlation: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +109,10 @@ class LayerReport:
     num_examples: int
     filters: tuple[FilterReport, ...]
     has_contributions: bool = False
+    output_names: tuple[str, ...] = ()  # the effects' outputs; empty when not computed
+    sample_examples: int = 0  # examples behind the effects and correlations
+    effects_note: str = ""  # why the effects are missing, if they are
+    duplicate_threshold: float | None = None
 
     def to_notebook_json(self) -> dict[str, list[dict]]:
         """The original notebook's export: {"Filter_i": [{activation, tweet, position, words}]}."""
@@ -139,6 +157,10 @@ def to_proto(layer: LayerReport) -> filters_pb2.LayerReport:
         num_examples=layer.num_examples,
         histogram_edges=HISTOGRAM_EDGES,
         has_contributions=layer.has_contributions,
+        output_names=layer.output_names,
+        sample_examples=layer.sample_examples,
+        effects_note=layer.effects_note,
+        duplicate_threshold=layer.duplicate_threshold,
     )
     for f in layer.filters:
         pb.filters.append(_filter_to_proto(f, table))
@@ -148,7 +170,13 @@ def to_proto(layer: LayerReport) -> filters_pb2.LayerReport:
 
 def _filter_to_proto(f: FilterReport, table: dict[str, int]) -> filters_pb2.FilterReport:
     stats = filters_pb2.Stats(**dataclasses.asdict(f.stats))
-    pb = filters_pb2.FilterReport(index=f.index, stats=stats, bias=f.bias)
+    pb = filters_pb2.FilterReport(
+        index=f.index, stats=stats, bias=f.bias, dead=f.dead,
+        effect_mean=[e.mean for e in f.effects], effect_mean_abs=[e.mean_abs for e in f.effects],
+    )
+    if f.duplicate_of is not None:
+        pb.duplicate_of = f.duplicate_of
+        pb.duplicate_correlation = f.duplicate_correlation or 0.0
     for w in f.windows:
         pb.windows.append(
             filters_pb2.Window(
@@ -189,6 +217,7 @@ def from_proto(pb: filters_pb2.LayerReport) -> LayerReport:
                 histogram=tuple(f.stats.histogram),
             ),
             bias=f.bias,
+            **_matter_from_proto(f, pb),
         )
         for f in pb.filters
     )
@@ -200,7 +229,25 @@ def from_proto(pb: filters_pb2.LayerReport) -> LayerReport:
         num_examples=pb.num_examples,
         filters=filters,
         has_contributions=pb.has_contributions,
+        output_names=tuple(pb.output_names),
+        sample_examples=pb.sample_examples,
+        effects_note=pb.effects_note,
+        duplicate_threshold=pb.duplicate_threshold if pb.HasField("duplicate_threshold") else None,
     )
+
+
+def _matter_from_proto(f: filters_pb2.FilterReport, layer: filters_pb2.LayerReport) -> dict:
+    """Effects, dead and duplicate_of; version 1 reports know none of them."""
+    if layer.version < 2:
+        return {}
+    duplicate = f.HasField("duplicate_of")
+    return {
+        "effects": tuple(Effect(name, mean, mean_abs) for name, mean, mean_abs
+                         in zip(layer.output_names, f.effect_mean, f.effect_mean_abs)),
+        "dead": f.dead if f.HasField("dead") else None,
+        "duplicate_of": f.duplicate_of if duplicate else None,
+        "duplicate_correlation": f.duplicate_correlation if duplicate else None,
+    }
 
 
 def _window_from_proto(w: filters_pb2.Window, table: list[str], has_contributions: bool) -> Window:

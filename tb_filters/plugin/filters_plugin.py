@@ -54,6 +54,7 @@ class FiltersPlugin(base_plugin.TBPlugin):
             "/runs": self._serve_runs,
             "/filters": self._serve_filters,
             "/filter": self._serve_filter,
+            "/overview": self._serve_overview,
             "/compare": self._serve_compare,
             "/search": self._serve_search,
             **self._static.routes(),
@@ -81,7 +82,16 @@ class FiltersPlugin(base_plugin.TBPlugin):
             step=params.integer(request, "step", None),
             offset=params.integer(request, "offset", 0, low=0),
             limit=params.integer(request, "limit", DEFAULT_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE),
-            windows_limit=params.integer(request, "windows_limit", None, low=0, high=MAX_WINDOWS))
+            windows_limit=params.integer(request, "windows_limit", None, low=0, high=MAX_WINDOWS),
+            indices=params.integers(request, "index", most=MAX_PAGE_SIZE, low=0))
+        return self._gzip.respond(request, lambda: to_json(page), page.identity)
+
+    @wrappers.Request.application
+    def _serve_overview(self, request: wrappers.Request) -> wrappers.Response:
+        page = queries.overview_impl(
+            self._store, *params.where(request),
+            run=params.text(request, "run"), layer=params.text(request, "layer"),
+            step=params.integer(request, "step", None))
         return self._gzip.respond(request, lambda: to_json(page), page.identity)
 
     @wrappers.Request.application

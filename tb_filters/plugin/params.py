@@ -59,6 +59,20 @@ def integer(request: wrappers.Request, name: str, default: int | None,
     return value
 
 
+def integers(request: wrappers.Request, name: str, most: int, low: int | None = None) -> list[int]:
+    """A repeated integer parameter (`index=3&index=17`), in the order given."""
+    values = []
+    for value_text in texts(request, name, required=False, most=most):
+        if not _INTEGER.fullmatch(value_text):
+            raise tb_errors.InvalidArgumentError(
+                f"Expected integer values of {name}. Received: {name}={shown(value_text)}")
+        value = int(value_text)
+        if low is not None and value < low:
+            raise tb_errors.InvalidArgumentError(f"Expected {low} <= {name}. Received: {name}={value}")
+        values.append(value)
+    return values
+
+
 def required_integer(request: wrappers.Request, name: str, low: int | None = None) -> int:
     value = integer(request, name, None, low=low)
     if value is None:

@@ -50,9 +50,12 @@ class Page(dict):
 
 def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
                  step: int | None, offset: int, limit: int,
-                 windows_limit: int | None) -> Page:
+                 windows_limit: int | None, indices: Sequence[int] = ()) -> Page:
     layer_step = store.series(ctx, experiment, run, layer).at(step)
-    indices = list(layer_step.positions)[offset:offset + limit]
+    if indices:  # an order of the reader's (the tab's sorted cards): the filters this run has
+        indices = [i for i in dict.fromkeys(indices) if i in layer_step.positions]
+    else:
+        indices = list(layer_step.positions)[offset:offset + limit]
     page = Page(
         run=layer_step.run,
         layer=layer_step.layer,
@@ -65,7 +68,22 @@ def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
         limit=limit,
         filters=[store.filter_json(experiment, layer_step, i, windows_limit) for i in indices],
     )
-    page.identity = ("filters", layer_step.serial, offset, limit, windows_limit)
+    page.identity = ("filters", layer_step.serial, offset, limit, windows_limit, tuple(indices))
+    return page
+
+
+def overview_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
+                  step: int | None) -> Page:
+    layer_step = store.series(ctx, experiment, run, layer).at(step)
+    try:
+        columns = views.overview(layer_step.proto)
+    except views.CorruptReport as e:
+        raise tb_errors.NotFoundError(
+            f"No readable overview of layer {quoted(layer)} of run {quoted(run)} at step {layer_step.step}: {e}"
+        ) from None
+    page = Page(run=layer_step.run, layer=layer_step.layer, step=layer_step.step,
+                wall_time=layer_step.wall_time, num_filters=layer_step.num_filters, **columns)
+    page.identity = ("overview", layer_step.serial)
     return page
 
 

@@ -102,6 +102,30 @@ def _window_object(filter_index: int, rank: int, w: filters_pb2.Window, tokens: 
     }
 
 
+def overview(pb: filters_pb2.LayerReport) -> dict[str, Any]:
+    """The `overview` answer's per-layer part: one column per field, one entry per filter,
+    in the report's filter order (`index` says which filter each entry is)."""
+    filters = pb.filters
+    outputs = list(pb.output_names)
+    means = [list(f.effect_mean) for f in filters]
+    absolute = [list(f.effect_mean_abs) for f in filters]
+    if any(len(m) != len(outputs) or len(a) != len(outputs) for m, a in zip(means, absolute)):
+        raise CorruptReport("effects do not match the report's outputs")
+    return {
+        "outputs": outputs,
+        "sample_examples": pb.sample_examples,
+        "effects_note": pb.effects_note,
+        "duplicate_threshold": pb.duplicate_threshold if pb.HasField("duplicate_threshold") else None,
+        "index": [f.index for f in filters],
+        "effect_mean": [[m[o] for m in means] for o in range(len(outputs))],
+        "effect_mean_abs": [[a[o] for a in absolute] for o in range(len(outputs))],
+        "dead": [f.dead for f in filters] if any(f.HasField("dead") for f in filters) else None,
+        "duplicate_of": [f.duplicate_of if f.HasField("duplicate_of") else None for f in filters],
+        "max": [f.stats.max for f in filters],
+        "positive_fraction": [f.stats.positive_fraction for f in filters],
+    }
+
+
 def skipped(run: str, layer: str, step: int | None, reason: str) -> dict[str, Any]:
     return {"run": run, "layer": layer, "step": step, "reason": reason}
 

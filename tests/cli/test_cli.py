@@ -41,6 +41,8 @@ def files(tmp_path_factory) -> dict[str, str]:
     model = notebook_model()
     model.save(path("model.keras"))
     np.save(path("data.npy"), token_data(64))
+    np.save(path("meta.npy"), np.random.default_rng(0).random((64, 24), dtype=np.float32))
+    Path(path("classes.txt")).write_text("positive\n", encoding="utf-8")
     Path(path("vocab.txt")).write_text("\n".join(VOCAB) + "\n", encoding="utf-8")
     _save_bad_models(model, path)
     _save_bad_data(path)
@@ -134,6 +136,43 @@ def test_raw_mode_every_layer_and_one_json_per_layer(files, tmp_path, capsys):
     for name, steps in reports.items():
         assert not steps[0].distinct and all(w.count == 1 for f in steps[0].filters for w in f.windows)
         assert json.loads((tmp_path / f"{name}.json").read_text()) == steps[0].to_notebook_json()
+
+
+def test_effects_with_the_other_input_and_class_names(files, tmp_path, capsys):
+    code = cli.main([
+        "interpret", files["model.keras"], "--data", files["data.npy"], "--vocab", files["vocab.txt"],
+        "--logdir", str(tmp_path / "run"), "--input", f"meta={files['meta.npy']}",
+        "--class-names", files["classes.txt"], "--effect-examples", "40",
+    ])
+    out, err = capsys.readouterr()
+    assert code == 0 and "note" not in err, err
+    reports = read_reports(tmp_path)["run"]
+    expected = tb_filters.interpret(keras.models.load_model(files["model.keras"]), np.load(files["data.npy"]),
+                                    inputs={"meta": np.load(files["meta.npy"])}, class_names=["positive"],
+                                    effect_examples=40)
+    for name in ("conv_1", "conv_2"):
+        layer = reports[name][0]
+        assert layer.output_names == ("positive",) and layer.sample_examples == 40
+        np.testing.assert_allclose([f.effects[0].mean for f in layer.filters],
+                                   [f.effects[0].mean for f in expected[name].filters], atol=1e-7)
+        top = sorted(layer.filters, key=lambda f: (-f.effects[0].mean_abs, f.index))[:5]
+        lines = out.splitlines()
+        line = lines[next(i for i, text in enumerate(lines) if text.startswith(f"  {name}: ")) + 1]
+        assert line.startswith("    effect on positive over 40 examples, top")
+        assert [int(part.split(" (")[0]) for part in line.split(": ", 1)[1].split("|), ")] == [f.index for f in top]
+
+
+def test_without_the_other_input_the_effects_are_skipped_with_a_note(files, tmp_path, capsys):
+    code = cli.main(["interpret", files["model.keras"], "--data", files["data.npy"], "--vocab", files["vocab.txt"],
+                     "--logdir", str(tmp_path / "run")])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert [line for line in err.splitlines() if "examples/s" not in line] == [
+        "tb-filters: note: effects skipped: the model's other input(s) ['meta'] were not given "
+        "(pass inputs={'meta': array}, or --input meta=FILE.npy)"]
+    layer = read_reports(tmp_path)["run"]["conv_1"][0]
+    assert "meta" in layer.effects_note and all(f.effects == () for f in layer.filters)
+    assert "effect on" not in out and "dead filter(s)" in out
 
 
 def test_json_matches_the_notebook_method(files, tmp_path):
@@ -263,6 +302,8 @@ BAD_INPUTS = {
     "nan activations": (_case(model="nan.keras"), "NaN or infinite values in layer 'conv_1', filter 2"),
     "inf activations": (_case(model="inf.keras"), "NaN or infinite values in layer 'conv_1', filter 1"),
     "no vocabulary anywhere": (_case(vocab=None), "Expected --vocab"),
+    "input without a file": (_case(extra=["--input", "meta"]), "Expected --input NAME=FILE.npy. Received: --input meta"),
+    "effect examples negative": (_case(extra=["--effect-examples", "-1"]), "effect_examples >= 0"),
     "json export dir missing": (_case(extra=["--json", "/nonexistent/dir/f.json"]), "--json in an existing directory"),
     "empty texts file": (_texts_case(texts="empty.txt"), "at least one non-empty text"),
     "blank texts file": (_texts_case(texts="blank.txt"), r"at least one non-empty text.*\(2 empty examples\)"),

@@ -105,3 +105,25 @@ def test_the_demo_never_deletes_files_it_did_not_write(tmp_path, capsys):
     assert cli.main(["demo", "--logdir", str(tmp_path)]) == 2
     assert "holding 'notes.txt'" in capsys.readouterr().err
     assert (tmp_path / "kernel5" / "notes.txt").read_text() == "mine"
+
+
+def _phrases_in_top_windows(f) -> set[tuple[str, ...]]:
+    tops = [w.tokens for w in f.windows[:TOP]]
+    return {p for p in demo.PHRASES if any(_covers(t, p) for t in tops)}
+
+
+def test_filters_of_positive_phrases_push_the_positive_output_up_and_negative_ones_down(runs):
+    for run, tags in read_reports(runs).items():
+        last = tags[demo.LAYER_NAME][EPOCHS - 1]
+        assert last.output_names == ("dense:0",) and last.sample_examples == 1000
+        pushes = {"positive": [], "negative": []}
+        for f in last.filters:
+            found = _phrases_in_top_windows(f)
+            positive, negative = found & set(demo.POSITIVE_PHRASES), found & set(demo.NEGATIVE_PHRASES)
+            if positive and not negative:
+                pushes["positive"].append(f.effects[0].mean)
+            elif negative and not positive:
+                pushes["negative"].append(f.effects[0].mean)
+        assert pushes["positive"] and pushes["negative"], (run, pushes)
+        assert all(effect > 0 for effect in pushes["positive"]), (run, pushes)
+        assert all(effect < 0 for effect in pushes["negative"]), (run, pushes)

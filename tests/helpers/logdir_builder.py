@@ -122,10 +122,39 @@ def synthetic_layer_report(
         _synthetic_filter(rng, f, top_k, geometry, vocabulary, num_examples, positions)
         for f in range(num_filters)
     )
+    filters = _with_effects(filters, np.random.default_rng(seed + 1))
     return report_lib.LayerReport(
         name=name, geometry=geometry, top_k=top_k, distinct=True, num_examples=num_examples,
-        filters=filters, has_contributions=True,
+        filters=filters, has_contributions=True, output_names=SYNTHETIC_OUTPUTS,
+        sample_examples=num_examples, duplicate_threshold=0.95,
     )
+
+
+SYNTHETIC_OUTPUTS = ("negative", "positive")
+
+
+def synthetic_dead(index: int) -> bool:
+    return index % 13 == 5
+
+
+def synthetic_duplicate_of(index: int) -> int | None:
+    return index - 1 if index % 11 == 10 else None
+
+
+def _with_effects(filters, rng) -> tuple:
+    """Effects on two outputs (a softmax's: they mirror each other), every 13th filter
+    (from 5) dead with no effect, every 11th (from 10) a duplicate of the one before."""
+    pushes = rng.normal(0.0, 0.02, len(filters)).astype(np.float32)
+    result = []
+    for f, push in zip(filters, pushes.tolist()):
+        dead = synthetic_dead(f.index)
+        push = 0.0 if dead else push
+        duplicate = synthetic_duplicate_of(f.index)
+        result.append(dataclasses.replace(
+            f, dead=dead, duplicate_of=duplicate, duplicate_correlation=None if duplicate is None else 0.97,
+            effects=(report_lib.Effect("negative", -push, abs(push)), report_lib.Effect("positive", push, abs(push))),
+        ))
+    return tuple(result)
 
 
 def _synthetic_filter(rng, index, top_k, geometry, vocabulary, num_examples, positions):

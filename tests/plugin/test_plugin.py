@@ -14,7 +14,9 @@ from werkzeug import test as werkzeug_test
 from werkzeug import wrappers
 
 from tb_filters.format import metadata, summary
+from tb_filters.format import report as report_lib
 from tb_filters.plugin import queries as plugin_queries
+from tb_filters.plugin import views
 from tb_filters.plugin.jsontext import EncodedJson, to_json
 from tb_filters.plugin.responses import GzipCache, StaticFiles
 from tb_filters.plugin.store import ReportStore
@@ -509,3 +511,66 @@ def test_a_cache_over_budget_evicts_and_still_answers_right(served, built):
             assert strict_json(to_json(page).encode())["filters"] == [
                 expected_filter(f, True) for f in truth.filters]
     assert counting.reads == 4  # each run evicted the other
+
+
+# --- overview -------------------------------------------------------------------------------------
+
+
+def test_overview_has_every_filters_effects_dead_and_duplicates(served, built):
+    for run in built.runs:
+        for step in built.steps:
+            data = served.json("overview", {"run": run, "layer": "conv1d", "step": step})
+            written = built.report(run, "conv1d", step)
+            assert data["num_filters"] == len(written.filters) and data["step"] == step
+            assert data["outputs"] == list(written.output_names) and data["duplicate_threshold"] == 0.95
+            assert data["index"] == [f.index for f in written.filters]
+            for o, name in enumerate(written.output_names):
+                assert data["effect_mean"][o] == [f.effects[o].mean for f in written.filters]
+                assert data["effect_mean_abs"][o] == [f.effects[o].mean_abs for f in written.filters]
+            assert data["dead"] == [f.dead for f in written.filters]
+            assert data["duplicate_of"] == [f.duplicate_of for f in written.filters]
+            assert data["max"] == [f.stats.max for f in written.filters]
+            assert data["positive_fraction"] == [f.stats.positive_fraction for f in written.filters]
+    latest = served.json("overview", {"run": built.runs[0], "layer": "conv1d"})
+    assert latest["step"] == built.steps[-1]
+
+
+def test_overview_of_a_real_model_and_of_a_version_1_report(model_logdir):
+    path, reports = model_logdir
+    data = serve(path).json("overview", {"run": "kernel3", "layer": "conv1d", "step": 1})
+    written = reports[("kernel3", 1)]["conv1d"]
+    assert data["outputs"] == list(written.output_names) and len(data["outputs"]) == 4
+    assert data["effect_mean"][2] == [f.effects[2].mean for f in written.filters]
+    assert data["dead"] == [f.dead for f in written.filters]
+    # A version-1 payload, written before effects existed, still answers, with nothing to show.
+    pb = report_lib.to_proto(written)
+    pb.version = 1
+    for field in ("output_names", "sample_examples", "effects_note", "duplicate_threshold"):
+        pb.ClearField(field)
+    for f in pb.filters:
+        for field in ("effect_mean", "effect_mean_abs", "dead", "duplicate_of", "duplicate_correlation"):
+            f.ClearField(field)
+    old = views.overview(pb)
+    assert old["outputs"] == [] and old["effect_mean"] == [] and old["dead"] is None
+    assert old["duplicate_of"] == [None] * 4 and old["duplicate_threshold"] is None
+
+
+def test_overview_of_1024_filters_is_small(tmp_path):
+    from tests.helpers.logdir_builder import build_logdir
+
+    built = build_logdir(tmp_path, runs=("big",), num_filters=1024, top_k=1, steps=1)
+    response = serve(built.path).get("overview", {"run": "big", "layer": "conv1d"}, **{"Accept-Encoding": "gzip"})
+    assert response.status_code == 200 and response.headers.get("Content-Encoding") == "gzip"
+    assert len(response.data) < 100_000
+    assert len(strict_json(gzip.decompress(response.data))["index"]) == 1024
+
+
+def test_filters_in_an_order_given_by_index(served, built):
+    run, step = built.runs[0], built.steps[-1]
+    data = served.json("filters", [("run", run), ("layer", "conv1d"), ("step", step),
+                                   ("index", 5), ("index", 2), ("index", 999), ("index", 5), ("index", 0)])
+    written = built.report(run, "conv1d", step)
+    assert [f["index"] for f in data["filters"]] == [5, 2, 0]
+    assert data["filters"][0] == expected_filter(written.filters[5], True)
+    bad = served.get("filters", [("run", run), ("layer", "conv1d"), ("index", "x")])
+    assert bad.status_code == 400 and b"Expected integer values of index. Received: index='x'" in bad.data

@@ -1,0 +1,454 @@
+"""Which filters matter: each filter's effect on the model's outputs, by ablation,
+and the running sums behind duplicate filters.
+
+effect[f, o] = mean over examples of (output_o(x) - output_o(x with filter f's
+activations set to 0 at every position of the layer)), and the mean of the
+absolute change. Both are taken over the first `limit` examples (the sample).
+
+The model is split at an ablation point: the layer's output, or further on
+when only channel-wise layers follow (pooling, activations, padding, inference
+dropout, batch normalization). Each of those maps channel f to channel f on
+its own, so zeroing f at the layer equals setting f, at the point, to what
+those layers make of zeros (`zero`, computed once per run). Everything the
+rest of the model reads besides the point (other inputs, other branches) is
+the frontier, computed once per batch. The rest runs once per filter: copies
+of the point, one filter replaced per copy, go through it together, as many
+copies per call as fit a memory budget.
+
+Duplicates need correlations: sum x, sum x^2 and sum x_i x_j over every
+position of the sample, accumulated in float64, from which the correlation
+follows exactly (redundancy.py). All sums here are additive over batches.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import warnings
+import weakref
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tb_filters.engine import chains as chains_lib
+from tb_filters.errors import FiltersError
+
+DEFAULT_EXAMPLES = 10_000
+
+# Layers that map channel f to channel f with nothing from other channels (at inference).
+CHANNEL_WISE = (
+    keras.layers.MaxPooling1D,
+    keras.layers.AveragePooling1D,
+    keras.layers.GlobalMaxPooling1D,
+    keras.layers.GlobalAveragePooling1D,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.LeakyReLU,
+    keras.layers.ELU,
+    keras.layers.PReLU,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout1D,
+    keras.layers.GaussianDropout,
+    keras.layers.GaussianNoise,
+    keras.layers.AlphaDropout,
+    keras.layers.Identity,
+    keras.layers.ZeroPadding1D,
+    keras.layers.Cropping1D,
+    keras.layers.BatchNormalization,
+)
+
+# Ablated copies of the point per call: copies x rows x point size stays under
+# this many floats (16 MB), so a 1024-filter layer never tiles its whole batch at once.
+_TILE_BUDGET = 1 << 22
+
+
+class EffectsSkipped(UserWarning):
+    """Effects could not be computed (another model input was not given); the rest of the report is complete."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """The model cut at a conv layer's ablation point."""
+
+    point_layers: tuple  # channel-wise layers from the conv output to the point
+    rest: Any  # keras.Model: [point, *frontier] -> the reached model outputs other than the point, or None
+    point_outputs: tuple[bool, ...]  # per reached model output: it is the point itself (Keras models no identity)
+    frontier: Any  # keras.Model: [token feed, *needed inputs] -> computed frontier tensors, or None
+    frontier_kinds: tuple  # per rest input after the point: ("input", name) or ("computed", i)
+    needs: tuple[str, ...]  # other model inputs, by name
+    columns: np.ndarray  # output units the rest computes (the others do not depend on the layer: effect 0)
+
+
+def output_names(model: Any, class_names: Sequence[str] | None) -> list[str]:
+    """`outputname:unit` for every unit of every model output, or the class names given."""
+    graph = chains_lib.graph_of(model)
+    names = []
+    for tensor in graph.outputs:
+        layer = tensor._keras_history.operation.name
+        names.extend(f"{layer}:{u}" for u in range(_units(tensor)))
+    if class_names is None:
+        return names
+    given = list(class_names)
+    if len(given) != len(names) or not all(isinstance(n, str) for n in given):
+        raise FiltersError(
+            f"Expected class_names: {len(names)} strings, one per model output unit ({', '.join(names[:4])}"
+            f"{', ...' if len(names) > 4 else ''}). Received {len(given)} items"
+        )
+    return given
+
+
+class UnknownOutputSize(ValueError):
+    """A model output whose size is known only per input (e.g. per token of any length)."""
+
+
+def _units(tensor: Any) -> int:
+    if any(d is None for d in tensor.shape[1:]):
+        raise UnknownOutputSize(f"output {tensor._keras_history.operation.name!r} has shape {tuple(tensor.shape)}")
+    return int(np.prod(tensor.shape[1:])) if len(tensor.shape) > 1 else 1
+
+
+def other_input_names(model: Any, chains: Sequence[chains_lib.Chain]) -> list[str]:
+    """Model inputs besides the token ids (and the strings a tokenizer turns into them)."""
+    graph = chains_lib.graph_of(model)
+    token_side = {id(chains[0].feed)} | {id(t) for t in _ancestors([chains[0].feed])}
+    return [t.name for t in graph.inputs if id(t) not in token_side]
+
+
+def check_inputs(model: Any, chains: Sequence[chains_lib.Chain], inputs: Mapping[str, Any] | None) -> dict:
+    """The other inputs as float/int arrays by name; unknown names are an error."""
+    if inputs is None:
+        return {}
+    if not isinstance(inputs, Mapping):
+        raise FiltersError(f"Expected inputs as a dict {{input name: array}}. Received: {type(inputs).__name__}")
+    known = other_input_names(model, chains)
+    arrays = {}
+    for name, value in inputs.items():
+        if name not in known:
+            raise FiltersError(
+                f"Expected inputs named among the model's other inputs {known}. Received input name {name!r}"
+            )
+        array = np.asarray(value)
+        if array.ndim < 1 or array.dtype.kind not in "biuf":
+            raise FiltersError(
+                f"Expected input {name!r} as a numeric array with one row per example. "
+                f"Received: shape {array.shape}, dtype {array.dtype}"
+            )
+        arrays[name] = array
+    return arrays
+
+
+def split(model: Any, chain: chains_lib.Chain) -> Split:
+    graph = chains_lib.graph_of(model)
+    point, point_layers = _push_through(graph, chain.conv.output)
+    frontier, downstream = _frontier(graph, point)
+    reached = [id(t) in downstream for t in graph.outputs]
+    columns = np.concatenate([
+        np.full(_units(t), ok) for t, ok in zip(graph.outputs, reached)
+    ])
+    inputs_by_id = {id(t): t.name for t in graph.inputs}
+    computed = [t for t in frontier if id(t) not in inputs_by_id]
+    needed = [t for t in graph.inputs if id(t) in {id(a) for a in _ancestors(computed)} | {id(t) for t in frontier}]
+    token_side = {id(chain.feed)} | {id(t) for t in _ancestors([chain.feed])}
+    needed = [t for t in needed if id(t) not in token_side]
+    beyond = [t for t, ok in zip(graph.outputs, reached) if ok and t is not point]
+    kinds, index = [], 0
+    for t in frontier:
+        if id(t) in inputs_by_id:
+            kinds.append(("input", inputs_by_id[id(t)]))
+        else:
+            kinds.append(("computed", index))
+            index += 1
+    return Split(
+        point_layers=tuple(point_layers),
+        rest=keras.Model([point, *frontier], beyond) if beyond else None,
+        point_outputs=tuple(t is point for t in graph.outputs if id(t) in downstream),
+        frontier=keras.Model([chain.feed, *needed], computed) if computed else None,
+        frontier_kinds=tuple(kinds),
+        needs=tuple(t.name for t in needed),
+        columns=np.flatnonzero(columns),
+    )
+
+
+def _consumers(graph: Any) -> dict[int, list]:
+    consumers: dict[int, list] = {}
+    for depth_nodes in graph._nodes_by_depth.values():
+        for node in depth_nodes:
+            for tensor in node.input_tensors:
+                consumers.setdefault(id(tensor), []).append(node)
+    return consumers
+
+
+def _push_through(graph: Any, tensor: Any) -> tuple[Any, list]:
+    """The ablation point: past every channel-wise layer that alone reads the conv's output."""
+    consumers = _consumers(graph)
+    outputs = {id(t) for t in graph.outputs}
+    layers = []
+    while id(tensor) not in outputs:
+        nodes = consumers.get(id(tensor), [])
+        if len(nodes) != 1 or len(nodes[0].input_tensors) != 1 or not _is_channel_wise(nodes[0].operation):
+            break
+        layers.append(nodes[0].operation)
+        tensor = nodes[0].outputs[0]
+    return tensor, layers
+
+
+def _is_channel_wise(layer: Any) -> bool:
+    if not isinstance(layer, CHANNEL_WISE):
+        return False
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return layer.axis in (-1, 2, [-1], [2])
+    if isinstance(layer, (keras.layers.GlobalMaxPooling1D, keras.layers.GlobalAveragePooling1D)):
+        return getattr(layer, "data_format", "channels_last") == "channels_last"
+    return True
+
+
+def _frontier(graph: Any, point: Any) -> list:
+    """Tensors the rest of the model reads that do not depend on the point, in graph order,
+    and the ids of the tensors that do."""
+    downstream = {id(point)}
+    frontier: dict[int, Any] = {}
+    for depth in sorted(graph._nodes_by_depth, reverse=True):
+        for node in graph._nodes_by_depth[depth]:
+            if any(id(t) in downstream for t in node.input_tensors):
+                downstream.update(id(t) for t in node.outputs)
+                for t in node.input_tensors:
+                    if id(t) not in downstream:
+                        frontier.setdefault(id(t), t)
+    return list(frontier.values()), downstream
+
+
+def _ancestors(tensors: Sequence[Any]) -> list:
+    seen: dict[int, Any] = {}
+    stack = list(tensors)
+    while stack:
+        tensor = stack.pop()
+        operation, node_index, _ = tensor._keras_history
+        for parent in operation._inbound_nodes[node_index].input_tensors:
+            if id(parent) not in seen:
+                seen[id(parent)] = parent
+                stack.append(parent)
+    return list(seen.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class Described:
+    """What the report says about the sums besides the numbers (the same for every layer of a run)."""
+
+    output_names: tuple[str, ...] = ()  # empty when effects were not computed
+    note: str = ""  # why, then
+    duplicate_threshold: float = 0.95
+
+
+class Sample:
+    """The examples with global index below `limit` (0: all) of an interpret run, batch
+    by batch, as additive arrays of each layer's state (state.layer_fields): a shard
+    fed its own batches holds its part of the sample, and merged parts are the whole."""
+
+    def __init__(
+        self,
+        model: Any,
+        chains: Sequence[chains_lib.Chain],
+        inputs: Mapping[str, np.ndarray],
+        class_names: Sequence[str] | None,
+        limit: int,
+        effects: bool,
+        expected_examples: int | None = None,
+        duplicate_threshold: float = 0.95,
+    ):
+        self.model = model
+        self.chains = list(chains)
+        self.inputs = dict(inputs)
+        self.limit = limit
+        self.duplicate_threshold = duplicate_threshold
+        self.compiled = _compiled(model, self.chains)
+        self.splits = self.compiled.splits if effects else {}
+        self.note = "" if effects else "effects not requested"
+        try:
+            self.names = output_names(model, class_names) if effects else []
+        except UnknownOutputSize as e:
+            self.names, self.splits = [], {}
+            self.note = f"effects skipped: one value per output unit needs outputs of a fixed size ({e})"
+            warnings.warn(f"tb_filters: {self.note}", EffectsSkipped, stacklevel=3)
+        if effects and self.names and self.compiled.failure:
+            self.note = f"effects skipped: {self.compiled.failure}"
+            warnings.warn(f"tb_filters: {self.note}", EffectsSkipped, stacklevel=3)
+        missing = sorted({n for s in self.splits.values() for n in s.needs} - set(self.inputs))
+        if self.splits and missing:
+            self.note = (f"effects skipped: the model's other input(s) {missing} were not given "
+                         f"(pass inputs={{{missing[0]!r}: array}}, or --input {missing[0]}=FILE.npy)")
+            warnings.warn(f"tb_filters: {self.note}", EffectsSkipped, stacklevel=3)
+            self.splits = {}
+        if self.splits and expected_examples is not None:
+            self._check_rows(expected_examples if limit == 0 else min(limit, expected_examples))
+        self.sums = {chain.name: self._zeros(int(chain.conv.filters)) for chain in self.chains}
+
+    @property
+    def outputs(self) -> int:
+        """Output units with effects in the state (0: none)."""
+        return len(self.names) if self.splits else 0
+
+    @property
+    def described(self) -> Described:
+        return Described(tuple(self.names) if self.splits else (), self.note, self.duplicate_threshold)
+
+    def _zeros(self, filters: int) -> dict[str, np.ndarray]:
+        arrays = {
+            "sample_examples": np.zeros((), np.int64),
+            "sample_sum": np.zeros(filters),
+            "sample_squares": np.zeros(filters),
+            "sample_products": np.zeros((filters, filters)),
+        }
+        if self.outputs:
+            arrays["effect_sum"] = np.zeros((filters, self.outputs))
+            arrays["effect_abs_sum"] = np.zeros((filters, self.outputs))
+        return arrays
+
+    def _check_rows(self, needed: int) -> None:
+        for name, array in self.inputs.items():
+            if array.shape[0] < needed:
+                raise FiltersError(
+                    f"Expected input {name!r} to hold a row per interpreted example (at least {needed}). "
+                    f"Received {array.shape[0]} rows"
+                )
+
+    def feed(self, ids: np.ndarray, valid: int, first: int) -> None:
+        """`ids` [rows, L] int32 holding examples first.. (rows past `valid` are padding)."""
+        take = valid if self.limit == 0 else min(valid, self.limit - first)
+        if take <= 0:
+            return
+        others = self._other_rows(ids.shape[0], take, first)
+        functions = self.compiled.functions
+        take_t = tf.constant(take, tf.int32)
+        activations = functions["forward"](tf.constant(ids))
+        for chain in self.chains:
+            acts = activations[chain.name]
+            sums = self.sums[chain.name]
+            total, squares, products = functions["moments"](acts, take_t)
+            sums["sample_examples"] += take
+            sums["sample_sum"] += total.numpy()
+            sums["sample_squares"] += squares.numpy()
+            sums["sample_products"] += products.numpy()
+            if chain.name in self.splits:
+                self._effects(functions, chain, ids, acts, others, take_t)
+
+    def _other_rows(self, rows: int, take: int, first: int) -> dict[str, tf.Tensor]:
+        if not self.splits:
+            return {}
+        result = {}
+        end = first + take
+        self._check_rows(end)
+        for name, array in self.inputs.items():
+            block = np.zeros((rows,) + array.shape[1:], array.dtype)
+            block[:take] = array[first: end]
+            result[name] = tf.constant(block)
+        return result
+
+    def _effects(self, functions: dict, chain: chains_lib.Chain, ids, acts, others, take_t) -> None:
+        split_ = self.splits[chain.name]
+        fn = functions[chain.name]
+        point = fn["point"](acts)
+        zero = fn["point"](tf.zeros([1] + list(acts.shape[1:]), acts.dtype))
+        computed = fn["frontier"](tf.constant(ids), [others[n] for n in split_.needs]) if split_.frontier else []
+        frontier = [others[ref] if kind == "input" else computed[ref] for kind, ref in split_.frontier_kinds]
+        clean = fn["outputs"](point, frontier)
+        filters = int(chain.conv.filters)
+        copies = max(1, min(filters, _TILE_BUDGET // max(1, int(np.prod(point.shape)))))
+        sums, columns = self.sums[chain.name], split_.columns
+        for start in range(0, filters, copies):
+            rows = np.arange(start, min(filters, start + copies))
+            change, absolute = fn["ablate"](point, zero, frontier, clean, take_t, tf.constant(rows, tf.int32))
+            sums["effect_sum"][np.ix_(rows, columns)] += change.numpy()
+            sums["effect_abs_sum"][np.ix_(rows, columns)] += absolute.numpy()
+
+    def arrays(self, layer: str) -> dict[str, np.ndarray]:
+        return self.sums[layer]
+
+
+@dataclasses.dataclass
+class _Compiled:
+    splits: dict[str, Split]
+    functions: dict
+    failure: str = ""  # why the model could not be split, if it could not
+
+
+# A callback interprets the same model every epoch: its splits and traced
+# functions are kept (the functions read the weights as they are at each
+# call), and dropped with the model.
+_CACHE: collections.OrderedDict[tuple, _Compiled] = collections.OrderedDict()
+_CACHE_KEPT = 4
+
+
+def _compiled(model: Any, chains: Sequence[chains_lib.Chain]) -> _Compiled:
+    key = (id(model), tuple(tuple(id(layer) for layer in chain.layers) for chain in chains))
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    try:
+        splits, failure = {chain.name: split(model, chain) for chain in chains}, ""
+    except ValueError as e:  # Keras could not cut the graph there (e.g. a tokenizer's strings used elsewhere)
+        splits, failure = {}, f"the model could not be split after the layer ({' '.join(str(e).split())})"
+    _CACHE[key] = _Compiled(splits, _functions(chains, splits), failure)
+    weakref.finalize(model, _CACHE.pop, key, None)
+    while len(_CACHE) > _CACHE_KEPT:
+        _CACHE.popitem(last=False)
+    return _CACHE[key]
+
+
+def _functions(chains: Sequence[chains_lib.Chain], splits: Mapping[str, Split]) -> dict:
+    functions: dict[str, Any] = {
+        "forward": tf.function(lambda ids: {k: tf.cast(v, tf.float32) for k, v in
+                                            chains_lib.forward(chains)(ids).items()}, autograph=False),
+        "moments": tf.function(_moments, autograph=False),
+    }
+    for name, split_ in splits.items():
+        functions[name] = _split_functions(split_)
+    return functions
+
+
+def _moments(acts, take):
+    """sum x, sum x^2, sum x_i x_j over the first `take` rows' positions, float64."""
+    valid = acts[:take]
+    flat = tf.cast(tf.reshape(valid, [-1, acts.shape[2]]), tf.float64)
+    return tf.reduce_sum(flat, 0), tf.reduce_sum(flat * flat, 0), tf.matmul(flat, flat, transpose_a=True)
+
+
+def _split_functions(split_: Split) -> dict:
+    def point(acts):
+        for layer in split_.point_layers:
+            acts = layer(acts, training=False)
+        return tf.cast(acts, tf.float32)
+
+    def outputs(point_value, frontier):
+        beyond = iter(_as_list(split_.rest([point_value, *frontier], training=False)) if split_.rest else [])
+        result = [point_value if is_point else next(beyond) for is_point in split_.point_outputs]
+        rows = point_value.shape[0]
+        return tf.concat([tf.reshape(tf.cast(r, tf.float64), [rows, -1]) for r in result], axis=1)
+
+    def ablate(point_value, zero, frontier, clean, take, which):
+        """Per filter in `which`: sum over the first `take` rows of clean - ablated, and of |clean - ablated|."""
+        copies, rows = which.shape[0], point_value.shape[0]
+        channels = point_value.shape[-1]
+        ones = [1] * (len(point_value.shape) - 1)
+        mask = tf.reshape(tf.one_hot(which, channels, on_value=True, off_value=False), [copies, 1, *ones, channels])
+        tiled = tf.where(mask, zero[None], point_value[None])
+        tiled = tf.reshape(tiled, [copies * rows, *point_value.shape[1:]])
+        tiled_frontier = [tf.tile(v, [copies] + [1] * (len(v.shape) - 1)) for v in frontier]
+        ablated = tf.reshape(outputs(tiled, tiled_frontier), [copies, rows, -1])
+        change = (clean[None] - ablated)[:, :take]
+        return tf.reduce_sum(change, axis=1), tf.reduce_sum(tf.abs(change), axis=1)
+
+    functions = {
+        "point": tf.function(point, autograph=False),
+        "outputs": tf.function(outputs, autograph=False),
+        "ablate": tf.function(ablate, autograph=False),
+    }
+    if split_.frontier is not None:
+        functions["frontier"] = tf.function(
+            lambda ids, needed: _as_list(split_.frontier([ids, *needed], training=False)), autograph=False)
+    return functions
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
