@@ -41,15 +41,24 @@ def check_backend() -> str:
 
 def make_step(chains: Sequence[chains_lib.Chain], plans: list[stream.LayerPlan], xla: bool) -> Callable:
     """step(token_ids, valid_rows, first_example, states) -> (states, bad_flags), as step.make_step."""
-    forward = chains_lib.forward(chains)
     if check_backend() == "jax":
-        return _jax_step(chains, forward, plans, xla)
-    return stream.make_step(forward, plans, xla)
+        activations = activations_function(chains)
+        fold = stream.make_fold(plans, xla)
+
+        def step(token_ids, valid_rows, first_example, states):
+            return fold(token_ids, activations(token_ids), valid_rows, first_example, states)
+
+        return step
+    return stream.make_step(chains_lib.forward(chains), plans, xla)
 
 
-def _jax_step(
-    chains: Sequence[chains_lib.Chain], forward: Callable, plans: list[stream.LayerPlan], xla: bool
-) -> Callable:
+def activations_function(chains: Sequence[chains_lib.Chain]) -> Callable[[Any], dict[str, tf.Tensor]]:
+    """token ids -> {conv layer name: float32 activations as TensorFlow tensors}, compiled
+    by the backend in use."""
+    forward = chains_lib.forward(chains)
+    if check_backend() != "jax":
+        return tf.function(lambda ids: {k: tf.cast(v, tf.float32) for k, v in forward(ids).items()},
+                           autograph=False)
     import jax
 
     variables = _variables(chains)
@@ -60,15 +69,13 @@ def _jax_step(
         return {name: keras.ops.cast(x, "float32") for name, x in outputs.items()}
 
     compiled = jax.jit(activations)
-    fold = stream.make_fold(plans, xla)
 
-    def step(token_ids, valid_rows, first_example, states):
+    def run(token_ids):
         outputs = compiled([variable.value for variable in variables], np.asarray(token_ids))
         # DLPack hands the CPU buffers over to TensorFlow without a copy.
-        feed = {name: tf.experimental.dlpack.from_dlpack(x.__dlpack__()) for name, x in outputs.items()}
-        return fold(token_ids, feed, valid_rows, first_example, states)
+        return {name: tf.experimental.dlpack.from_dlpack(x.__dlpack__()) for name, x in outputs.items()}
 
-    return step
+    return run
 
 
 def _variables(chains: Sequence[chains_lib.Chain]) -> list:

@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tb_filters.engine import backends
 from tb_filters.engine import chains as chains_lib
 from tb_filters.errors import FiltersError
 
@@ -271,6 +272,13 @@ class Sample:
             self.names, self.splits = [], {}
             self.note = f"effects skipped: one value per output unit needs outputs of a fixed size ({e})"
             warnings.warn(f"tb_filters: {self.note}", EffectsSkipped, stacklevel=3)
+        if effects and self.names and keras.backend.backend() != "tensorflow":
+            # The ablation runs the rest of the model in tf.function, which cannot trace
+            # Keras layers holding another backend's variables.
+            self.splits = {}
+            self.note = (f"effects skipped: they need the TensorFlow backend (KERAS_BACKEND="
+                         f"{keras.backend.backend()!r}); `tb-filters interpret` on the saved model computes them")
+            warnings.warn(f"tb_filters: {self.note}", EffectsSkipped, stacklevel=3)
         if effects and self.names and self.compiled.failure:
             self.note = f"effects skipped: {self.compiled.failure}"
             warnings.warn(f"tb_filters: {self.note}", EffectsSkipped, stacklevel=3)
@@ -398,8 +406,7 @@ def _compiled(model: Any, chains: Sequence[chains_lib.Chain]) -> _Compiled:
 
 def _functions(chains: Sequence[chains_lib.Chain], splits: Mapping[str, Split]) -> dict:
     functions: dict[str, Any] = {
-        "forward": tf.function(lambda ids: {k: tf.cast(v, tf.float32) for k, v in
-                                            chains_lib.forward(chains)(ids).items()}, autograph=False),
+        "forward": backends.activations_function(chains),
         "moments": tf.function(_moments, autograph=False),
     }
     for name, split_ in splits.items():
