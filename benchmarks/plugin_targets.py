@@ -217,7 +217,7 @@ def _rendered_page_problems(page, spec: PluginWorkload, expected: Expected) -> l
     if indices != wanted:
         return [f"rendered filter cards {indices[:5]}... expected {wanted[:5]}..."]
     tokens = page.eval_on_selector(
-        "article.filter-card", "card => [...card.querySelector('.tokens').children].map(t => t.textContent)")
+        "article.filter-card", "card => [...card.querySelector('.window .tokens').children].map(t => t.textContent)")
     truth = expected[spec.latest_step][0].first_tokens
     return [] if tuple(tokens) == truth else [f"filter 0's top window shows {tokens}, written {truth}"]
 
@@ -337,6 +337,26 @@ def load_rows(server: live_tensorboard.Server, spec: PluginWorkload, expected: E
     ]
 
 
+def payload_rows(spec: PluginWorkload) -> list[Measurement]:
+    """One layer report's serialized size, with and without what a filter detects."""
+    from tb_filters.format import report as report_lib
+    from tests.helpers.logdir_builder import synthetic_layer_report
+
+    vocabulary = workload.vocabulary(spec.vocab_size)
+    sizes = {
+        detects: report_lib.to_proto(synthetic_layer_report(
+            spec.layer, spec.num_filters, spec.top_k, 3, vocabulary, seed=0, detects=detects)).ByteSize()
+        for detects in (False, True)
+    }
+    return [
+        Measurement("T4", f"payload of one layer report, {spec.num_filters} filters x top-{spec.top_k}, with slot "
+                    "preferences, patterns, inhibiting windows and contexts", sizes[True] / 2**20, "MB",
+                    detail=f"{sizes[False] / 2**20:.1f} MB without them ({sizes[True] / sizes[False]:.2f}x); every "
+                    f"window (top and inhibiting) from an example of its own: {2 * spec.num_filters * spec.top_k:,} "
+                    "examples of 32 tokens, each stored once"),
+    ]
+
+
 def measure(spec: PluginWorkload, sizes: Sizes, parts: set[str], log=print) -> list[Measurement]:
     """Builds the log dir, starts TensorBoard once, and runs the requested parts."""
     with tempfile.TemporaryDirectory(prefix="tb_filters-bench-") as logdir:
@@ -348,7 +368,7 @@ def measure(spec: PluginWorkload, sizes: Sizes, parts: set[str], log=print) -> l
         with live_tensorboard.serve(logdir, spec.run, spec.layer, spec.steps) as server:
             log(f"  tensorboard on 127.0.0.1:{server.port} served every step after "
                 f"{time.perf_counter() - started:.1f} s")
-            rows = t4_rows(server.port, spec, expected, sizes) if "T4" in parts else []
+            rows = t4_rows(server.port, spec, expected, sizes) + payload_rows(spec) if "T4" in parts else []
             if "T4" in parts or "EFF" in parts:
                 rows += overview_rows(server.port, spec, sizes)
             if "LOAD" in parts:

@@ -91,6 +91,11 @@ export function searchToken({ token, partial, step, limit, signal }) {
   return getRoute("search", params, signal);
 }
 
+/** The `context` answer: one example, whole, {example, tokens, token_ids, padding}. */
+export function fetchContext({ run, layer, step, example, signal }) {
+  return getRoute("context", [["run", run], ["layer", layer], ["step", step], ["example", example]], signal);
+}
+
 async function getRoute(route, params, signal) {
   return reviveFloats(await getJson(route, params, signal), FLOAT_FIELDS[route]);
 }
@@ -98,17 +103,22 @@ async function getRoute(route, params, signal) {
 // Where each route's floats sit (http_api.md): FLOAT marks a float, [x] an array
 // of x. Only these are revived: a token may be the text "NaN" and stays text.
 const FLOAT = "float";
+const WINDOW_FLOATS = { activation: FLOAT, contributions: [FLOAT] };
 const FILTER_FLOATS = {
   bias: FLOAT,
   stats: { max: FLOAT, min: FLOAT, mean: FLOAT, positive_fraction: FLOAT },
-  windows: [{ activation: FLOAT, contributions: [FLOAT] }],
+  windows: [WINDOW_FLOATS],
+  slot_preferences: [{ raises: [{ score: FLOAT }], lowers: [{ score: FLOAT }] }],
+  patterns: [{ activation: FLOAT }],
+  inhibiting: [WINDOW_FLOATS],
 };
 export const FLOAT_FIELDS = {
   runs: { runs: [{ layers: [{ wall_times: [FLOAT] }] }] },
   filters: { wall_time: FLOAT, histogram_edges: [FLOAT], filters: [FILTER_FLOATS] },
   filter: { histogram_edges: [FLOAT], steps: [{ wall_time: FLOAT, filter: FILTER_FLOATS }] },
   compare: { histogram_edges: [FLOAT], columns: [{ wall_time: FLOAT, filter: FILTER_FLOATS }] },
-  search: { results: [{ activation: FLOAT }] },
+  search: { results: [{ activation: FLOAT }], wants: [{ score: FLOAT }], patterns: [{ activation: FLOAT }] },
+  context: {},
   overview: {
     wall_time: FLOAT, duplicate_threshold: FLOAT, effect_mean: [[FLOAT]], effect_mean_abs: [[FLOAT]],
     max: [FLOAT], positive_fraction: [FLOAT],

@@ -66,6 +66,8 @@ class FiltersCallback(keras.callbacks.Callback):
         effects: compute the effects (ablation of each filter on the first
             `effect_examples` sequences).
         effect_examples: examples behind the effects and duplicate filters (0: all).
+        slot_top_n, min_count, inhibiting, contexts, pattern_share: what each
+            filter detects, as `tb_filters.interpret` takes them.
     """
 
     def __init__(
@@ -82,6 +84,11 @@ class FiltersCallback(keras.callbacks.Callback):
         class_names: Sequence[str] | None = None,
         effects: bool = True,
         effect_examples: int = 10_000,
+        slot_top_n: int = 10,
+        min_count: int = 3,
+        inhibiting: bool = False,
+        contexts: bool = False,
+        pattern_share: float = 0.2,
     ):
         super().__init__()
         from tb_filters.engine.backends import check_backend
@@ -92,6 +99,8 @@ class FiltersCallback(keras.callbacks.Callback):
         self.top_k = checks.integer_at_least("top_k", top_k)
         self.batch_size = checks.integer_at_least("batch_size", batch_size)
         self.effect_examples = checks.integer_at_least("effect_examples", effect_examples, minimum=0)
+        self.detects = dict(**checks.detects_options(slot_top_n, min_count, pattern_share),
+                            inhibiting=bool(inhibiting), contexts=bool(contexts))
         self.sequences = sequences
         self.vocab = _load_vocab(vocab)
         self.layers = checks.layer_names(layers)
@@ -130,6 +139,7 @@ class FiltersCallback(keras.callbacks.Callback):
             self.model, self.sequences, layers=self.layers, vocab=self.vocab, top_k=self.top_k,
             distinct=self.distinct, batch_size=self.batch_size, inputs=self.inputs,
             class_names=self.class_names, effects=self.effects, effect_examples=self.effect_examples,
+            **self.detects,
         )
 
     def _report_failure(self, step: int, error: Exception) -> None:

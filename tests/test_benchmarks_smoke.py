@@ -124,10 +124,12 @@ def test_engine_targets_end_to_end_at_tiny_sizes(tmp_path):
     speedup_raw, speedup_again, speedup_distinct, agreement = engine_targets.t1_rows(w, log=quiet)
     assert agreement.status == "PASS" and agreement.value == 4
     assert speedup_raw.value > 0 and speedup_again.value > 0 and speedup_distinct.passed is not False
-    native, under_jax = engine_targets.t2_rows(w, log=quiet)
+    native, under_jax, opt_in, without_detects = engine_targets.t2_rows(w, log=quiet)
     assert "KERAS_BACKEND=jax" in under_jax.what
     for ratio in (native, under_jax):
         assert ratio.value > 0 and ratio.passed is not False and "forward pass's: yes" in ratio.detail
+    assert opt_in.value > 0 and "hence opt-in" in opt_in.detail
+    assert without_detects.value > 0 and "slot preferences cost" in without_detects.detail
     (memory,) = engine_targets.t3_rows(w, log=quiet)
     # The probes report how many examples their interpret saw.
     assert "1,200 vs 300 sequences" in memory.what and "peak (VmHWM) reset" in memory.detail
@@ -183,11 +185,13 @@ def test_plugin_targets_against_a_live_tensorboard(tiny_plugin_workload):
     sizes = plugin_targets.Sizes(route_requests=4, route_warmups=1, render_repeats=1, load_clients=4,
                                  load_requests=3, load_time_limit=120)
     rows = plugin_targets.measure(tiny_plugin_workload, sizes, {"T4", "LOAD"}, log=lambda *a: None)
-    assert [r.target for r in rows] == ["T4"] * 4 + ["EFF"] * 2 + ["LOAD"] * 2
+    assert [r.target for r in rows] == ["T4"] * 5 + ["EFF"] * 2 + ["LOAD"] * 2
+    payload = rows[4]
+    assert payload.unit == "MB" and payload.value > 0 and "without them" in payload.detail
     wrong = [r for r in rows if r.passed is False]
     assert not wrong, [r.detail for r in wrong]
-    assert rows[5].unit == "KB" and 0 < rows[5].value < 100
-    correct = rows[6]
+    assert rows[6].unit == "KB" and 0 < rows[6].value < 100
+    correct = rows[7]
     assert (correct.value, correct.unit, correct.status) == (12, "of 12", "PASS")
     assert all(r.value > 0 for r in rows)
 

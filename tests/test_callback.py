@@ -128,6 +128,9 @@ def test_vocabulary_read_from_the_model(tmp_path, data):
         (dict(vocab="/nonexistent/word_index.json"), "not found"),
         (dict(inputs=[1, 2]), "Expected inputs as a dict"),
         (dict(effect_examples=-5), "Received: effect_examples=-5"),
+        (dict(min_count=-1), "Received: min_count=-1"),
+        (dict(slot_top_n=2.0), "Received: slot_top_n=2.0"),
+        (dict(pattern_share=2), "Received: pattern_share=2"),
     ],
 )
 def test_bad_arguments_raise_at_construction(kwargs, match):

@@ -32,6 +32,7 @@ export function gridPanel(store) {
       limit: PAGE_SIZE,
       highlight: (token) => Boolean(store.state.highlight?.(token)),
       loadAll: (run, step, index) => fetchWholeFilter(catalog, view.layer, run, step, index),
+      loadContext: (run, step, example) => api.fetchContext({ run, layer: view.layer, step, example }),
       onHistory: (index) => store.set({ historyFor: index }),
     }));
     if (view.filter !== null) focusRow(root, view.filter, scrollTo === "filter");

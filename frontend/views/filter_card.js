@@ -1,13 +1,16 @@
-// One filter of one run at one step: its top windows in rank order, its
-// statistics and its activation histogram.
+// One filter of one run at one step: a one-line summary, its patterns (the
+// top windows grouped by the slots carrying them), slot preferences, its top
+// windows in rank order (each opens on its whole example), the windows that
+// switch it off, its statistics and its activation histogram.
 
 import { formatCount, formatNumber, formatPercent } from "../format.js";
-import { activationBar, el } from "./dom.js";
+import { activationBar, clear, el } from "./dom.js";
 import { histogramSparkline } from "./histogram.js";
 
 /** Windows rendered at first; the rest on demand, to keep 64-card pages fast. */
 export const WINDOWS_SHOWN = 10;
 const WINDOW_LINE_PX = 21;
+const WINDOW_ROWS = "li.window, li.window-off";
 
 /**
  * One card. options:
@@ -20,9 +23,13 @@ const WINDOW_LINE_PX = 21;
  *   highlight    (token) => whether the search matches it: such tokens are outlined
  */
 export function filterCard(options) {
-  const { filter, run } = options;
+  const { filter, run, page } = options;
   const card = el("article", { className: "filter-card", dataset: { run, filter: filter.index } });
   card.appendChild(cardHead(options));
+  const detects = page.detects || {};
+  const patterned = Boolean(filter.patterns);
+  card.appendChild(patternsSection(filter, detects, page, options.loadAll));
+  card.appendChild(slotPreferencesSection(filter, detects));
   const list = el("ol", { className: "windows" });
   const contributionScale = maxAbsContribution(filter.windows);
   let windows = filter.windows;
@@ -36,18 +43,152 @@ export function filterCard(options) {
   // Lists far off screen skip layout until scrolled near; the estimate is
   // one line per window, so scrolling to a filter lands where it should.
   list.style.containIntrinsicSize = `auto ${list.children.length * WINDOW_LINE_PX}px`;
-  card.appendChild(list);
+  addContextOpener(list, (rank) => windows[rank], options);
+  // With patterns, the raw windows are on demand; without, they are the card.
+  const windowsHome = patterned
+    ? el("details", { className: "raw-windows" }, [el("summary", { text: `windows (${filter.num_windows})` })])
+    : card;
+  if (patterned) card.appendChild(windowsHome);
+  windowsHome.appendChild(list);
   if (!filter.num_windows) {
-    card.appendChild(el("p", { className: "note", text: "No windows recorded for this filter." }));
+    windowsHome.appendChild(el("p", { className: "note", text: "No windows recorded for this filter." }));
   }
   if (filter.num_windows > WINDOWS_SHOWN) {
     const loadWindows = async () => {
       if (windows.length < filter.num_windows) windows = (await options.loadAll()).windows;
       return windows.length;
     };
-    card.appendChild(moreButton(list, filter.num_windows, loadWindows, addWindows));
+    windowsHome.appendChild(moreButton(list, filter.num_windows, loadWindows, addWindows));
   }
+  card.appendChild(inhibitingSection(filter, detects, options));
   return card;
+}
+
+/** Why a feature has nothing to show: "not in this report", "not defined for this layer", "turned off". */
+function absentNote(name, availability) {
+  const why = availability === "not defined"
+    ? "not defined for this layer (it is not fed by the embedding)"
+    : availability;
+  return el("p", { className: `note absent absent-${name.replace(/ /g, "-")}`, text: `${name}: ${why}` });
+}
+
+function patternsSection(filter, detects, page, loadAll) {
+  if (!filter.patterns) return absentNote("patterns", detects.patterns);
+  const share = Math.round((detects.pattern_share || 0) * 100);
+  const meaning = `A pattern groups the top windows sharing their tokens in the slots that carry them ` +
+    `(a slot counts when it gives at least ${share}% of the window's positive contributions; · is any token). ` +
+    `×n: occurrences in the data of windows with this pattern whose activation beats the filter's ` +
+    `${page.top_k}th best — all of them, exactly.`;
+  const list = el("ol", { className: "patterns", title: meaning });
+  const addPatterns = (patterns, from) => patterns.slice(from).forEach((pattern) => list.appendChild(patternRow(pattern)));
+  addPatterns(filter.patterns, 0);
+  const section = el("section", { className: "patterns-section" }, [el("h4", { text: "patterns" }), list]);
+  const total = filter.num_patterns ?? filter.patterns.length;
+  if (total > filter.patterns.length && loadAll) {
+    const button = el("button", { className: "more-patterns", attrs: { type: "button" }, text: `show all ${total} patterns` });
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      button.textContent = "loading…";
+      try {
+        addPatterns((await loadAll()).patterns, list.children.length);
+        button.remove();
+      } catch (e) {
+        button.textContent = `could not load the patterns: ${e.message}`;
+        button.disabled = false;
+      }
+    });
+    section.appendChild(button);
+  }
+  return section;
+}
+
+function patternRow(pattern) {
+  const tokens = el("span", { className: "tokens" }, pattern.tokens.map((token) => el("span", {
+    className: token === null ? "token wildcard" : "token",
+    text: token === null ? "·" : token,
+  })));
+  return el("li", { className: "pattern" }, [
+    el("span", { className: "pattern-activation", text: formatNumber(pattern.activation) }),
+    el("span", { className: "count", text: `×${formatCount(pattern.count)}`,
+      title: `${formatCount(pattern.count)} occurrences; merges ${pattern.windows.length} windows` }),
+    tokens,
+  ]);
+}
+
+function slotPreferencesSection(filter, detects) {
+  if (!filter.slot_preferences) return absentNote("slot preferences", detects.slot_preferences);
+  const column = (slot) => el("div", { className: "slot" }, [
+    el("div", { className: "slot-name", text: `slot ${slot.slot + 1}` }),
+    el("ol", { className: "raises" }, slot.raises.map((t) => scoreItem(t, "raises"))),
+    el("ol", { className: "lowers" }, slot.lowers.map((t) => scoreItem(t, "lowers"))),
+  ]);
+  const min = detects.slot_min_count;
+  return el("details", { className: "slot-preferences" }, [
+    el("summary", {
+      text: "slot preferences",
+      title: `per slot, the tokens that raise the activation most (top) and lower it most (bottom): ` +
+        `score = the token's contribution in that slot; ` +
+        (min ? `tokens seen at least ${min} times in the data` : "every token of the vocabulary"),
+    }),
+    el("div", { className: "slots" }, filter.slot_preferences.map(column)),
+  ]);
+}
+
+function scoreItem(t, direction) {
+  return el("li", { className: `score ${direction}`, title: `score ${formatNumber(t.score)}, seen ${formatCount(t.occurrences)} times` }, [
+    el("span", { className: "token", text: t.token }),
+    el("span", { className: "score-value", text: formatNumber(t.score) }),
+  ]);
+}
+
+function inhibitingSection(filter, detects, options) {
+  if (!filter.inhibiting) return absentNote("switched off by", detects.inhibiting);
+  const windows = filter.inhibiting;
+  const list = el("ol", { className: "windows inhibiting-windows" });
+  const contributionScale = maxAbsContribution(windows);
+  windows.forEach((window, rank) => list.appendChild(windowRow(window, rank, options, contributionScale, "window-off")));
+  addTooltips(list, (rank) => windows[rank], options.page);
+  addContextOpener(list, (rank) => windows[rank], options);
+  const shown = windows.length < (filter.num_inhibiting ?? 0) ? ` (${windows.length} of ${filter.num_inhibiting})` : "";
+  return el("details", { className: "inhibiting" }, [
+    el("summary", { text: `switched off by${shown}`,
+      title: "the windows with the lowest pre-activation (before the activation function), lowest first" }),
+    list,
+  ]);
+}
+
+/** Clicking a window opens its whole example under it; clicking again closes it. */
+function addContextOpener(list, windowAt, options) {
+  if ((options.page.detects || {}).contexts !== "computed" || !options.loadContext) return;
+  list.addEventListener("click", async (event) => {
+    const row = event.target.closest(WINDOW_ROWS);
+    if (!row || !list.contains(row)) return;
+    const next = row.nextElementSibling;
+    if (next && next.classList.contains("context")) {
+      next.remove();
+      return;
+    }
+    const window = windowAt(Number(row.dataset.rank));
+    const holder = el("li", { className: "context", text: "loading the example…" });
+    row.after(holder);
+    try {
+      const context = await options.loadContext(window.example);
+      clear(holder).appendChild(contextStrip(context, window));
+    } catch (e) {
+      holder.textContent = `could not load the example: ${e.message}`;
+    }
+  });
+}
+
+function contextStrip(context, window) {
+  const end = window.span_start + window.tokens.length;
+  return el("span", { className: "context-tokens", title: `example ${context.example}` },
+    context.tokens.map((token, i) => {
+      const classes = ["token"];
+      if (context.padding[i]) classes.push("pad");
+      if (i >= window.span_start && i < end) classes.push("in-window");
+      return el("span", { className: classes.join(" "), text: token });
+    }));
 }
 
 /** A placeholder where a run has no data for this layer, step or page. */
@@ -59,6 +200,9 @@ export function missingCard(run, message) {
 }
 
 function cardHead({ filter, page, run, step, requestedStep }) {
+  const summary = filter.summary
+    ? el("div", { className: "filter-summary", text: filter.summary, title: "what this filter detects, at a glance" })
+    : null;
   const stats = filter.stats;
   // Said only when this run lacks the slider's step and shows another one.
   const stepBadge = step === requestedStep
@@ -79,6 +223,7 @@ function cardHead({ filter, page, run, step, requestedStep }) {
         title: `activation histogram over ${formatCount(stats.positions)} positions (log count); bias ${formatNumber(filter.bias)}`,
       }, [histogramSparkline(stats.histogram, page.histogram_edges)]),
     ]),
+    summary,
   ]);
 }
 
@@ -89,9 +234,10 @@ function stat(name, value, explanation) {
   ]);
 }
 
-function windowRow(window, rank, { page, scale, highlight }, contributionScale) {
+/** className: "window" for the top windows, "window-off" for those that switch the filter off. */
+function windowRow(window, rank, { page, scale, highlight }, contributionScale, className = "window") {
   const width = scale > 0 ? Math.max(0, Math.min(1, window.activation / scale)) : 0;
-  return el("li", { className: "window", dataset: { rank } }, [
+  return el("li", { className, dataset: { rank } }, [
     el("span", { className: "rank", text: String(rank + 1) }),
     activationBar(window.activation, width),
     page.distinct
@@ -108,7 +254,7 @@ function windowRow(window, rank, { page, scale, highlight }, contributionScale) 
 function addTooltips(list, windowAt, page) {
   list.addEventListener("mouseover", (event) => {
     const target = event.target;
-    const row = target.closest("li.window");
+    const row = target.closest(WINDOW_ROWS);
     if (!row) return;
     const window = windowAt(Number(row.dataset.rank));
     if (!row.title) row.title = windowTitle(window, page);

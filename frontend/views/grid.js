@@ -69,6 +69,7 @@ function filterRow(index, columns, options) {
           requestedStep: column.requestedStep,
           highlight: options.highlight,
           loadAll: () => options.loadAll(column.run, column.step, index),
+          loadContext: (example) => options.loadContext(column.run, column.step, example),
         })
         : missingCard(column.run, missingReason(column, index))
     ))),

@@ -1,5 +1,6 @@
-// Token search results: which filters, in which runs, hold the token among
-// their top windows. A click jumps to that filter.
+// Token search results: which filters, in which runs, want the token in some
+// slot (with the slot and score), hold it in a pattern, or among their top
+// windows. A click jumps to that filter.
 
 import { formatCount, formatNumber, tokenMatcher } from "../format.js";
 import { el } from "./dom.js";
@@ -25,18 +26,65 @@ export function searchPanel(outcome, onPick, onClose) {
     panel.appendChild(el("p", { className: "error", text: outcome.error }));
     return panel;
   }
+  const matches = tokenMatcher(outcome.token, outcome.partial);
+  const wants = outcome.wants || [];
+  const patterns = outcome.patterns || [];
+  if (wants.length) {
+    panel.appendChild(el("h3", { text: "Filters that want it in a slot" }));
+    panel.appendChild(el("ol", { className: "search-wants" }, wants.map((w) => wantsItem(w, onPick))));
+  }
+  if (patterns.length) {
+    panel.appendChild(el("h3", { text: "Patterns holding it" }));
+    panel.appendChild(el("ol", { className: "search-patterns" }, patterns.map((p) => patternItem(p, matches, onPick))));
+  }
   if (!outcome.results.length) {
     panel.appendChild(el("p", { className: "note", text: "No filter has this token among its top windows." }));
     return panel;
   }
+  if (wants.length || patterns.length) panel.appendChild(el("h3", { text: "Top windows holding it" }));
   const list = el("ol", { className: "search-results" });
-  const matches = tokenMatcher(outcome.token, outcome.partial);
   for (const result of outcome.results) list.appendChild(resultItem(result, matches, onPick));
   panel.appendChild(list);
   if (outcome.truncated) {
     panel.appendChild(el("p", { className: "note", text: `Showing the first ${outcome.results.length} matches.` }));
   }
   return panel;
+}
+
+function where(result) {
+  return el("span", { className: "result-where" }, [
+    el("span", { className: "run-name", text: result.run }),
+    el("span", { text: ` · ${result.layer} · step ${result.step} · ` }),
+    el("strong", { text: `filter ${result.filter}` }),
+  ]);
+}
+
+function pickButton(result, onPick, className, children) {
+  return el("li", {}, [el("button", {
+    className,
+    attrs: { type: "button" },
+    dataset: { run: result.run, layer: result.layer, step: result.step, filter: result.filter },
+    on: { click: () => onPick(result) },
+  }, children)]);
+}
+
+function wantsItem(w, onPick) {
+  return pickButton(w, onPick, "search-wants-result", [
+    where(w),
+    el("span", { className: "result-rank", text: `slot ${w.slot + 1}, score ${formatNumber(w.score)}` }),
+    el("span", { className: "tokens" }, [el("span", { className: "token match", text: w.token })]),
+  ]);
+}
+
+function patternItem(p, matches, onPick) {
+  return pickButton(p, onPick, "search-pattern-result", [
+    where(p),
+    el("span", { className: "result-rank", text: `×${formatCount(p.count)} (${formatNumber(p.activation)})` }),
+    el("span", { className: "tokens" }, p.tokens.map((t) => el("span", {
+      className: t === null ? "token wildcard" : (matches(t) ? "token match" : "token"),
+      text: t === null ? "·" : t,
+    }))),
+  ]);
 }
 
 function resultItem(result, matches, onPick) {

@@ -48,6 +48,8 @@ class _Spec:
     top_k: int
     distinct: bool
     batch_size: int
+    # slot_top_n, min_count, inhibiting, contexts, pattern_share, as tb_filters.interpret takes them
+    detects: tuple[tuple[str, Any], ...] = ()
 
 
 class Interpret(beam.PTransform):
@@ -70,13 +72,20 @@ class Interpret(beam.PTransform):
         distinct: bool = True,
         batch_size: int = 1024,
         weights: str | None = None,
+        slot_top_n: int = 10,
+        min_count: int = 3,
+        inhibiting: bool = False,
+        contexts: bool = False,
+        pattern_share: float = 0.2,
     ):
         super().__init__()
         top_k = checks.integer_at_least("top_k", top_k)
         batch_size = checks.integer_at_least("batch_size", batch_size)
         layers = checks.layer_names(layers)
+        detects = dict(checks.detects_options(slot_top_n, min_count, pattern_share), inhibiting=bool(inhibiting),
+                       contexts=bool(contexts))
         self.spec = _Spec(model_path, weights, tuple(layers) if layers else None, vocab, top_k, bool(distinct),
-                          batch_size)
+                          batch_size, tuple(sorted(detects.items())))
         self.handle = shared.Shared()
 
     def expand(self, batches):
@@ -160,7 +169,14 @@ class _Engine:
 
     def start(self):
         spec = self.spec
-        return self._interpret.start(self.model, spec.layers, self.vocabulary, spec.top_k, spec.distinct)
+        return self._interpret.start(self.model, spec.layers, self.vocabulary, spec.top_k, spec.distinct,
+                                     options=self.options)
+
+    @property
+    def options(self):
+        from tb_filters.engine import assemble
+
+        return assemble.Options(**dict(self.spec.detects))
 
 
 def _local_copy(path: str, folder: str) -> str:
@@ -240,4 +256,5 @@ class _Assemble(_WithEngine):
             raise FiltersError("Expected at least one sequence. Received none")
         from tb_filters.engine import assemble
 
-        yield assemble.report(self.engine.chains, states, self.engine.vocabulary, self.engine.described)
+        yield assemble.report(self.engine.chains, states, self.engine.vocabulary, self.engine.described,
+                              self.engine.options)

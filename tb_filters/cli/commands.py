@@ -90,8 +90,24 @@ def _add_interpret(p: argparse.ArgumentParser) -> None:
                    help="effects and duplicate filters over the first N examples (default: 10000; 0: all)")
     p.add_argument("--no-effects", action="store_false", dest="effects",
                    help="skip the filters' effects on the outputs (dead and duplicate filters are still found)")
+    p.add_argument("--slot-top-n", type=int, default=10, metavar="N",
+                   help="per filter and slot, the N tokens that raise its activation most and the N that "
+                        "lower it most (default: 10; 0: none)")
+    p.add_argument("--min-count", type=int, default=3, metavar="M",
+                   help="slot preferences consider tokens occurring at least M times in SEQ "
+                        "(default: 3; 0: every token id)")
+    p.add_argument("--pattern-share", type=float, default=0.2, metavar="S",
+                   help="a slot is part of a window's pattern when its contribution is at least this share "
+                        "of the window's positive total (default: 0.2)")
+    p.add_argument("--inhibiting", action="store_true",
+                   help="also keep each filter's windows of lowest pre-activation, the 'switched off by' list "
+                        "(about +25%% of the time)")
+    p.add_argument("--contexts", action="store_true",
+                   help="also keep each window's whole example, opened from the window in the tab "
+                        "(about +3%% of the time, ~5x the report size at top-100)")
     p.add_argument("--json", metavar="FILE",
-                   help="also write the notebook's JSON export of the first layer; "
+                   help="also write the notebook's JSON export of the first layer, and beside it "
+                        "FILE.summary.json ({\"Filter_i\": one-line summary}); "
                         f"with {LAYER_PLACEHOLDER} in FILE, one file per layer")
     p.add_argument("--runner", metavar="RUNNER",
                    help="run as an Apache Beam pipeline (pip install tb_filters[beam]): DirectRunner, "
@@ -241,7 +257,9 @@ def _run_interpret_beam(args: argparse.Namespace, beam_args: list[str], written:
             | "ReadSequences" >> tb_beam.ReadSequences(args.data, feature=args.feature, batch_size=args.batch_size)
             | "Interpret" >> tb_beam.Interpret(
                 args.model, layers=args.layers, vocab=args.vocab, top_k=args.top_k, distinct=args.distinct,
-                batch_size=args.batch_size, weights=args.weights)
+                batch_size=args.batch_size, weights=args.weights, slot_top_n=args.slot_top_n,
+                min_count=args.min_count, inhibiting=args.inhibiting, contexts=args.contexts,
+                pattern_share=args.pattern_share)
             | "WriteReport" >> write
         )
     seconds = time.monotonic() - started
@@ -287,8 +305,10 @@ def _load_data(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
-    for flag, minimum in (("top_k", 1), ("batch_size", 1), ("step", 0), ("effect_examples", 0)):
+    for flag, minimum in (("top_k", 1), ("batch_size", 1), ("step", 0), ("effect_examples", 0), ("slot_top_n", 0),
+                          ("min_count", 0)):
         checks.integer_at_least(flag, getattr(args, flag), minimum)
+    checks.share("pattern_share", args.pattern_share)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -371,7 +391,9 @@ def _interpret(model, data: dict[str, Any], vocabulary, args: argparse.Namespace
                 model, layers=args.layers, vocab=vocabulary, top_k=args.top_k,
                 distinct=args.distinct, batch_size=args.batch_size, progress=progress,
                 inputs=args.input_arrays, class_names=args.class_name_list, effects=args.effects,
-                effect_examples=args.effect_examples, **data,
+                effect_examples=args.effect_examples, slot_top_n=args.slot_top_n,
+                min_count=args.min_count, inhibiting=args.inhibiting, contexts=args.contexts,
+                pattern_share=args.pattern_share, **data,
             )
     finally:
         progress.close()
@@ -397,6 +419,14 @@ def _write_json_exports(report, args: argparse.Namespace, written: list[str]) ->
         for path, layer in _json_targets(args.json, report):
             files.write_json(path, layer.to_notebook_json())
             written.append(path)
+            # Beside it, not inside: the notebook's keys and values stay as they were.
+            files.write_json(summary_path(path), layer.to_summary_json())
+            written.append(summary_path(path))
+
+
+def summary_path(json_path: str) -> str:
+    stem = json_path[: -len(".json")] if json_path.endswith(".json") else json_path
+    return stem + ".summary.json"
 
 
 def _json_targets(pattern: str, report) -> list[tuple[str, Any]]:
@@ -420,13 +450,15 @@ def _print_summary(report, seconds: float, written: list[str], args: argparse.Na
           f"{seconds:.1f} s ({rate:,.0f} examples/s).")
     for layer in layers:
         _print_effects(layer)
+        for f in layer.top_filters(TOP_FILTERS):
+            print(f"  {layer.name} filter {f.index} (max {f.stats.max:.3g}): {f.summary}")
     print(f"Wrote step {args.step} to {written[0]}")
     for path in written[1:]:
         print(f"Wrote {path}")
     print(f"View: tensorboard --logdir {args.logdir}")
 
 
-TOP_FILTERS = 5
+TOP_FILTERS = 5  # per layer: the largest effects per output, and the highest maxima with their summaries
 
 
 def _print_effects(layer) -> None:

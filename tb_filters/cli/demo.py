@@ -153,8 +153,9 @@ def run(
         run_dir = os.path.join(logdir, name)
         model = build_model(len(train.vocabulary), kernel_size, seed=seed)
         callbacks = [
+            # The demo shows everything the tab can: the opt-in windows that switch filters off and contexts too.
             FiltersCallback(held_out.sequences, vocab=held_out.vocabulary, layers=[LAYER_NAME], log_dir=run_dir,
-                            top_k=10),
+                            top_k=10, inhibiting=True, contexts=True),
             EpochScalars(run_dir),
         ]
         history = model.fit(train.sequences, train.labels, validation_data=(held_out.sequences, held_out.labels),

@@ -8,48 +8,76 @@ vocabulary once.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
+from tb_filters.engine import patterns as patterns_lib
 from tb_filters.engine import redundancy
+from tb_filters.engine import slots
+from tb_filters.engine import state as state_lib
 from tb_filters.engine import vocab as vocab_lib
 from tb_filters.engine.chains import Chain
 from tb_filters.engine.contributions import contributions
 from tb_filters.engine.effects import Described
 from tb_filters.engine.state import LayerState, Layout
-from tb_filters.format.report import Effect, FilterReport, FilterStats, LayerGeometry, LayerReport, Report, Window
+from tb_filters.format.report import (
+    COMPUTED, NOT_DEFINED, TURNED_OFF, Context, Effect, FilterReport, FilterStats, LayerGeometry, LayerReport, Report,
+    Window,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What interpret keeps beyond the top windows and statistics (see interpret's docstring)."""
+
+    slot_top_n: int = 10
+    min_count: int = 3
+    inhibiting: bool = False  # opt-in: see interpret's docstring for what each costs
+    contexts: bool = False
+    pattern_share: float = patterns_lib.DEFAULT_SHARE
 
 
 def report(chains: list[Chain], states: dict[str, LayerState], vocabulary: vocab_lib.Vocabulary,
-           described: Described | None = None) -> Report:
+           described: Described | None = None, options: Options = Options()) -> Report:
     """Every chain's layer, in chain order, from its final state; `described`: the effects'
-    output names (without them the effects are left out) and note, the duplicate threshold."""
+    output names (without them the effects are left out) and note, the duplicate threshold;
+    `options`: what else each filter's report holds."""
     described = described or Described()
-    return Report(layers={chain.name: layer_report(chain, states[chain.name], vocabulary, described)
+    return Report(layers={chain.name: layer_report(chain, states[chain.name], vocabulary, described, options)
                           for chain in chains})
 
 
 def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vocabulary,
-                 described: Described = Described()) -> LayerReport:
+                 described: Described = Described(), options: Options = Options()) -> LayerReport:
     if not layer_state.is_settled:
         raise AssertionError(f"Layer {chain.name!r}: a merged state's counts must be settled before its report")
     plan, state = layer_state.layout, layer_state.arrays
     input_length, examples = plan.input_length, layer_state.examples
-    found = np.isfinite(state["value"])  # k entries per filter, fewer when there were fewer windows
-    contrib = None
-    if chain.feeds_on_embedding:
-        # Empty entries get a harmless stand-in window; they are dropped below.
-        positions = np.where(found, state["flat"] % plan.output_length, 0)
-        token_ids = np.where(found[..., None], state["tokens"], 0)
-        contrib = contributions(chain, input_length, positions, token_ids)
-    windows = _windows(plan, state, found, vocabulary, contrib)
+    embedded = chain.feeds_on_embedding
+    windows = _table_windows(chain, plan, state, vocabulary)
+    inhibiting = None
+    if plan.inhibiting:
+        inhibiting = _table_windows(chain, plan, _inhibiting_table(state), vocabulary)
+    preferences = None
+    if embedded and options.slot_top_n > 0 and "token_counts" in state:
+        preferences = slots.slot_preferences(chain, vocabulary, state["token_counts"], options.slot_top_n,
+                                             options.min_count)
     bias = _bias(chain.conv)
     positions_seen = examples * plan.output_length
     matter = _matter(chain, layer_state, described)
     filters = tuple(
-        FilterReport(index=f, windows=windows[f], stats=_stats(state, f, positions_seen), bias=float(bias[f]),
-                     **matter[f])
+        FilterReport(
+            index=f,
+            windows=windows[f],
+            stats=_stats(state, f, positions_seen),
+            bias=float(bias[f]),
+            slot_preferences=None if preferences is None else preferences[f],
+            patterns=patterns_lib.patterns(windows[f], options.pattern_share) if embedded else None,
+            inhibiting=None if inhibiting is None else inhibiting[f],
+            **matter[f],
+        )
         for f in range(plan.num_filters)
     )
     return LayerReport(
@@ -59,11 +87,19 @@ def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vo
         distinct=plan.distinct,
         num_examples=examples,
         filters=filters,
-        has_contributions=contrib is not None,
+        has_contributions=embedded,
         output_names=described.output_names if plan.outputs else (),
         sample_examples=int(state["sample_examples"]),
         effects_note=described.note,
         duplicate_threshold=described.duplicate_threshold,
+        slot_preferences=_availability(embedded, options.slot_top_n > 0),
+        patterns=_availability(embedded, True),
+        contexts=COMPUTED if options.contexts else TURNED_OFF,
+        inhibiting=COMPUTED if plan.inhibiting else TURNED_OFF,
+        slot_top_n=options.slot_top_n if preferences is not None else 0,
+        slot_min_count=options.min_count if preferences is not None else 0,
+        pattern_share=options.pattern_share if embedded else 0.0,
+        examples=_contexts(plan, state, vocabulary) if options.contexts else None,
     )
 
 
@@ -88,6 +124,62 @@ def _matter(chain: Chain, layer_state: LayerState, described: Described) -> list
         {"effects": effects[f], "dead": dead[f], "duplicate_of": of[f], "duplicate_correlation": correlation[f]}
         for f in range(filters)
     ]
+
+
+def _availability(defined: bool, wanted: bool) -> str:
+    if not wanted:
+        return TURNED_OFF
+    return COMPUTED if defined else NOT_DEFINED
+
+
+def _inhibiting_table(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    prefix = state_lib.INHIBITING
+    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+
+
+def _table_windows(
+    chain: Chain, plan: Layout, table: dict[str, np.ndarray], vocabulary: vocab_lib.Vocabulary,
+) -> list[tuple[Window, ...]]:
+    """The windows of a top-k or bottom-k table (k entries per filter, fewer when there were fewer windows)."""
+    found = np.isfinite(table["value"])
+    positions = np.where(found, table["flat"] % plan.output_length, 0)
+    tokens = window_tokens(table["rows"], positions, plan)
+    contrib = None
+    if chain.feeds_on_embedding:
+        # Empty entries get a harmless stand-in window; they are dropped below.
+        contrib = contributions(chain, plan.input_length, positions, np.where(found[..., None], tokens, 0))
+    return _windows(plan, dict(table, tokens=tokens), found, vocabulary, contrib)
+
+
+def window_tokens(rows: np.ndarray, positions: np.ndarray, plan: Layout) -> np.ndarray:
+    """Token ids [..., width] of the span at each position of each row, -1 outside the sequence."""
+    slots_ = plan.span.start(positions)[..., None] + np.arange(plan.width)
+    length = rows.shape[-1]
+    inside = (slots_ >= 0) & (slots_ < length)
+    gathered = np.take_along_axis(rows, np.clip(slots_, 0, length - 1), axis=-1)
+    return np.where(inside, gathered, vocab_lib.OUTSIDE_ID)
+
+
+def _contexts(plan: Layout, state: dict[str, Any], vocabulary: vocab_lib.Vocabulary) -> dict[int, Context]:
+    """Each example some window (top or inhibiting) comes from, once."""
+    tables = [state] + ([_inhibiting_table(state)] if plan.inhibiting else [])
+    examples, rows = [], []
+    for table in tables:
+        found = ~np.isinf(table["value"])
+        examples.append(table["flat"][found] // plan.output_length)
+        rows.append(table["rows"][found])
+    examples, first = np.unique(np.concatenate(examples), return_index=True)
+    rows = np.concatenate(rows)[first]
+    strings = {int(i): vocabulary.token(int(i)) for i in np.unique(rows)}
+    result = {}
+    for example, row in zip(examples.tolist(), rows.tolist()):
+        result[example] = Context(
+            example=example,
+            token_ids=tuple(row),
+            tokens=tuple(strings[t] for t in row),
+            padding=tuple(vocabulary.is_padding(t) for t in row),
+        )
+    return result
 
 
 def _windows(

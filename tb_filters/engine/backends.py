@@ -41,23 +41,25 @@ def check_backend() -> str:
 
 def make_step(chains: Sequence[chains_lib.Chain], plans: list[stream.LayerPlan], xla: bool) -> Callable:
     """step(token_ids, valid_rows, first_example, states) -> (states, bad_flags), as step.make_step."""
+    pre_activations = any(plan.inhibiting for plan in plans)
     if check_backend() == "jax":
-        activations = activations_function(chains)
+        activations = activations_function(chains, pre_activations)
         fold = stream.make_fold(plans, xla)
 
         def step(token_ids, valid_rows, first_example, states):
             return fold(token_ids, activations(token_ids), valid_rows, first_example, states)
 
         return step
-    return stream.make_step(chains_lib.forward(chains), plans, xla)
+    return stream.make_step(chains_lib.forward(chains, pre_activations), plans, xla)
 
 
-def activations_function(chains: Sequence[chains_lib.Chain]) -> Callable[[Any], dict[str, tf.Tensor]]:
+def activations_function(chains: Sequence[chains_lib.Chain], pre_activations: bool = False
+                         ) -> Callable[[Any], dict[str, tf.Tensor]]:
     """token ids -> {conv layer name: float32 activations as TensorFlow tensors}, compiled
-    by the backend in use."""
-    forward = chains_lib.forward(chains)
+    by the backend in use; with `pre_activations`, (activations, pre-activations) pairs."""
+    forward = chains_lib.forward(chains, pre_activations)
     if check_backend() != "jax":
-        return tf.function(lambda ids: {k: tf.cast(v, tf.float32) for k, v in forward(ids).items()},
+        return tf.function(lambda ids: tf.nest.map_structure(lambda x: tf.cast(x, tf.float32), forward(ids)),
                            autograph=False)
     import jax
 
@@ -66,14 +68,14 @@ def activations_function(chains: Sequence[chains_lib.Chain]) -> Callable[[Any], 
     def activations(values: list, token_ids: Any) -> dict[str, Any]:
         with keras.StatelessScope(state_mapping=list(zip(variables, values))):
             outputs = forward(token_ids)
-        return {name: keras.ops.cast(x, "float32") for name, x in outputs.items()}
+        return jax.tree_util.tree_map(lambda x: keras.ops.cast(x, "float32"), outputs)
 
     compiled = jax.jit(activations)
 
     def run(token_ids):
         outputs = compiled([variable.value for variable in variables], np.asarray(token_ids))
         # DLPack hands the CPU buffers over to TensorFlow without a copy.
-        return {name: tf.experimental.dlpack.from_dlpack(x.__dlpack__()) for name, x in outputs.items()}
+        return jax.tree_util.tree_map(lambda x: tf.experimental.dlpack.from_dlpack(x.__dlpack__()), outputs)
 
     return run
 

@@ -255,19 +255,41 @@ def _checked(chain: Chain) -> Chain:
     return chain
 
 
-def forward(chains: Sequence[Chain]) -> Callable[[Any], dict[str, Any]]:
-    """A function token ids -> {conv name: activations}, each shared layer called once."""
+def forward(chains: Sequence[Chain], pre_activations: bool = False) -> Callable[[Any], dict[str, Any]]:
+    """A function token ids -> {conv name: activations}, each shared layer called once.
+
+    With `pre_activations`, {conv name: (activations, pre-activations)}: each
+    requested conv's output before its activation function, from the same call.
+    """
 
     def run(token_ids: Any) -> dict[str, Any]:
         outputs: dict[int, Any] = {}
+        pre: dict[int, Any] = {}
+        targets = {id(chain.conv) for chain in chains} if pre_activations else set()
         results = {}
         for chain in chains:
             x = token_ids
             for layer in chain.layers:
                 if id(layer) not in outputs:
-                    outputs[id(layer)] = layer(x, training=False)
+                    if id(layer) in targets:
+                        pre[id(layer)] = _without_activation(layer, x)
+                        outputs[id(layer)] = layer.activation(pre[id(layer)])
+                    else:
+                        outputs[id(layer)] = layer(x, training=False)
                 x = outputs[id(layer)]
-            results[chain.name] = x
+            results[chain.name] = (x, pre[id(chain.conv)]) if pre_activations else x
         return results
 
     return run
+
+
+def _without_activation(conv: Any, x: Any) -> Any:
+    """The conv's own call with its activation set aside: custom Conv1D
+    subclasses, causal padding and dtype policies stay exactly the layer's.
+    Only while tracing, in the tracing thread; the activation is put back."""
+    activation = conv.activation
+    conv.activation = keras.activations.linear
+    try:
+        return conv(x, training=False)
+    finally:
+        conv.activation = activation

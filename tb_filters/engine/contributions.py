@@ -65,7 +65,7 @@ def _slot_vectors(chain, input_length, conv_input_length, conv_step, positions, 
     rows += [_apply(per_position[i + 1:], np.zeros((1, channels), np.float32)) for i in pad_layers]
     if used_ids.size:
         # Only the rows in use: the table may be millions of words.
-        rows.append(_apply(per_position, keras.ops.take(embeddings, used_ids, axis=0)))
+        rows.append(conv_input_vectors(chain, used_ids))
     table = np.concatenate([r.reshape(-1, r.shape[-1]) for r in rows]).astype(np.float32)
 
     slot_rows = np.zeros(token_ids.shape, np.int64)
@@ -74,6 +74,11 @@ def _slot_vectors(chain, input_length, conv_input_length, conv_step, positions, 
     is_token = slot_origin == -1
     slot_rows[is_token] = 1 + len(pad_layers) + np.searchsorted(used_ids, token_ids[is_token])
     return table, slot_rows
+
+
+def conv_input_vectors(chain: Chain, token_ids: np.ndarray) -> np.ndarray:
+    """float32 [n, channels]: what the conv reads at a position holding each token."""
+    return _apply(chain.layers[1:-1], keras.ops.take(chain.embedding.embeddings, token_ids, axis=0))
 
 
 def _conv_input_origins(chain: Chain, input_length: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from tb_filters.engine import batches as batches_lib
 from tb_filters.engine import chains as chains_lib
 from tb_filters.engine import effects as effects_lib
 from tb_filters.engine import state as state_lib
+from tb_filters.engine import patterns as patterns_lib
 from tb_filters.engine import step as stream
 from tb_filters.engine import texts as texts_lib
 from tb_filters.engine import vocab as vocab_lib
@@ -44,6 +45,11 @@ def interpret(
     effects: bool = True,
     effect_examples: int = effects_lib.DEFAULT_EXAMPLES,
     duplicate_threshold: float = redundancy.DUPLICATE_THRESHOLD,
+    slot_top_n: int = 10,
+    min_count: int = 3,
+    inhibiting: bool = False,
+    contexts: bool = False,
+    pattern_share: float = patterns_lib.DEFAULT_SHARE,
     *,
     texts: Sequence[str] | None = None,
     tokenizer: Any = None,
@@ -77,6 +83,21 @@ def interpret(
         tokenizer: for `texts`: a Keras Tokenizer (or its `to_json()` file or
             text) or a TextVectorization/StringLookup layer; default the
             model's own TextVectorization/StringLookup layer.
+        slot_top_n: per filter and slot, the tokens kept that raise its
+            activation most and that lower it most (0: no slot preferences).
+            A token's score in slot j is its contribution there,
+            dot(kernel[j, :, f], its conv input vector).
+        min_count: slot preferences consider the tokens occurring at least
+            this often in `sequences` (0: every token id of the embedding).
+        inhibiting: also keep each filter's k windows of lowest pre-activation.
+            Off by default: a second top-k fold per batch, about +25% of
+            interpret's time on the notebook-shaped workload (make bench, T2).
+        contexts: keep each window's whole example in the report. Off by
+            default: about +3% of interpret's time (each kept entry carries its
+            example through every merge) and ~5x the payload at top-100.
+        pattern_share: a slot belongs to a window's pattern when its
+            contribution is at least this share of the window's positive total
+            (see `patterns.py`).
 
     Example:
         report = tb_filters.interpret(model, x_test, vocab="word_index.json", top_k=10)
@@ -90,9 +111,11 @@ def interpret(
         chains = chains_lib.find_chains(model, checks.layer_names(layers))
         tokenized, vocab = texts_lib.tokenized_input(model, chains, sequences, texts, tokenizer, vocab)
         sequences = tokenized.ids
+    options = assemble.Options(**checks.detects_options(slot_top_n, min_count, pattern_share),
+                               inhibiting=bool(inhibiting), contexts=bool(contexts))
     run = start(model, layers, vocab, top_k, distinct, batches_lib.known_examples(sequences), inputs=inputs,
                 class_names=class_names, effects=effects, effect_examples=effect_examples,
-                duplicate_threshold=duplicate_threshold)
+                duplicate_threshold=duplicate_threshold, options=options)
     for batch in batches_lib.batches(sequences, int(batch_size)):
         run.feed(batch)
         if progress is not None:
@@ -113,10 +136,12 @@ def start(
     effects: bool = True,
     effect_examples: int = effects_lib.DEFAULT_EXAMPLES,
     duplicate_threshold: float = redundancy.DUPLICATE_THRESHOLD,
+    options: "assemble.Options | None" = None,
 ) -> "_Run":
     """A run to feed batch by batch, each with its first example's global index;
     `run.layer_states()` is its mergeable state (tb_filters.beam folds shards so),
-    `run.described` what its report says besides the numbers."""
+    `run.described` what its report says besides the numbers.
+    `options`: what else to keep (slot preferences, inhibiting windows, contexts)."""
     backends.check_backend()
     top_k = checks.integer_at_least("top_k", top_k)
     effect_examples = checks.integer_at_least("effect_examples", effect_examples, minimum=0)
@@ -125,7 +150,7 @@ def start(
     vocabulary = vocab_lib.load_vocabulary(vocab, model)
     sample = effects_lib.Sample(model, chains, effects_lib.check_inputs(model, chains, inputs), class_names,
                                 effect_examples, bool(effects), expected_examples, duplicate_threshold)
-    return _Run(model, chains, vocabulary, int(top_k), bool(distinct), expected_examples, sample)
+    return _Run(model, chains, vocabulary, int(top_k), bool(distinct), expected_examples, sample, options)
 
 
 class _Run:
@@ -140,8 +165,10 @@ class _Run:
         distinct: bool,
         expected_examples: int | None,
         sample: effects_lib.Sample,
+        options: "assemble.Options | None" = None,
     ):
         self.model = model
+        self.options = options or assemble.Options()
         self.sample = sample
         self.expected_examples = expected_examples
         self.chains = chains
@@ -164,7 +191,11 @@ class _Run:
         self.length = length
         self.plans = [self._plan(chain, length) for chain in self.chains]
         self.step = _compiled_step(self.model, self.chains, self.plans, self._worth_xla())
-        self.states = {plan.name: stream.initial_state(plan) for plan in self.plans}
+        counted = self.options.slot_top_n > 0 and any(chain.feeds_on_embedding for chain in self.chains)
+        # Counted in numpy, beside the step: a bincount per batch costs ~0.3 ms where the
+        # compiled step would carry (and copy) a vocabulary-sized tensor from batch to batch.
+        self.token_counts = np.zeros(self.id_limit, np.int64) if counted else None
+        self.states = stream.initial_states(self.plans)
 
     def _worth_xla(self) -> bool:
         """XLA compilation pays off past some work; data of unknown size may be large."""
@@ -189,6 +220,8 @@ class _Run:
             span=receptive.compose(steps),
             output_length=output_length,
             boundary_keys=receptive.boundary_keys(steps, length),
+            input_length=length,
+            inhibiting=self.options.inhibiting,
         )
 
     def feed(self, batch: np.ndarray, first_example: int | None = None) -> None:
@@ -203,6 +236,8 @@ class _Run:
                 f"Received a batch of shape {tuple(batch.shape)}"
             )
         self._check_ids(batch, first)
+        if self.token_counts is not None:
+            self.token_counts += np.bincount(batch.ravel(), minlength=self.token_counts.size)
         valid = batch.shape[0]
         self.rows = max(self.rows, valid)
         if valid == self.rows:
@@ -243,11 +278,11 @@ class _Run:
         if self.length is None:
             raise FiltersError("Expected at least one sequence. Received none")
         outputs = self.sample.outputs
+        counts = self.token_counts
         return {
             plan.name: state_lib.LayerState.from_arrays(
-                state_lib.Layout.of(plan, self.length, outputs), self.examples,
-                {**{key: value.numpy() for key, value in self.states[plan.name].items()},
-                 **self.sample.arrays(plan.name)},
+                state_lib.Layout.of(plan, self.length, outputs, 0 if counts is None else counts.size), self.examples,
+                {**_layer_arrays(self.states["layers"][plan.name], counts), **self.sample.arrays(plan.name)},
             )
             for plan in self.plans
         }
@@ -257,7 +292,23 @@ class _Run:
         return self.sample.described
 
     def report(self) -> Report:
-        return assemble.report(self.chains, self.layer_states(), self.vocabulary, self.described)
+        return assemble.report(self.chains, self.layer_states(), self.vocabulary, self.described, self.options)
+
+
+
+def _layer_arrays(tensors: dict[str, Any], token_counts: np.ndarray | None) -> dict[str, np.ndarray]:
+    """A layer's state as state.py's flat arrays: the inhibiting table's entries
+    under their prefix with the pre-activations back (the step keeps them negated),
+    and the run's token counts, which every layer's state carries so that merging
+    any layer's shards merges them too."""
+    arrays = {key: value.numpy() for key, value in tensors.items() if key != "inhibiting"}
+    if "inhibiting" in tensors:
+        for key, value in tensors["inhibiting"].items():
+            value = value.numpy()
+            arrays[f"{state_lib.INHIBITING}{key}"] = -value if key == "value" else value
+    if token_counts is not None:
+        arrays["token_counts"] = token_counts
+    return arrays
 
 
 # Below this many activations (examples x positions x filters, all layers) a
@@ -279,7 +330,8 @@ def _compiled_step(
 ) -> Callable:
     key = (
         tuple(tuple(id(layer) for layer in chain.layers) for chain in chains),
-        tuple((p.name, p.num_filters, p.top_k, p.distinct, p.span, tuple(p.boundary_keys.tolist())) for p in plans),
+        tuple((p.name, p.num_filters, p.top_k, p.distinct, p.span, tuple(p.boundary_keys.tolist()), p.inhibiting)
+              for p in plans),
         xla,
     )
     if key in _STEPS:

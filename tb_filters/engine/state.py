@@ -79,6 +79,7 @@ WINDOW_HASH_MIX = 0x9E3779B97F4A7C15
 _HASH_SHIFT = 29
 EMPTY_HASH = -1
 UNSETTLED = -1  # a distinct count the merge could not know; `settle` recounts it
+INHIBITING = "inhibiting_"  # prefix of the bottom-k table of pre-activations (windows that switch a filter off)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,12 +95,15 @@ class Layout:
     output_length: int
     boundary_keys: tuple[int, ...]
     outputs: int = 0  # model output units with effects in the state (effects.py); 0: none
+    inhibiting: bool = False  # keeps the bottom-k table of pre-activations too
+    token_count_size: int = 0  # token ids counted (0: none), for slot preferences
 
     @classmethod
-    def of(cls, plan: Any, input_length: int, outputs: int = 0) -> "Layout":
+    def of(cls, plan: Any, input_length: int, outputs: int = 0, token_count_size: int = 0) -> "Layout":
         """From step.py's LayerPlan (duck-typed: this module never imports TensorFlow)."""
         return cls(plan.name, plan.num_filters, plan.top_k, plan.distinct, plan.span, int(input_length),
-                   plan.output_length, tuple(int(k) for k in plan.boundary_keys), int(outputs))
+                   plan.output_length, tuple(int(k) for k in plan.boundary_keys), int(outputs),
+                   bool(getattr(plan, "inhibiting", False)), int(token_count_size))
 
     @property
     def width(self) -> int:
@@ -144,7 +148,8 @@ class Minimum(_Elementwise):
 @dataclasses.dataclass(frozen=True)
 class Windows:
     """[filters, k] tables: `value` float32, `flat` int64 (example * output_length + position),
-    `count` int64, payload columns [filters, k, width] int32 (token ids), `hash` int64 if distinct.
+    `count` int64, payload columns [filters, k, width] int32 (the engine's: `rows`, each entry's
+    whole example, width = input_length), `hash` int64 if distinct.
     Empty entries (fewer windows than k so far) hold the fill values and sort last."""
 
     filters: int
@@ -275,8 +280,8 @@ class _Entries:
 def layer_fields(layout: Layout) -> tuple[Any, ...]:
     """Every field of a layer's state, with its kind. Add new statistics here."""
     f = layout.num_filters
-    return (
-        Windows(f, layout.top_k, layout.width, layout.distinct),
+    fields = (
+        Windows(f, layout.top_k, layout.input_length, layout.distinct, payload=ROWS),
         Additive("sum", (f,), np.float64),
         Maximum("max", (f,), np.float32),
         Minimum("min", (f,), np.float32),
@@ -290,6 +295,16 @@ def layer_fields(layout: Layout) -> tuple[Any, ...]:
         *((Additive("effect_sum", (f, layout.outputs), np.float64),
            Additive("effect_abs_sum", (f, layout.outputs), np.float64)) if layout.outputs else ()),
     )
+    if layout.inhibiting:
+        fields += (Windows(f, layout.top_k, layout.input_length, layout.distinct, prefix=INHIBITING,
+                           lowest_first=True, payload=ROWS),)
+    if layout.token_count_size:
+        fields += (Additive("token_counts", (layout.token_count_size,), np.int64),)
+    return fields
+
+
+# Each table entry keeps its example's token ids: its window and its context (step.py).
+ROWS = ("rows",)
 
 
 # --- the state --------------------------------------------------------------------------------------

@@ -16,7 +16,12 @@ pairs of a batch lie in the k examples with the best maxima (any other
 example has k better examples, each with a better pair), so only those
 examples' positions go through top-k; merging running + batch candidates
 (running first: its entries come from earlier examples) keeps ties ordered by
-example, then position.
+example, then position. Each kept entry holds its whole example's token ids
+(`rows`), so the report can show a window in its context without a second pass.
+
+Inhibiting windows are the same tables run on the negated pre-activations (the
+conv's output before its activation function): the k lowest, with the same
+tie order, exactness and memory.
 
 Distinct mode keeps the k best distinct token windows. Identical windows give
 identical activations, so a window is keyed by a 63-bit hash of its token ids
@@ -34,6 +39,7 @@ window's activation is its best value in that first batch.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any, Callable
 
@@ -65,35 +71,55 @@ class LayerPlan:
     span: receptive.Span
     output_length: int
     boundary_keys: np.ndarray  # int64 [output_length]
+    input_length: int = 0  # tokens per example, kept with each entry
+    inhibiting: bool = False
 
     @property
     def width(self) -> int:
         return self.span.width
 
 
-def initial_state(plan: LayerPlan) -> dict[str, tf.Tensor]:
+def _table(plan: LayerPlan) -> dict[str, tf.Tensor]:
+    """k entries per filter, best first: value, where, the example's tokens, count."""
     f, k = plan.num_filters, plan.top_k
-    state = {
+    table = {
         "value": tf.fill([f, k], tf.constant(-np.inf, tf.float32)),
         "flat": tf.fill([f, k], tf.constant(-1, tf.int64)),  # example * output_length + position
-        "tokens": tf.fill([f, k, plan.width], tf.constant(-1, tf.int32)),
+        "rows": tf.fill([f, k, plan.input_length], tf.constant(-1, tf.int32)),
         "count": tf.zeros([f, k], tf.int64),
+    }
+    if plan.distinct:
+        table["hash"] = tf.fill([f, k], tf.constant(_EMPTY_HASH, tf.int64))
+    return table
+
+
+def initial_state(plan: LayerPlan) -> dict[str, Any]:
+    f = plan.num_filters
+    state = _table(plan)
+    state.update({
         "sum": tf.zeros([f], tf.float64),
         "max": tf.fill([f], tf.constant(-np.inf, tf.float32)),
         "min": tf.fill([f], tf.constant(np.inf, tf.float32)),
         "positive": tf.zeros([f], tf.int64),
         "histogram": tf.zeros([NUM_BUCKETS, f], tf.int64),
-    }
-    if plan.distinct:
-        state["hash"] = tf.fill([f, k], tf.constant(_EMPTY_HASH, tf.int64))
+    })
+    if plan.inhibiting:
+        state["inhibiting"] = _table(plan)  # values are negated pre-activations
     return state
+
+
+def initial_states(plans: list[LayerPlan]) -> dict[str, Any]:
+    """Every layer's state."""
+    return {"layers": {plan.name: initial_state(plan) for plan in plans}}
 
 
 def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan], xla: bool = True) -> Callable:
     """step(token_ids [B, L] int32, valid_rows, first_example, states) -> (states, bad_flags).
 
-    `xla` fuses the statistics, hashing and merging into XLA kernels: faster per
-    batch, but compiling them costs about half a second, more than a small run saves.
+    `forward` gives (activations, pre-activations) per layer when some plan
+    keeps inhibiting windows. `xla` fuses the statistics, hashing and merging
+    into XLA kernels: faster per batch, but compiling them costs about half a
+    second, more than a small run saves.
     """
     fold = _fold_layers(plans, xla)
 
@@ -106,20 +132,24 @@ def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan], 
 
 def make_fold(plans: list[LayerPlan], xla: bool = True) -> Callable:
     """fold(token_ids, activations {layer: [B, output_length, F]}, valid_rows, first_example, states)
-    -> (states, bad_flags): the step for activations computed outside TensorFlow (another Keras backend)."""
+    -> (states, bad_flags): the step for activations computed outside TensorFlow (another Keras backend).
+    A plan keeping inhibiting windows takes (activations, pre-activations) for its layer."""
     return tf.function(_fold_layers(plans, xla), autograph=False)
 
 
 def _fold_layers(plans: list[LayerPlan], xla: bool) -> Callable:
     kernels = _XLA_KERNELS if xla else _PLAIN_KERNELS
 
-    def fold(token_ids, activations, valid_rows, first_example, states):
-        new_states, flags = {}, {}
+    def fold(token_ids, outputs, valid_rows, first_example, states):
+        layers, flags = {}, {}
         for plan in plans:
-            acts = tf.cast(activations[plan.name], tf.float32)
-            batch = _Batch(plan, token_ids, acts, valid_rows, first_example, kernels)
-            new_states[plan.name], flags[plan.name] = _fold(plan, batch, states[plan.name])
-        return new_states, flags
+            acts, pre = outputs[plan.name] if plan.inhibiting else (outputs[plan.name], None)
+            batch = _Batch(plan, token_ids, tf.cast(acts, tf.float32), valid_rows, first_example, kernels)
+            layers[plan.name], flags[plan.name] = _fold(plan, batch, states["layers"][plan.name])
+            if plan.inhibiting:
+                layers[plan.name]["inhibiting"] = _fold_inhibiting(
+                    plan, batch.negated(tf.cast(pre, tf.float32)), states["layers"][plan.name]["inhibiting"])
+        return {"layers": layers}, flags
 
     return fold
 
@@ -137,17 +167,25 @@ class _Batch:
         self.valid_rows = tf.cast(valid_rows, tf.int32)
         self.mask = tf.range(self.size) < self.valid_rows * plan.output_length
         self.first_flat = tf.cast(first_example, tf.int64) * plan.output_length
+        self.token_ids = token_ids
         self.padded_ids, self.lead = _pad_for_spans(plan, token_ids)
+        self._hashes: dict[str, tf.Tensor] = {}  # shared with negated(): one hashing per batch
 
-    def window_tokens(self, flat_index: tf.Tensor) -> tf.Tensor:
-        """Token ids [..., width] of the spans at batch-flat indices (row * output_length + p)."""
-        plan = self.plan
-        row = flat_index // plan.output_length
-        position = flat_index % plan.output_length
-        padded_length = self.padded_ids.shape[1]
-        start = row * padded_length + position * plan.span.stride + plan.span.offset + self.lead
-        slots = start[..., None] + tf.range(plan.width, dtype=start.dtype)
-        return tf.gather(tf.reshape(self.padded_ids, [-1]), slots)
+    def negated(self, values) -> "_Batch":
+        """The same batch and windows with -values as activations."""
+        other = copy.copy(self)
+        other.acts = -values
+        other.flat = tf.reshape(other.acts, [self.size, self.plan.num_filters])
+        return other
+
+    def window_hashes(self) -> tf.Tensor:
+        if "all" not in self._hashes:
+            self._hashes["all"] = _window_hasher(self.plan, self.lead, self.kernels.xla)(self.padded_ids)
+        return self._hashes["all"]
+
+    def example_rows(self, flat_index: tf.Tensor) -> tf.Tensor:
+        """Token ids [..., input_length] of the examples of batch-flat indices."""
+        return tf.gather(tf.cast(self.token_ids, tf.int32), flat_index // self.plan.output_length)
 
 
 def _pad_for_spans(plan: LayerPlan, token_ids):
@@ -326,7 +364,7 @@ def _fold_raw(plan: LayerPlan, batch: _Batch, stats: _BatchStats, state: dict) -
     candidates = {
         "value": values,
         "flat": batch.first_flat + tf.cast(index, tf.int64),
-        "tokens": batch.window_tokens(index),
+        "rows": batch.example_rows(index),
         "count": tf.ones_like(index, tf.int64),
     }
     return batch.kernels.merge({key: state[key] for key in candidates}, candidates)
@@ -375,7 +413,7 @@ def _fold_distinct(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", state: 
     rows, beats = _rows_reaching(plan, batch, stats, floor, kth)
 
     # One numbering of kept windows and the rows' windows: counts for both at once.
-    row_hashes = tf.gather(_window_hasher(plan, batch.lead, batch.kernels.xla)(batch.padded_ids), rows)
+    row_hashes = tf.gather(batch.window_hashes(), rows)
     unique, which = tf.unique(tf.concat([tf.reshape(state["hash"], [-1]), row_hashes], axis=0))
     kept_ids = tf.reshape(which[: filters * k], [filters, k])
     row_ids = which[filters * k:]
@@ -400,11 +438,29 @@ def _fold_distinct(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", state: 
     candidates = {
         "value": tf.where(kept_already | (values <= kth[:, None]), tf.constant(-np.inf, tf.float32), values),
         "flat": batch.first_flat + tf.cast(first_index, tf.int64),
-        "tokens": batch.window_tokens(first_index),
+        "rows": batch.example_rows(first_index),
         "count": tf.gather(counts, candidate_ids),
         "hash": tf.gather(unique, candidate_ids),
     }
     return batch.kernels.merge({key: kept[key] for key in candidates}, candidates)
+
+
+# --- inhibiting windows ---------------------------------------------------------
+
+
+def _fold_inhibiting(plan: LayerPlan, negated: _Batch, table: dict) -> dict:
+    """The top-k fold on negated pre-activations: the k lowest, same ties, same memory."""
+    maxima = _example_maxima(negated.acts, negated.valid_rows)
+    stats = _BatchStats(example_sums=None, example_maxima=maxima, minimum=None, counts=None)
+    fold_top_k = _fold_distinct if plan.distinct else _fold_raw
+    new = dict(table)
+    new.update(fold_top_k(plan, negated, stats, table))
+    return new
+
+
+def _example_maxima(acts, valid_rows):
+    valid = (tf.range(acts.shape[0]) < valid_rows)[:, None, None]
+    return tf.reduce_max(tf.where(valid, acts, -np.inf), axis=1)
 
 
 @dataclasses.dataclass(frozen=True)

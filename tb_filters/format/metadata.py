@@ -13,7 +13,8 @@ from tb_filters.format.proto import filters_pb2
 PLUGIN_NAME = "filters"
 
 # Bump when LayerReport changes in a way older readers would misread.
-# 2: effects, dead and duplicate filters (fields 40-59); version 1 reports still load.
+# 2: effects, dead and duplicate filters (fields 40-59); slot preferences, patterns, contexts and
+# inhibiting windows (fields 20-39). Version 1 reports still load.
 PAYLOAD_VERSION = 2
 
 

@@ -57,6 +57,7 @@ class FiltersPlugin(base_plugin.TBPlugin):
             "/overview": self._serve_overview,
             "/compare": self._serve_compare,
             "/search": self._serve_search,
+            "/context": self._serve_context,
             **self._static.routes(),
         }
 
@@ -112,6 +113,15 @@ class FiltersPlugin(base_plugin.TBPlugin):
             filter_index=params.required_integer(request, "filter", low=0),
             step=params.integer(request, "step", None),
             windows_limit=params.integer(request, "windows_limit", None, low=0, high=MAX_WINDOWS))
+        return self._respond(request, result)
+
+    @wrappers.Request.application
+    def _serve_context(self, request: wrappers.Request) -> wrappers.Response:
+        result = queries.context_impl(
+            self._store, *params.where(request),
+            run=params.text(request, "run"), layer=params.text(request, "layer"),
+            step=params.integer(request, "step", None),
+            example=params.required_integer(request, "example", low=0))
         return self._respond(request, result)
 
     @wrappers.Request.application

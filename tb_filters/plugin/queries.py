@@ -169,11 +169,28 @@ def _error_column(run: str, error: str) -> dict[str, Any]:
     }
 
 
+def context_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
+                 step: int | None, example: int) -> dict[str, Any]:
+    layer_step = store.series(ctx, experiment, run, layer).at(step)
+    try:
+        found = layer_step.context(example)
+    except views.CorruptReport as e:
+        store.mark_corrupt(experiment, layer_step, f"report is inconsistent: {e}")
+        raise tb_errors.NotFoundError(f"Example {example} could not be read: {e}") from None
+    if found is None:
+        kept = "keeps no examples (not in this report)" if not layer_step.proto.contexts else \
+            "keeps only the examples of its windows"
+        raise tb_errors.NotFoundError(
+            f"No example {example} in step {layer_step.step} of layer {quoted(layer)} in run {quoted(run)}: "
+            f"it {kept}")
+    return found
+
+
 def search_impl(store: ReportStore, ctx, experiment: str, token: str, mode: str,
                 runs: Sequence[str] | None, layer: str | None, step: int | None,
                 limit: int) -> dict[str, Any]:
     wanted_runs = set(runs) if runs else None
-    results = []
+    results, wants, patterns = [], [], []
     for series in store.all_series(ctx, experiment):
         if (wanted_runs is not None and series.run not in wanted_runs) or (
                 layer is not None and series.layer != layer):
@@ -181,13 +198,51 @@ def search_impl(store: ReportStore, ctx, experiment: str, token: str, mode: str,
         layer_step = series.steps.get(step) if step is not None else series.latest()
         if layer_step is not None:
             results.extend(_search_layer_step(layer_step, token, mode))
+            wants.extend(_search_wants(layer_step, token, mode))
+            patterns.extend(_search_patterns(layer_step, token, mode))
     results.sort(key=lambda r: (r["rank"], -r["activation"], r["run"], r["layer"], r["filter"]))
+    wants.sort(key=lambda r: (-r["score"], r["run"], r["layer"], r["filter"], r["slot"]))
+    patterns.sort(key=lambda r: (-r["count"], -r["activation"], r["run"], r["layer"], r["filter"]))
     return {
         "token": token,
         "mode": mode,
         "results": results[:limit],
-        "truncated": len(results) > limit,
+        "truncated": len(results) > limit or len(wants) > limit or len(patterns) > limit,
+        "wants": wants[:limit],
+        "patterns": patterns[:limit],
     }
+
+
+def _matching(index: dict[str, Any], token: str, mode: str) -> list[str]:
+    if mode == "exact":
+        return [token] if token in index else []
+    needle = token.lower()
+    return [t for t in index if needle in t.lower()]
+
+
+def _search_wants(layer_step: LayerStep, token: str, mode: str) -> list[dict[str, Any]]:
+    """Per filter, its best slot for the token: the slot and the token's score there."""
+    wants, _ = layer_step.detects_hits()
+    best: dict[int, dict[str, Any]] = {}
+    for t in _matching(wants, token, mode):
+        for filter_index, slot, rank, score in wants[t]:
+            if filter_index not in best or score > best[filter_index]["score"]:
+                best[filter_index] = views.wants_hit(layer_step.run, layer_step.layer, layer_step.step,
+                                                     filter_index, slot, rank, score, t)
+    return list(best.values())
+
+
+def _search_patterns(layer_step: LayerStep, token: str, mode: str) -> list[dict[str, Any]]:
+    """Per filter, its first pattern holding the token."""
+    _, patterns = layer_step.detects_hits()
+    first: dict[int, int] = {}
+    for t in _matching(patterns, token, mode):
+        for filter_index, rank in patterns[t]:
+            first[filter_index] = min(rank, first.get(filter_index, rank))
+    proto = layer_step.proto
+    return [views.pattern_hit(layer_step.run, layer_step.layer, layer_step.step, filter_index,
+                              proto.filters[layer_step.positions[filter_index]].patterns[rank], layer_step.tokens)
+            for filter_index, rank in first.items()]
 
 
 def _search_layer_step(layer_step: LayerStep, token: str, mode: str) -> list[dict[str, Any]]:

@@ -69,6 +69,9 @@ class LayerStep:
         self._positions: dict[int, int] | None = None
         self._tokens: list[str] | None = None
         self._token_hits: dict[str, list[tuple[int, int]]] | None = None
+        self._detects_hits: tuple[dict, dict] | None = None
+        self._contexts: dict[int, filters_pb2.Context] | None = None
+        self._context_strings: dict[int, str] | None = None
 
     @property
     def positions(self) -> dict[int, int]:
@@ -94,7 +97,41 @@ class LayerStep:
     def filter_object(self, index: int, windows_limit: int | None) -> dict[str, Any]:
         return views.filter_object(self.proto.filters[self.positions[index]], self.tokens,
                                    self.proto.geometry.span_width, self.proto.has_contributions,
-                                   windows_limit)
+                                   windows_limit, views.detects_facts(self.proto))
+
+    def context(self, example: int) -> dict[str, Any] | None:
+        """The whole example, if this report keeps it."""
+        with self._lock:
+            if self._contexts is None:
+                self._contexts = {c.example: c for c in self.proto.contexts}
+                refs = zip(self.proto.context_vocab_ids, self.proto.context_vocab_refs)
+                self._context_strings = {i: self.tokens[r] for i, r in refs if 0 <= r < len(self.tokens)}
+        found = self._contexts.get(example)
+        if found is None:
+            return None
+        return views.context_object(self.run, self.layer, self.step, self.proto, found, self._context_strings)
+
+    def detects_hits(self) -> tuple[dict[str, list[tuple[int, int, int, float]]], dict[str, list[tuple[int, int]]]]:
+        """Token -> [(filter index, slot, rank, score)] from the slot preferences' raises, and
+        token -> [(filter index, pattern rank)] from the patterns."""
+        with self._lock:
+            if self._detects_hits is None:
+                self._detects_hits = self._index_detects()
+            return self._detects_hits
+
+    def _index_detects(self):
+        tokens = self.tokens
+        wants, patterns = collections.defaultdict(list), collections.defaultdict(list)
+        for f in self.proto.filters:
+            for slot in f.slot_preferences:
+                for rank, t in enumerate(slot.raises):
+                    if 0 <= t.token_ref < len(tokens):
+                        wants[tokens[t.token_ref]].append((f.index, slot.slot, rank, t.score))
+            for rank, p in enumerate(f.patterns):
+                refs = {r for r, inside in zip(p.token_refs, p.in_pattern) if inside and 0 <= r < len(tokens)}
+                for ref in refs:
+                    patterns[tokens[ref]].append((f.index, rank))
+        return dict(wants), dict(patterns)
 
     def token_hits(self) -> dict[str, list[tuple[int, int]]]:
         """Token -> [(filter index, window rank)], rank ascending within a filter."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tb_filters.format import report as report_lib
 from tb_filters.format.proto import filters_pb2
 
 
@@ -34,10 +35,23 @@ def layer_facts(pb: filters_pb2.LayerReport) -> dict[str, Any]:
         "num_examples": pb.num_examples,
         "has_contributions": pb.has_contributions,
         "geometry": geometry(pb.geometry),
+        "detects": detects_facts(pb),
     }
 
 
-MISSING_FACTS = {key: None for key in ("top_k", "distinct", "num_examples", "has_contributions", "geometry")}
+def detects_facts(pb: filters_pb2.LayerReport) -> dict[str, Any]:
+    """Whether each of slot preferences, patterns, contexts and inhibiting windows is in the report
+    ("computed", "not defined", "turned off", "not in this report"), and their settings."""
+    return {
+        **{feature: report_lib.availability_of(pb, feature) for feature in report_lib.DETECTS_FEATURES},
+        "slot_top_n": pb.slot_top_n,
+        "slot_min_count": pb.slot_min_count,
+        "pattern_share": pb.pattern_share,
+    }
+
+
+MISSING_FACTS = {key: None for key in ("top_k", "distinct", "num_examples", "has_contributions", "geometry",
+                                       "detects")}
 
 
 def layer_summary(layer: str, steps: list[int], wall_times: list[float],
@@ -59,11 +73,27 @@ def layer_summary(layer: str, steps: list[int], wall_times: list[float],
 
 
 def filter_object(f: filters_pb2.FilterReport, tokens: list[str], span_width: int,
-                  has_contributions: bool, windows_limit: int | None) -> dict[str, Any]:
+                  has_contributions: bool, windows_limit: int | None,
+                  detects: dict[str, str] | None = None) -> dict[str, Any]:
     """The filter object of http_api.md; raises CorruptReport on inconsistent windows."""
     windows = f.windows if windows_limit is None else f.windows[:windows_limit]
+    inhibiting = f.inhibiting if windows_limit is None else f.inhibiting[:windows_limit]
+    patterns = f.patterns if windows_limit is None else f.patterns[:windows_limit]
     s = f.stats
+    computed = {feature: (detects or {}).get(feature) == report_lib.COMPUTED
+                for feature in report_lib.DETECTS_FEATURES}
+    # The windows first: a window that contradicts its span is the error to report.
+    window_objects = [_window_object(f.index, rank, w, tokens, span_width, has_contributions)
+                      for rank, w in enumerate(windows)]
     return {
+        "summary": _summary(f, tokens),
+        "slot_preferences": [_slot_object(slot, tokens) for slot in f.slot_preferences]
+        if computed["slot_preferences"] else None,
+        "num_patterns": len(f.patterns) if computed["patterns"] else None,
+        "patterns": [_pattern_object(p, tokens) for p in patterns] if computed["patterns"] else None,
+        "num_inhibiting": len(f.inhibiting) if computed["inhibiting"] else None,
+        "inhibiting": [_window_object(f.index, rank, w, tokens, span_width, has_contributions)
+                       for rank, w in enumerate(inhibiting)] if computed["inhibiting"] else None,
         "index": f.index,
         "bias": f.bias,
         "stats": {
@@ -72,8 +102,7 @@ def filter_object(f: filters_pb2.FilterReport, tokens: list[str], span_width: in
             "histogram": list(s.histogram),
         },
         "num_windows": len(f.windows),
-        "windows": [_window_object(f.index, rank, w, tokens, span_width, has_contributions)
-                    for rank, w in enumerate(windows)],
+        "windows": window_objects,
     }
 
 
@@ -124,6 +153,64 @@ def overview(pb: filters_pb2.LayerReport) -> dict[str, Any]:
         "max": [f.stats.max for f in filters],
         "positive_fraction": [f.stats.positive_fraction for f in filters],
     }
+
+
+def _token(tokens: list[str], ref: int) -> str:
+    if not 0 <= ref < len(tokens):
+        raise CorruptReport(f"token reference {ref} outside the token table of {len(tokens)}")
+    return tokens[ref]
+
+
+def _summary(f: filters_pb2.FilterReport, tokens: list[str]) -> str:
+    slot_raises = [[_token(tokens, t.token_ref) for t in slot.raises] for slot in f.slot_preferences]
+    pattern = f.patterns[0] if f.patterns else None
+    best_pattern = None if pattern is None else tuple(
+        _token(tokens, r) if inside else None for r, inside in zip(pattern.token_refs, pattern.in_pattern))
+    best_window = tuple(_token(tokens, r) for r in f.windows[0].token_refs) if f.windows else None
+    return report_lib.summary_line(slot_raises, best_pattern, best_window)
+
+
+def _score_object(t: filters_pb2.TokenScore, tokens: list[str]) -> dict[str, Any]:
+    return {"token": _token(tokens, t.token_ref), "id": t.id, "score": t.score, "occurrences": t.occurrences}
+
+
+def _slot_object(slot: filters_pb2.SlotPreference, tokens: list[str]) -> dict[str, Any]:
+    return {"slot": slot.slot, "raises": [_score_object(t, tokens) for t in slot.raises],
+            "lowers": [_score_object(t, tokens) for t in slot.lowers]}
+
+
+def _pattern_object(p: filters_pb2.Pattern, tokens: list[str]) -> dict[str, Any]:
+    return {
+        "tokens": [_token(tokens, r) if inside else None for r, inside in zip(p.token_refs, p.in_pattern)],
+        "activation": p.activation, "windows": list(p.windows), "count": p.count,
+    }
+
+
+def context_object(run: str, layer: str, step: int, pb: filters_pb2.LayerReport,
+                   context: filters_pb2.Context, strings: dict[int, str]) -> dict[str, Any]:
+    """One example, whole: the `context` route's answer."""
+    padding_id = pb.padding_id if pb.HasField("padding_id") else None
+    ids = list(context.token_ids)
+    if any(i not in strings for i in ids):
+        raise CorruptReport(f"example {context.example} holds a token id missing from its vocabulary")
+    return {
+        "run": run, "layer": layer, "step": step, "example": context.example,
+        "tokens": [strings[i] for i in ids], "token_ids": ids,
+        "padding": [i < 0 or i == padding_id for i in ids],
+    }
+
+
+def wants_hit(run: str, layer: str, step: int, filter_index: int, slot: int, rank: int,
+              score: float, token: str) -> dict[str, Any]:
+    """A filter whose slot preferences raise on the searched token."""
+    return {"run": run, "layer": layer, "step": step, "filter": filter_index, "slot": slot, "rank": rank,
+            "score": score, "token": token}
+
+
+def pattern_hit(run: str, layer: str, step: int, filter_index: int, p: filters_pb2.Pattern,
+                tokens: list[str]) -> dict[str, Any]:
+    """A filter with a pattern holding the searched token."""
+    return {"run": run, "layer": layer, "step": step, "filter": filter_index, **_pattern_object(p, tokens)}
 
 
 def skipped(run: str, layer: str, step: int | None, reason: str) -> dict[str, Any]:

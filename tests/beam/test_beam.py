@@ -62,6 +62,8 @@ def assert_reports_equal(got: dict, want: tb_filters.Report) -> None:
         assert dataclasses.replace(read, filters=()) == dataclasses.replace(layer, filters=())
         for g, w in zip(read.filters, layer.filters, strict=True):
             assert g.windows == w.windows and g.bias == w.bias, f"{name} filter {w.index}"
+            assert (g.inhibiting, g.patterns) == (w.inhibiting, w.patterns), f"{name} filter {w.index}"
+            assert g.slot_preferences == w.slot_preferences, f"{name} filter {w.index}"
             # XLA or not (the engine picks by data size) may round the mean's float32 sums apart.
             assert dataclasses.replace(g.stats, mean=0.0) == dataclasses.replace(w.stats, mean=0.0)
             assert g.stats.mean == pytest.approx(w.stats.mean, rel=1e-5, abs=1e-7)
@@ -96,8 +98,11 @@ def test_tfrecord_shards_and_tied_windows_in_memory(tmp_path):
                 writer.write(tf.train.Example(features=tf.train.Features(feature={"ids": feature})).SerializeToString())
     logdir = str(tmp_path / "logs")
     run_pipeline(IN_MEMORY, tb_beam.ReadSequences(str(tmp_path / "*.tfrecord"), feature="ids", batch_size=8),
-                 str(tmp_path / "dead.keras"), logdir, top_k=4, batch_size=8)
-    want = tb_filters.interpret(net, data, top_k=4, batch_size=8)
+                 str(tmp_path / "dead.keras"), logdir, top_k=4, batch_size=8, slot_top_n=4, min_count=2,
+                 inhibiting=True, contexts=True)
+    want = tb_filters.interpret(net, data, top_k=4, batch_size=8, slot_top_n=4, min_count=2, inhibiting=True,
+                                contexts=True)
+    assert want["conv"].slot_top_n == 4  # what a filter detects follows the options through the pipeline too
     assert [w.count for w in want["conv"].filters[0].windows] != [1] * 4  # the tie case is exercised
     assert_reports_equal({tag: steps[0] for tag, steps in read_reports(logdir)["."].items()}, want)
 

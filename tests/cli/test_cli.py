@@ -121,6 +121,12 @@ def test_interpret_writes_a_report_and_the_notebook_json(files, tmp_path, capsys
     report = read_reports(tmp_path / "logs")["run1"]["conv_1"][5]
     assert report.num_examples == 64 and report.top_k == 4 and report.distinct
     assert json.loads(export.read_text()) == report.to_notebook_json()
+    summaries = tmp_path / "filters.summary.json"
+    assert json.loads(summaries.read_text()) == {f"Filter_{f.index}": f.summary for f in report.filters}
+    assert str(summaries) in out
+    for f in report.top_filters(5):
+        assert f"conv_1 filter {f.index} (max {f.stats.max:.3g}): {f.summary}" in out
+    assert all(f.summary.startswith("wants  ") for f in report.filters)
     assert [f.name for f in tmp_path.iterdir() if f.name.startswith(".tb_filters-")] == []
 
 
@@ -298,6 +304,9 @@ BAD_INPUTS = {
     "wrong sequence length": (_case(data="long.npy"), f"sequences of {LENGTH} tokens.*Received sequences of {LENGTH + 5}"),
     "empty data": (_case(data="empty.npy"), r"at least one example.*\(0, 12\)"),
     "top-k 0": (_case(extra=["--top-k", "0"]), "Expected top_k >= 1 .*Received: top_k=0"),
+    "slot-top-n negative": (_case(extra=["--slot-top-n", "-1"]), "Expected slot_top_n >= 0 .*Received: slot_top_n=-1"),
+    "min-count negative": (_case(extra=["--min-count", "-2"]), "Expected min_count >= 0 .*Received: min_count=-2"),
+    "pattern share 0": (_case(extra=["--pattern-share", "0"]), "Expected 0 < pattern_share <= 1"),
     "top-k not a number": (_case(extra=["--top-k", "ten"]), "invalid int value: 'ten'"),
     "nan activations": (_case(model="nan.keras"), "NaN or infinite values in layer 'conv_1', filter 2"),
     "inf activations": (_case(model="inf.keras"), "NaN or infinite values in layer 'conv_1', filter 1"),

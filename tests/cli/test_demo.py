@@ -127,3 +127,33 @@ def test_filters_of_positive_phrases_push_the_positive_output_up_and_negative_on
         assert pushes["positive"] and pushes["negative"], (run, pushes)
         assert all(effect > 0 for effect in pushes["positive"]), (run, pushes)
         assert all(effect < 0 for effect in pushes["negative"]), (run, pushes)
+
+
+def _last_steps(runs):
+    reports = read_reports(runs)
+    return {run: tags[demo.LAYER_NAME][EPOCHS - 1] for run, tags in reports.items()}
+
+
+def test_planted_phrases_show_in_the_slot_preferences_and_patterns_of_their_filters(runs):
+    for run, last in _last_steps(runs).items():
+        for phrase in demo.PHRASES:
+            detecting = [f for f in last.filters if any(_covers(w.tokens, phrase) for w in f.windows[:TOP])]
+            assert detecting, f"{run}: no filter detects {phrase}"
+            wanted = [f.index for f in detecting
+                      if set(phrase) & {t.token for slot in f.slot_preferences for t in slot.raises[:3]}]
+            assert wanted, f"{run}: {phrase} is in no slot preference of filters {[f.index for f in detecting]}"
+            patterned = [f.index for f in detecting for p in f.patterns
+                         if {t for t in p.tokens if t is not None} and {t for t in p.tokens if t is not None} <= set(phrase)]
+            assert patterned, f"{run}: {phrase} is in no pattern of filters {[f.index for f in detecting]}"
+
+
+def test_kernel5_cards_show_fewer_patterns_than_windows_where_windows_share_pattern_slots(runs):
+    last = _last_steps(runs)["kernel5"]
+    shared = [f for f in last.filters if any(len(p.windows) > 1 for p in f.patterns)]
+    assert shared, "no kernel-5 filter merges windows into a pattern"
+    for f in shared:
+        assert len(f.patterns) < len(f.windows)
+        for p in f.patterns:
+            for i in p.windows:
+                window = f.windows[i]
+                assert all(t is None or t == window.tokens[j] for j, t in enumerate(p.tokens))

@@ -91,7 +91,7 @@ def write_logdir(path: str | os.PathLike) -> str:
             _set_step_weights(model, base_kernel, step, rng)
             report = tb_filters.interpret(
                 model, data, layers=[LAYER, SECOND_LAYER], vocab=list(VOCABULARY), top_k=TOP_K,
-                batch_size=64,
+                batch_size=64, inhibiting=True, contexts=True,
             )
             _check_planted(report[LAYER], run, step)
             summary.write_report(os.path.join(logdir, run), report, step)

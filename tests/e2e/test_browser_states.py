@@ -63,6 +63,7 @@ def test_a_page_of_a_1024_filter_layer_and_its_pager(page, wide_tensorboard):
     card = page.locator("#filter-0 .filter-card")
     expect(card.locator(".window")).to_have_count(10)
 
+    card.locator(".raw-windows > summary").click()  # under the patterns, on demand
     card.locator(".more").click()
     expect(card.locator(".window")).to_have_count(WIDE_TOP_K)
     expect(card.locator(".window").last.locator(".rank")).to_have_text(str(WIDE_TOP_K))

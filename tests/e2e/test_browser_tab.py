@@ -73,7 +73,9 @@ def test_tab_lists_each_filters_top_windows_with_statistics(page, tensorboard):
     assert coloured.startswith("rgba(245, 124, 0")
     expect(frame.locator(".layer-summary")).to_contain_text(f"{NUM_FILTERS} filters")
 
-    # Hovering tells where a window comes from and what each token adds.
+    # Hovering tells where a window comes from and what each token adds (the raw
+    # windows sit under the card's patterns, opened on demand).
+    card.locator(".raw-windows > summary").click()
     strongest = first_window.locator(".token.strongest")
     strongest.hover()
     expect(first_window).to_have_attribute("title", re.compile(r"example \d+, output position \d+"))

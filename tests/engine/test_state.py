@@ -60,39 +60,26 @@ def cuts(draw, n: int) -> list[int]:
     return [0] + sorted(inner) + [n]
 
 
-def layout_for(filters: int, top_k: int, distinct: bool, span: receptive.Span, input_length: int) -> state_lib.Layout:
+def layout_for(filters: int, top_k: int, distinct: bool, span: receptive.Span, input_length: int,
+               inhibiting: bool = False, token_count_size: int = 0) -> state_lib.Layout:
     output_length = (input_length + 2 - span.width) // span.stride + 1
     keys = np.zeros(output_length, np.int64)
     keys[0], keys[-1] = 1, -1
-    return state_lib.Layout("conv", filters, top_k, distinct, span, input_length, output_length, tuple(keys))
+    return state_lib.Layout("conv", filters, top_k, distinct, span, input_length, output_length, tuple(keys),
+                            inhibiting, token_count_size)
 
 
 def brute_state(layout: state_lib.Layout, acts: np.ndarray, tokens: np.ndarray, first: int) -> state_lib.LayerState:
     """The exact state of examples [first, first + len(acts)) from every activation (no streaming)."""
     n, length, filters = acts.shape
-    k = layout.top_k
-    hashes = state_lib.window_hashes(layout, tokens).ravel()
-    windows = _span_tokens(layout, tokens).reshape(n * length, -1)
-    flat = first * length + np.arange(n * length)
     state = state_lib.LayerState.empty(layout)
     arrays = {key: value.copy() for key, value in state.arrays.items()}
-    for f in range(filters):
-        values = acts[:, :, f].ravel()
-        if layout.distinct:
-            _, index, inverse, counts = np.unique(hashes, return_index=True, return_inverse=True, return_counts=True)
-            best = np.full(len(index), -np.inf, np.float32)
-            np.maximum.at(best, inverse.ravel(), values)
-            order = np.lexsort((flat[index], -best.astype(np.float64)))[:k]
-            picks, chosen = index[order], best[order]
-            arrays["count"][f, : len(order)] = counts[order]
-            arrays["hash"][f, : len(order)] = hashes[picks]
-        else:
-            picks = np.lexsort((flat, -values.astype(np.float64)))[:k]
-            chosen = values[picks]
-            arrays["count"][f, : len(picks)] = 1
-        arrays["value"][f, : len(picks)] = chosen
-        arrays["flat"][f, : len(picks)] = flat[picks]
-        arrays["tokens"][f, : len(picks)] = windows[picks]
+    _brute_table(layout, arrays, "", acts, tokens, first)
+    if layout.inhibiting:
+        # The pre-activations of these tests: the activations shifted down, so some are negative.
+        _brute_table(layout, arrays, state_lib.INHIBITING, acts - 1.0, tokens, first, lowest=True)
+    if layout.token_count_size:
+        arrays["token_counts"] = np.bincount(tokens.ravel(), minlength=layout.token_count_size).astype(np.int64)
     flat_acts = acts.reshape(-1, filters)
     arrays["sum"] = flat_acts.astype(np.float64).sum(axis=0)
     arrays["max"], arrays["min"] = flat_acts.max(axis=0), flat_acts.min(axis=0)
@@ -100,6 +87,31 @@ def brute_state(layout: state_lib.Layout, acts: np.ndarray, tokens: np.ndarray, 
     buckets = np.searchsorted(np.asarray(HISTOGRAM_EDGES), flat_acts, side="right") - 1
     arrays["histogram"] = np.stack([np.bincount(buckets[:, f], minlength=NUM_BUCKETS) for f in range(filters)], 1)
     return state_lib.LayerState(layout, n, arrays)
+
+
+def _brute_table(layout, arrays, prefix: str, acts, tokens, first: int, lowest: bool = False) -> None:
+    """Fills a top-k (or, `lowest`, bottom-k) table from every activation."""
+    n, length, filters = acts.shape
+    k, sign = layout.top_k, (-1.0 if lowest else 1.0)
+    hashes = state_lib.window_hashes(layout, tokens).ravel()
+    flat = first * length + np.arange(n * length)
+    for f in range(filters):
+        values = acts[:, :, f].ravel()
+        if layout.distinct:
+            _, index, inverse, counts = np.unique(hashes, return_index=True, return_inverse=True, return_counts=True)
+            best = np.full(len(index), -np.inf, np.float32)
+            np.maximum.at(best, inverse.ravel(), sign * values)
+            order = np.lexsort((flat[index], -best.astype(np.float64)))[:k]
+            picks, chosen = index[order], sign * best[order]
+            arrays[prefix + "count"][f, : len(order)] = counts[order]
+            arrays[prefix + "hash"][f, : len(order)] = hashes[picks]
+        else:
+            picks = np.lexsort((flat, -sign * values.astype(np.float64)))[:k]
+            chosen = values[picks]
+            arrays[prefix + "count"][f, : len(picks)] = 1
+        arrays[prefix + "value"][f, : len(picks)] = chosen
+        arrays[prefix + "flat"][f, : len(picks)] = flat[picks]
+        arrays[prefix + "rows"][f, : len(picks)] = tokens[picks // length]
 
 
 def _span_tokens(layout: state_lib.Layout, tokens: np.ndarray) -> np.ndarray:
@@ -129,11 +141,13 @@ def window_activations(layout: state_lib.Layout, tokens: np.ndarray, levels: int
     distinct=st.booleans(),
     levels=st.sampled_from([2, 5, 1000]),
     seed=st.integers(0, 2**16),
+    inhibiting=st.booleans(),
 )
-def test_merged_shard_states_equal_the_one_pass_state(data, n, top_k, distinct, levels, seed):
+def test_merged_shard_states_equal_the_one_pass_state(data, n, top_k, distinct, levels, seed, inhibiting):
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, 6, (n, 7)).astype(np.int32)  # a small vocabulary: windows repeat
-    layout = layout_for(3, top_k, distinct, receptive.Span(1, -1, 3), 7)
+    # With inhibiting windows (a bottom-k table) and token counts (additive) or without.
+    layout = layout_for(3, top_k, distinct, receptive.Span(1, -1, 3), 7, inhibiting, 6 if inhibiting else 0)
     acts = window_activations(layout, tokens, levels, seed)
     whole = brute_state(layout, acts, tokens, 0)
     bounds = cuts(data.draw, n)
@@ -149,7 +163,7 @@ def test_merged_shard_states_equal_the_one_pass_state(data, n, top_k, distinct, 
 def test_merge_is_commutative_and_associative_before_settling(data, seed, distinct):
     rng = np.random.default_rng(seed)
     tokens = rng.integers(0, 5, (30, 7)).astype(np.int32)
-    layout = layout_for(2, 3, distinct, receptive.Span(1, -1, 3), 7)
+    layout = layout_for(2, 3, distinct, receptive.Span(1, -1, 3), 7, inhibiting=True, token_count_size=5)
     acts = window_activations(layout, tokens, 4, seed)
     a, b, c = (brute_state(layout, acts[s: s + 10], tokens[s: s + 10], s) for s in (0, 10, 20))
     merge = state_lib.merge
@@ -198,11 +212,12 @@ def test_states_of_different_layouts_do_not_merge():
 
 
 def test_bottom_k_windows_keep_the_lowest_first():
-    field = state_lib.Windows(filters=1, k=2, width=1, distinct=False, prefix="low_", lowest_first=True)
+    field = state_lib.Windows(filters=1, k=2, width=1, distinct=False, prefix="low_", lowest_first=True,
+                              payload=state_lib.ROWS)
     a = {"low_value": np.array([[-3.0, 1.0]], np.float32), "low_flat": np.array([[4, 1]]),
-         "low_count": np.array([[1, 1]]), "low_tokens": np.array([[[4], [1]]], np.int32)}
+         "low_count": np.array([[1, 1]]), "low_rows": np.array([[[4], [1]]], np.int32)}
     b = {"low_value": np.array([[-3.0, np.inf]], np.float32), "low_flat": np.array([[2, -1]]),
-         "low_count": np.array([[1, 0]]), "low_tokens": np.array([[[2], [-1]]], np.int32)}
+         "low_count": np.array([[1, 0]]), "low_rows": np.array([[[2], [-1]]], np.int32)}
     merged = field.merge(a, b)
     assert merged["low_value"].tolist() == [[-3.0, -3.0]] and merged["low_flat"].tolist() == [[2, 4]]
 
@@ -225,8 +240,12 @@ def model(name: str) -> keras.Model:
     return built
 
 
+# Everything a filter detects, the opt-in tables too: their states merge like the top-k's.
+DETECTS = assemble.Options(inhibiting=True, contexts=True)
+
+
 def engine_states(net, tokens, first, top_k, distinct, batch_size):
-    run = interpret_lib.start(net, top_k=top_k, distinct=distinct, expected_examples=len(tokens))
+    run = interpret_lib.start(net, top_k=top_k, distinct=distinct, expected_examples=len(tokens), options=DETECTS)
     for start in range(0, len(tokens), batch_size):
         run.feed(tokens[start: start + batch_size], first + start)
     return run, run.layer_states()
@@ -254,8 +273,9 @@ def test_engine_shard_states_merge_into_the_one_pass_state(data, name, n, top_k,
         settled = state_lib.settle(state, [tokens])
         assert_same_state(settled, whole[layer])
     settled = {layer: state_lib.settle(state, [tokens]) for layer, state in merged.items()}
-    got = assemble.report(run.chains, settled, run.vocabulary, run.described)
-    want = tb_filters.interpret(net, tokens, top_k=top_k, distinct=distinct, batch_size=batch_size)
+    got = assemble.report(run.chains, settled, run.vocabulary, run.described, DETECTS)
+    want = tb_filters.interpret(net, tokens, top_k=top_k, distinct=distinct, batch_size=batch_size, inhibiting=True,
+                                contexts=True)
     assert without_effects(got) == without_effects(want)
     for layer in want:
         np.testing.assert_allclose([[e.mean for e in f.effects] for f in got[layer.name].filters],

@@ -104,8 +104,13 @@ def synthetic_layer_report(
     seed: int,
     input_length: int = 32,
     num_examples: int = 1000,
+    detects: bool = True,
 ) -> report_lib.LayerReport:
-    """A layer fed by Embedding -> ZeroPadding1D(1) -> Conv1D(kernel_size, relu)."""
+    """A layer fed by Embedding -> ZeroPadding1D(1) -> Conv1D(kernel_size, relu).
+
+    `detects`: with slot preferences, patterns, inhibiting windows and contexts
+    (every window from an example of its own: the largest payload they make).
+    """
     rng = np.random.default_rng(seed)
     output_length = input_length + 2 - kernel_size + 1
     geometry = report_lib.LayerGeometry(
@@ -123,10 +128,19 @@ def synthetic_layer_report(
         for f in range(num_filters)
     )
     filters = _with_effects(filters, np.random.default_rng(seed + 1))
+    effects = dict(output_names=SYNTHETIC_OUTPUTS, sample_examples=num_examples, duplicate_threshold=0.95)
+    if not detects:
+        return report_lib.LayerReport(
+            name=name, geometry=geometry, top_k=top_k, distinct=True, num_examples=num_examples,
+            filters=filters, has_contributions=True, **effects,
+        )
+    filters = tuple(_with_detects(rng, f, top_k, geometry, vocabulary, num_examples, positions) for f in filters)
     return report_lib.LayerReport(
         name=name, geometry=geometry, top_k=top_k, distinct=True, num_examples=num_examples,
-        filters=filters, has_contributions=True, output_names=SYNTHETIC_OUTPUTS,
-        sample_examples=num_examples, duplicate_threshold=0.95,
+        filters=filters, has_contributions=True, slot_preferences=report_lib.COMPUTED,
+        patterns=report_lib.COMPUTED, contexts=report_lib.COMPUTED, inhibiting=report_lib.COMPUTED,
+        slot_top_n=SLOT_TOP_N, slot_min_count=3, pattern_share=0.2,
+        examples=_contexts(rng, filters, input_length, vocabulary), **effects,
     )
 
 
@@ -155,6 +169,7 @@ def _with_effects(filters, rng) -> tuple:
             effects=(report_lib.Effect("negative", -push, abs(push)), report_lib.Effect("positive", push, abs(push))),
         ))
     return tuple(result)
+
 
 
 def _synthetic_filter(rng, index, top_k, geometry, vocabulary, num_examples, positions):
@@ -192,3 +207,63 @@ def _synthetic_filter(rng, index, top_k, geometry, vocabulary, num_examples, pos
         histogram=tuple(histogram.tolist()),
     )
     return report_lib.FilterReport(index=index, windows=windows, stats=stats, bias=float(bias))
+
+
+SLOT_TOP_N = 10
+
+
+def _with_detects(rng, f, top_k, geometry, vocabulary, num_examples, positions):
+    import dataclasses
+
+    from tb_filters.engine import patterns  # pure: no TensorFlow
+
+    # Inhibiting windows: a second draw, negated, from examples of their own (after the top ones').
+    lowest = _synthetic_filter(rng, f.index, top_k, geometry, vocabulary, num_examples, positions).windows
+    inhibiting = tuple(
+        dataclasses.replace(w, activation=-w.activation, contributions=tuple(-c for c in w.contributions))
+        for w in reversed(lowest)
+    )
+    return dataclasses.replace(
+        f,
+        windows=_own_examples(f.windows, 2 * f.index * top_k),
+        inhibiting=_own_examples(inhibiting, (2 * f.index + 1) * top_k),
+        patterns=patterns.patterns(f.windows),
+        slot_preferences=tuple(_slot(rng, j, vocabulary) for j in range(geometry.span_width)),
+    )
+
+
+def _own_examples(windows, first: int):
+    import dataclasses
+
+    return tuple(dataclasses.replace(w, example=first + i) for i, w in enumerate(windows))
+
+
+def _slot(rng, slot: int, vocabulary) -> report_lib.SlotPreference:
+    ids = rng.choice(np.arange(1, len(vocabulary)), size=2 * SLOT_TOP_N, replace=False)
+    scores = np.sort(rng.uniform(0.05, 2.0, 2 * SLOT_TOP_N).astype(np.float32))[::-1]
+
+    def entries(chosen, values):
+        return tuple(report_lib.TokenScore(token=str(vocabulary[t]), id=int(t), score=float(v),
+                                           occurrences=int(rng.integers(3, 500)))
+                     for t, v in zip(chosen.tolist(), values))
+
+    return report_lib.SlotPreference(slot=slot, raises=entries(ids[:SLOT_TOP_N], scores[:SLOT_TOP_N]),
+                                     lowers=entries(ids[SLOT_TOP_N:], -scores[SLOT_TOP_N:]))
+
+
+def _contexts(rng, filters, length: int, vocabulary) -> dict[int, report_lib.Context]:
+    """Each window's example: random tokens, the window's own where its span lies, padding at the end."""
+    contexts = {}
+    for f in filters:
+        for w in f.windows + f.inhibiting:
+            ids = np.minimum(rng.zipf(1.3, size=length), len(vocabulary) - 1)
+            ids[int(rng.integers(length // 2, length + 1)):] = 0
+            for slot, token_id in zip(range(w.span_start, w.span_start + len(w.token_ids)), w.token_ids):
+                if 0 <= slot < length:
+                    ids[slot] = max(token_id, 0)
+            ids = ids.tolist()
+            contexts[w.example] = report_lib.Context(
+                example=w.example, token_ids=tuple(ids),
+                tokens=tuple(report_lib.PAD_TOKEN if t == 0 else str(vocabulary[t]) for t in ids),
+                padding=tuple(t == 0 for t in ids))
+    return contexts

@@ -43,9 +43,35 @@ def model_logdir(tmp_path_factory):
     return path, build_model_logdir(path)
 
 
+def _window_dict(w, has_contributions: bool) -> dict:
+    return {
+        "activation": w.activation, "example": w.example, "position": w.position,
+        "span_start": w.span_start, "tokens": list(w.tokens), "token_ids": list(w.token_ids),
+        "padding": list(w.padding),
+        "contributions": list(w.contributions) if has_contributions else None,
+        "count": w.count,
+        "originals": list(w.originals) if w.originals else None,
+    }
+
+
+def _scores(entries) -> list[dict]:
+    return [{"token": t.token, "id": t.id, "score": t.score, "occurrences": t.occurrences} for t in entries]
+
+
 def expected_filter(f, has_contributions: bool, windows_limit: int | None = None) -> dict:
     windows = f.windows if windows_limit is None else f.windows[:windows_limit]
+    inhibiting = None if f.inhibiting is None else f.inhibiting[:windows_limit]
+    patterns = None if f.patterns is None else f.patterns[:windows_limit]
     return {
+        "summary": f.summary,
+        "slot_preferences": None if f.slot_preferences is None else [
+            {"slot": s.slot, "raises": _scores(s.raises), "lowers": _scores(s.lowers)} for s in f.slot_preferences],
+        "num_patterns": None if f.patterns is None else len(f.patterns),
+        "patterns": None if patterns is None else [
+            {"tokens": list(p.tokens), "activation": p.activation, "windows": list(p.windows), "count": p.count}
+            for p in patterns],
+        "num_inhibiting": None if f.inhibiting is None else len(f.inhibiting),
+        "inhibiting": None if inhibiting is None else [_window_dict(w, has_contributions) for w in inhibiting],
         "index": f.index,
         "bias": f.bias,
         "stats": {
@@ -54,17 +80,7 @@ def expected_filter(f, has_contributions: bool, windows_limit: int | None = None
             "histogram": list(f.stats.histogram),
         },
         "num_windows": len(f.windows),
-        "windows": [
-            {
-                "activation": w.activation, "example": w.example, "position": w.position,
-                "span_start": w.span_start, "tokens": list(w.tokens), "token_ids": list(w.token_ids),
-                "padding": list(w.padding),
-                "contributions": list(w.contributions) if has_contributions else None,
-                "count": w.count,
-                "originals": list(w.originals) if w.originals else None,
-            }
-            for w in windows
-        ],
+        "windows": [_window_dict(w, has_contributions) for w in windows],
     }
 
 
@@ -231,7 +247,7 @@ def test_search_limits_runs_layers_steps_and_result_count(served, built):
     capped = served.json("search", {"token": "<user>", "limit": 1})
     assert len(capped["results"]) == 1 and capped["truncated"]
     assert served.json("search", {"token": "no such token"}) == {
-        "token": "no such token", "mode": "exact", "results": [], "truncated": False}
+        "token": "no such token", "mode": "exact", "results": [], "truncated": False, "wants": [], "patterns": []}
 
 
 # errors -----------------------------------------------------------------------
