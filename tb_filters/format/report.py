@@ -439,6 +439,7 @@ def _contexts_from_proto(pb: filters_pb2.LayerReport, table: list[str]) -> dict[
             padding=tuple(i == padding_id or i < 0 for i in c.token_ids),
         )
         for c in pb.contexts
+    }
 
 
 def _matter_from_proto(f: filters_pb2.FilterReport, layer: filters_pb2.LayerReport) -> dict:

@@ -37,7 +37,7 @@ def test_interpret_under_jax_equals_tensorflow_on_the_same_weights(jax_side, nam
     model.load_weights(jax_side / f"{name}.weights.h5")
     for distinct in (True, False):
         ours = tb_filters.interpret(model, token_data(300), top_k=keras_backends.TOP_K, distinct=distinct,
-                                    batch_size=64)
+                                    batch_size=64, inhibiting=True, contexts=True)
         assert list(ours.layers) == list(under_jax[distinct].layers)
         for layer in ours:
             assert_same_answers(layer, under_jax[distinct][layer.name])
@@ -48,8 +48,13 @@ def assert_same_answers(ours, theirs) -> None:
     rounding: XLA may order a normalization's arithmetic differently from TensorFlow's kernels."""
     assert (ours.name, ours.geometry, ours.top_k, ours.distinct, ours.num_examples) == (
         theirs.name, theirs.geometry, theirs.top_k, theirs.distinct, theirs.num_examples)
+    assert ours.examples == theirs.examples
     for a, b in zip(ours.filters, theirs.filters, strict=True):
         assert [_identity(w) for w in a.windows] == [_identity(w) for w in b.windows], (ours.name, a.index)
+        # The pre-activations behind the inhibiting windows come from the backend's own forward pass too.
+        assert [_identity(w) for w in a.inhibiting] == [_identity(w) for w in b.inhibiting], (ours.name, a.index)
+        assert ([[t.id for t in s.raises + s.lowers] for s in a.slot_preferences or ()]
+                == [[t.id for t in s.raises + s.lowers] for s in b.slot_preferences or ()])
         assert a.stats.histogram == b.stats.histogram and a.stats.positions == b.stats.positions
         assert _floats(a) == pytest.approx(_floats(b), rel=1e-5, abs=1e-6), (ours.name, a.index)
 
@@ -60,7 +65,7 @@ def _identity(w) -> tuple:
 
 def _floats(f) -> list[float]:
     values = [f.bias, f.stats.max, f.stats.min, f.stats.mean, f.stats.positive_fraction]
-    for w in f.windows:
+    for w in f.windows + f.inhibiting:
         values += [w.activation, *(w.contributions or ())]
     return values
 

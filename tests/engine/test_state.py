@@ -66,7 +66,7 @@ def layout_for(filters: int, top_k: int, distinct: bool, span: receptive.Span, i
     keys = np.zeros(output_length, np.int64)
     keys[0], keys[-1] = 1, -1
     return state_lib.Layout("conv", filters, top_k, distinct, span, input_length, output_length, tuple(keys),
-                            inhibiting, token_count_size)
+                            inhibiting=inhibiting, token_count_size=token_count_size)
 
 
 def brute_state(layout: state_lib.Layout, acts: np.ndarray, tokens: np.ndarray, first: int) -> state_lib.LayerState:

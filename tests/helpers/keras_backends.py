@@ -80,7 +80,7 @@ def _interpret_models(outdir: str) -> None:
         model = build()
         model.save_weights(os.path.join(outdir, f"{name}.weights.h5"))
         reports[name] = {distinct: tb_filters.interpret(model, token_data(300), top_k=TOP_K, distinct=distinct,
-                                                        batch_size=64)
+                                                        batch_size=64, inhibiting=True, contexts=True)
                          for distinct in (True, False)}
     with open(os.path.join(outdir, "models.pkl"), "wb") as f:
         pickle.dump(reports, f)
