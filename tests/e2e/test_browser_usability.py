@@ -86,6 +86,7 @@ def test_sampled_steps_are_explained_and_original_texts_shown(page, texts_logdir
         expect(frame.locator(".step-sampling")).to_have_text(
             f"10 sampled steps up to step {STEPS_WRITTEN - 1}; "
             "start TensorBoard with --samples_per_plugin filters=0 to keep all")
+        frame.locator(".raw-windows > summary").first.click()  # the raw windows sit under the patterns
         originals = frame.locator(".token[data-original]")
         expect(originals.first).to_be_visible()
         pairs = originals.evaluate_all("(nodes) => nodes.map((n) => [n.textContent, n.dataset.original])")
