@@ -16,6 +16,7 @@ import pytest
 import tb_filters
 from tb_filters.engine.effects import EffectsSkipped
 from tb_filters.format import report as report_lib
+from tests.helpers.old_payloads import without_effects_as_version_1
 from tests.helpers.text_models import (
     conv,
     embedding,
@@ -266,13 +267,7 @@ def test_effects_dead_and_duplicates_round_trip_through_the_proto(data):
 
 def test_version_1_reports_still_load_without_the_new_fields(data):
     layer = tb_filters.interpret(pooled_classifier(), data, top_k=2)["conv"]
-    pb = report_lib.to_proto(layer)
-    pb.version = 1
-    for field in ("output_names", "sample_examples", "effects_note", "duplicate_threshold"):
-        pb.ClearField(field)
-    for f in pb.filters:
-        for field in ("effect_mean", "effect_mean_abs", "dead", "duplicate_of", "duplicate_correlation"):
-            f.ClearField(field)
+    pb = without_effects_as_version_1(report_lib.to_proto(layer))
     old = report_lib.from_proto(pb)
     assert old.output_names == () and old.duplicate_threshold is None
     assert all(f.effects == () and f.dead is None and f.duplicate_of is None for f in old.filters)

@@ -21,6 +21,7 @@ from tb_filters.plugin.jsontext import EncodedJson, to_json
 from tb_filters.plugin.responses import GzipCache, StaticFiles
 from tb_filters.plugin.store import ReportStore
 from tests.helpers.logdir_builder import HOSTILE_TOKEN, build_logdir
+from tests.helpers.old_payloads import without_effects_as_version_1
 from tests.helpers.plugin_harness import MODEL_VOCABULARY, build_model_logdir, serve, strict_json
 
 STEPS = (0, 2, 5)
@@ -559,13 +560,7 @@ def test_overview_of_a_real_model_and_of_a_version_1_report(model_logdir):
     assert data["effect_mean"][2] == [f.effects[2].mean for f in written.filters]
     assert data["dead"] == [f.dead for f in written.filters]
     # A version-1 payload, written before effects existed, still answers, with nothing to show.
-    pb = report_lib.to_proto(written)
-    pb.version = 1
-    for field in ("output_names", "sample_examples", "effects_note", "duplicate_threshold"):
-        pb.ClearField(field)
-    for f in pb.filters:
-        for field in ("effect_mean", "effect_mean_abs", "dead", "duplicate_of", "duplicate_correlation"):
-            f.ClearField(field)
+    pb = without_effects_as_version_1(report_lib.to_proto(written))
     old = views.overview(pb)
     assert old["outputs"] == [] and old["effect_mean"] == [] and old["dead"] is None
     assert old["duplicate_of"] == [None] * 4 and old["duplicate_threshold"] is None
