@@ -12,7 +12,13 @@ from tb_filters.engine import patterns as patterns_lib
 from tb_filters.engine import receptive
 from tb_filters.format.report import COMPUTED, NOT_DEFINED, TURNED_OFF
 from tests.engine.test_engine import (
-    CHAINS, TOLERANCE, assert_windows_match, brute_distinct, brute_raw, layer_geometry, span_windows,
+    CHAINS,
+    TOLERANCE,
+    assert_windows_match,
+    brute_distinct,
+    brute_raw,
+    layer_geometry,
+    span_windows,
 )
 from tests.helpers.text_models import VOCAB_SIZE, chain_model, conv, notebook_model, submodel_outputs, token_data
 
