@@ -52,7 +52,8 @@ def assert_same_answers(ours, theirs) -> None:
     for a, b in zip(ours.filters, theirs.filters, strict=True):
         assert [_identity(w) for w in a.windows] == [_identity(w) for w in b.windows], (ours.name, a.index)
         # The pre-activations behind the inhibiting windows come from the backend's own forward pass too.
-        assert [_identity(w) for w in a.inhibiting] == [_identity(w) for w in b.inhibiting], (ours.name, a.index)
+        assert ([_identity(w) for w in a.inhibiting or ()]
+                == [_identity(w) for w in b.inhibiting or ()]), (ours.name, a.index)
         assert ([[t.id for t in s.raises + s.lowers] for s in a.slot_preferences or ()]
                 == [[t.id for t in s.raises + s.lowers] for s in b.slot_preferences or ()])
         assert a.stats.histogram == b.stats.histogram and a.stats.positions == b.stats.positions
@@ -65,7 +66,7 @@ def _identity(w) -> tuple:
 
 def _floats(f) -> list[float]:
     values = [f.bias, f.stats.max, f.stats.min, f.stats.mean, f.stats.positive_fraction]
-    for w in f.windows + f.inhibiting:
+    for w in f.windows + (f.inhibiting or ()):
         values += [w.activation, *(w.contributions or ())]
     return values
 
