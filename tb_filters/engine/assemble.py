@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 
 from tb_filters.engine import patterns as patterns_lib
-from tb_filters.engine import redundancy
-from tb_filters.engine import slots
+from tb_filters.engine import redundancy, slots
 from tb_filters.engine import state as state_lib
 from tb_filters.engine import vocab as vocab_lib
 from tb_filters.engine.chains import Chain
@@ -23,7 +22,16 @@ from tb_filters.engine.contributions import contributions
 from tb_filters.engine.effects import Described
 from tb_filters.engine.state import LayerState, Layout
 from tb_filters.format.report import (
-    COMPUTED, NOT_DEFINED, TURNED_OFF, Context, Effect, FilterReport, FilterStats, LayerGeometry, LayerReport, Report,
+    COMPUTED,
+    NOT_DEFINED,
+    TURNED_OFF,
+    Context,
+    Effect,
+    FilterReport,
+    FilterStats,
+    LayerGeometry,
+    LayerReport,
+    Report,
     Window,
 )
 

@@ -22,8 +22,8 @@ from tb_filters.engine import assemble, backends, receptive, redundancy
 from tb_filters.engine import batches as batches_lib
 from tb_filters.engine import chains as chains_lib
 from tb_filters.engine import effects as effects_lib
-from tb_filters.engine import state as state_lib
 from tb_filters.engine import patterns as patterns_lib
+from tb_filters.engine import state as state_lib
 from tb_filters.engine import step as stream
 from tb_filters.engine import texts as texts_lib
 from tb_filters.engine import vocab as vocab_lib

@@ -11,6 +11,7 @@ TensorFlow is imported lazily: readers of this module don't pay for it.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import socket
@@ -68,7 +69,7 @@ def filters(name: str | None, report, step: int | None = None, description: str 
     Report; None uses the layer names). Returns False if no default writer
     is set, like `tf.summary.scalar`.
     """
-    import tensorflow as tf
+    tf = _tensorflow()
 
     written = True
     for tag, payload, meta in _summary_values(name, report, description):
@@ -103,7 +104,7 @@ def write_report(logdir: str, report, step: int, wall_time: float | None = None,
     Returns the file's path. The file appears whole or not at all. `suffix`
     ends the file name (tb_filters.beam marks its writer's files so).
     """
-    import tensorflow as tf
+    tf = _tensorflow()
 
     events = [event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2")]
     summary = pb(report)
@@ -115,3 +116,9 @@ def write_report(logdir: str, report, step: int, wall_time: float | None = None,
             for event in events:
                 writer.write(event.SerializeToString())
     return final_path
+
+
+def _tensorflow():
+    """TensorFlow, imported on first write only: the plugin reads this package at
+    TensorBoard's start, and readers of reports never pay for TensorFlow."""
+    return importlib.import_module("tensorflow")
