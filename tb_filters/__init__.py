@@ -16,8 +16,7 @@ import importlib
 
 from tb_filters.errors import FiltersError
 from tb_filters.format.report import Effect, FilterReport, FilterStats, LayerReport, Report, Window
-
-__version__ = "0.1.0"
+from tb_filters.version import __version__  # declared once; pyproject.toml reads the same file
 
 _LAZY = {
     "interpret": ("tb_filters.engine.interpret", "interpret"),

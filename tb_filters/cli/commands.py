@@ -46,7 +46,10 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tb_filters.version import __version__
+
     parser = _ArgumentParser(prog=PROG, description="What has each Conv1D filter of a Keras text model learned?")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_ArgumentParser)
     _add_interpret(commands.add_parser(
         "interpret",
