@@ -8,25 +8,18 @@ import dataclasses
 import math
 from typing import Iterator, NamedTuple
 
-from tb_filters.format import metadata
+from tb_filters.format import metadata, payload
+from tb_filters.format.payload import COMPUTED as COMPUTED
+from tb_filters.format.payload import DETECTS_FEATURES as DETECTS_FEATURES
+from tb_filters.format.payload import NOT_DEFINED as NOT_DEFINED
+from tb_filters.format.payload import NOT_IN_REPORT as NOT_IN_REPORT
+from tb_filters.format.payload import TURNED_OFF as TURNED_OFF
+from tb_filters.format.payload import availability_of as availability_of
 from tb_filters.format.proto import filters_pb2
 
 PAD_TOKEN = "<pad>"
 WILDCARD = "\u00b7"  # a pattern slot that any token fills
 
-# Whether a feature of "what a filter detects" is in a layer report.
-COMPUTED = "computed"
-NOT_DEFINED = "not defined"  # e.g. slot preferences of a conv not fed by the embedding
-TURNED_OFF = "turned off"  # switched off when interpreting
-NOT_IN_REPORT = "not in this report"  # written by an older tb_filters
-_AVAILABILITY = {
-    filters_pb2.NOT_IN_REPORT: NOT_IN_REPORT,
-    filters_pb2.COMPUTED: COMPUTED,
-    filters_pb2.NOT_DEFINED: NOT_DEFINED,
-    filters_pb2.TURNED_OFF: TURNED_OFF,
-}
-_AVAILABILITY_PB = {text: value for value, text in _AVAILABILITY.items()}
-DETECTS_FEATURES = ("slot_preferences", "patterns", "contexts", "inhibiting")
 # Slots shown per filter in its one-line summary, and tokens per slot.
 SUMMARY_TOKENS = 2
 
@@ -251,28 +244,76 @@ class Report:
         return len(self.layers)
 
 
+# The proto round trip ---------------------------------------------------------
+#
+# A dataclass field spelled like a scalar (or repeated scalar) field of its proto
+# message is copied as it is, both ways: a new plain field needs no code here.
+# The fields listed as handled are shaped by hand (token references, wildcards,
+# availability, payload versions).
+
+
+class _Plain(NamedTuple):
+    name: str
+    repeated: bool
+    optional: bool  # proto3 `optional`: None in the dataclass is unset in the proto
+
+
+def _plain_fields(cls, message, handled: tuple[str, ...] = ()) -> tuple[_Plain, ...]:
+    by_name = message.DESCRIPTOR.fields_by_name
+    plain = []
+    for field in dataclasses.fields(cls):
+        descriptor = by_name.get(field.name)
+        if field.name in handled or descriptor is None or descriptor.message_type is not None:
+            continue
+        repeated = _is_repeated(descriptor)
+        plain.append(_Plain(field.name, repeated, descriptor.has_presence and not repeated))
+    return tuple(plain)
+
+
+def _is_repeated(descriptor) -> bool:
+    if hasattr(descriptor, "is_repeated"):  # protobuf 6.32+, where `label` is deprecated
+        return descriptor.is_repeated
+    return descriptor.label == descriptor.LABEL_REPEATED
+
+
+def _plain_to_proto(obj, plain: tuple[_Plain, ...]) -> dict:
+    values = {p.name: getattr(obj, p.name) for p in plain}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def _plain_from_proto(pb, plain: tuple[_Plain, ...]) -> dict:
+    values = {}
+    for p in plain:
+        if p.optional and not pb.HasField(p.name):
+            values[p.name] = None
+        else:
+            value = getattr(pb, p.name)
+            values[p.name] = tuple(value) if p.repeated else value
+    return values
+
+
+_LAYER = _plain_fields(LayerReport, filters_pb2.LayerReport,
+                       handled=("name", "geometry", "filters", "examples", *DETECTS_FEATURES))
+_GEOMETRY = _plain_fields(LayerGeometry, filters_pb2.LayerGeometry)
+_FILTER = _plain_fields(FilterReport, filters_pb2.FilterReport,
+                        handled=("windows", "stats", "effects", "duplicate_of", "duplicate_correlation",
+                                 "slot_preferences", "patterns", "inhibiting"))
+_STATS = _plain_fields(FilterStats, filters_pb2.Stats)
+_WINDOW = _plain_fields(Window, filters_pb2.Window, handled=("tokens", "contributions", "originals"))
+_SCORE = _plain_fields(TokenScore, filters_pb2.TokenScore, handled=("token",))
+_PATTERN = _plain_fields(Pattern, filters_pb2.Pattern, handled=("tokens", "token_ids"))
+
+
 def to_proto(layer: LayerReport) -> filters_pb2.LayerReport:
     table: dict[str, int] = {}
     pb = filters_pb2.LayerReport(
         version=metadata.PAYLOAD_VERSION,
         layer_name=layer.name,
-        geometry=filters_pb2.LayerGeometry(**dataclasses.asdict(layer.geometry)),
-        top_k=layer.top_k,
-        distinct=layer.distinct,
-        num_examples=layer.num_examples,
+        geometry=filters_pb2.LayerGeometry(**_plain_to_proto(layer.geometry, _GEOMETRY)),
         histogram_edges=HISTOGRAM_EDGES,
-        has_contributions=layer.has_contributions,
-        output_names=layer.output_names,
-        sample_examples=layer.sample_examples,
-        effects_note=layer.effects_note,
-        duplicate_threshold=layer.duplicate_threshold,
-        slot_preferences_availability=_AVAILABILITY_PB[layer.slot_preferences],
-        patterns_availability=_AVAILABILITY_PB[layer.patterns],
-        contexts_availability=_AVAILABILITY_PB[layer.contexts],
-        inhibiting_availability=_AVAILABILITY_PB[layer.inhibiting],
-        slot_top_n=layer.slot_top_n,
-        slot_min_count=layer.slot_min_count,
-        pattern_share=layer.pattern_share,
+        **{f"{feature}_availability": payload.AVAILABILITY_PB[getattr(layer, feature)]
+           for feature in DETECTS_FEATURES},
+        **_plain_to_proto(layer, _LAYER),
     )
     for f in layer.filters:
         pb.filters.append(_filter_to_proto(f, table))
@@ -296,10 +337,10 @@ def _contexts_to_proto(examples: dict[int, Context], pb: filters_pb2.LayerReport
 
 
 def _filter_to_proto(f: FilterReport, table: dict[str, int]) -> filters_pb2.FilterReport:
-    stats = filters_pb2.Stats(**dataclasses.asdict(f.stats))
     pb = filters_pb2.FilterReport(
-        index=f.index, stats=stats, bias=f.bias, dead=f.dead,
+        stats=filters_pb2.Stats(**_plain_to_proto(f.stats, _STATS)),
         effect_mean=[e.mean for e in f.effects], effect_mean_abs=[e.mean_abs for e in f.effects],
+        **_plain_to_proto(f, _FILTER),
     )
     if f.duplicate_of is not None:
         pb.duplicate_of = f.duplicate_of
@@ -317,89 +358,49 @@ def _filter_to_proto(f: FilterReport, table: dict[str, int]) -> filters_pb2.Filt
             in_pattern=[t is not None for t in pattern.token_ids],
             token_refs=[-1 if t is None else table.setdefault(t, len(table)) for t in pattern.tokens],
             token_ids=[-1 if t is None else t for t in pattern.token_ids],
-            activation=pattern.activation,
-            windows=pattern.windows,
-            count=pattern.count,
+            **_plain_to_proto(pattern, _PATTERN),
         ))
     return pb
 
 
 def _window_to_proto(w: Window, table: dict[str, int]) -> filters_pb2.Window:
     return filters_pb2.Window(
-        activation=w.activation,
-        example=w.example,
-        position=w.position,
-        span_start=w.span_start,
         token_refs=[table.setdefault(t, len(table)) for t in w.tokens],
-        token_ids=w.token_ids,
-        padding=w.padding,
         contributions=w.contributions or (),
-        count=w.count,
         original_refs=[table.setdefault(t, len(table)) for t in w.originals or ()],
+        **_plain_to_proto(w, _WINDOW),
     )
 
 
 def _score_to_proto(t: TokenScore, table: dict[str, int]) -> filters_pb2.TokenScore:
-    return filters_pb2.TokenScore(token_ref=table.setdefault(t.token, len(table)), id=t.id, score=t.score,
-                                  occurrences=t.occurrences)
+    return filters_pb2.TokenScore(token_ref=table.setdefault(t.token, len(table)), **_plain_to_proto(t, _SCORE))
 
 
 def from_proto(pb: filters_pb2.LayerReport) -> LayerReport:
-    table = list(pb.token_table)
-    geometry = LayerGeometry(
-        **{
-            field.name: (tuple(getattr(pb.geometry, field.name)) if field.name == "path"
-                         else getattr(pb.geometry, field.name))
-            for field in dataclasses.fields(LayerGeometry)
-        }
-    )
-    availability = {feature: availability_of(pb, feature) for feature in DETECTS_FEATURES}
-    filters = tuple(_filter_from_proto(f, table, pb, availability) for f in pb.filters)
+    """The report a payload holds; payload.CorruptReport (a ValueError) when it contradicts itself."""
+    table = payload.TokenTable(pb.token_table)
+    availability = payload.availability(pb)
+    computed = payload.computed(pb)
     return LayerReport(
         name=pb.layer_name,
-        geometry=geometry,
-        top_k=pb.top_k,
-        distinct=pb.distinct,
-        num_examples=pb.num_examples,
-        filters=filters,
-        has_contributions=pb.has_contributions,
-        output_names=tuple(pb.output_names),
-        sample_examples=pb.sample_examples,
-        effects_note=pb.effects_note,
-        duplicate_threshold=pb.duplicate_threshold if pb.HasField("duplicate_threshold") else None,
-        slot_top_n=pb.slot_top_n,
-        slot_min_count=pb.slot_min_count,
-        pattern_share=pb.pattern_share,
-        examples=_contexts_from_proto(pb, table) if availability["contexts"] == COMPUTED else None,
+        geometry=LayerGeometry(**_plain_from_proto(pb.geometry, _GEOMETRY)),
+        filters=tuple(_filter_from_proto(f, table, pb, computed) for f in pb.filters),
+        examples=_contexts_from_proto(pb, table) if computed["contexts"] else None,
         **availability,
+        **_plain_from_proto(pb, _LAYER),
     )
 
 
-def availability_of(pb: filters_pb2.LayerReport, feature: str) -> str:
-    """COMPUTED, NOT_DEFINED, TURNED_OFF or NOT_IN_REPORT for one of DETECTS_FEATURES."""
-    return _AVAILABILITY.get(getattr(pb, f"{feature}_availability"), NOT_IN_REPORT)
-
-
-def _filter_from_proto(
-    f: filters_pb2.FilterReport, table: list[str], pb: filters_pb2.LayerReport, availability: dict[str, str]
-) -> FilterReport:
+def _filter_from_proto(f: filters_pb2.FilterReport, table: payload.TokenTable, pb: filters_pb2.LayerReport,
+                       computed: dict[str, bool]) -> FilterReport:
     has_contributions = pb.has_contributions
 
     def present(feature: str, value):
-        return value if availability[feature] == COMPUTED else None
+        return value if computed[feature] else None
 
     return FilterReport(
-        index=f.index,
         windows=tuple(_window_from_proto(w, table, has_contributions) for w in f.windows),
-        stats=FilterStats(
-            max=f.stats.max,
-            min=f.stats.min,
-            mean=f.stats.mean,
-            positive_fraction=f.stats.positive_fraction,
-            positions=f.stats.positions,
-            histogram=tuple(f.stats.histogram),
-        ),
-        bias=f.bias,
+        stats=FilterStats(**_plain_from_proto(f.stats, _STATS)),
         slot_preferences=present("slot_preferences", tuple(
             SlotPreference(
                 slot=s.slot,
@@ -409,63 +410,54 @@ def _filter_from_proto(
             for s in f.slot_preferences
         )),
         patterns=present("patterns", tuple(
-            Pattern(
-                tokens=tuple(table[r] if inside else None for r, inside in zip(p.token_refs, p.in_pattern)),
-                token_ids=tuple(i if inside else None for i, inside in zip(p.token_ids, p.in_pattern)),
-                activation=p.activation,
-                windows=tuple(p.windows),
-                count=p.count,
-            )
+            Pattern(tokens=tuple(table.pattern_tokens(p)), token_ids=tuple(payload.pattern_ids(p)),
+                    **_plain_from_proto(p, _PATTERN))
             for p in f.patterns
         )),
         inhibiting=present("inhibiting", tuple(_window_from_proto(w, table, has_contributions)
                                                for w in f.inhibiting)),
         **_matter_from_proto(f, pb),
+        **_plain_from_proto(f, _FILTER),
     )
 
 
-def _score_from_proto(t: filters_pb2.TokenScore, table: list[str]) -> TokenScore:
-    return TokenScore(token=table[t.token_ref], id=t.id, score=t.score, occurrences=t.occurrences)
+def _score_from_proto(t: filters_pb2.TokenScore, table: payload.TokenTable) -> TokenScore:
+    return TokenScore(token=table.token(t.token_ref), **_plain_from_proto(t, _SCORE))
 
 
-def _contexts_from_proto(pb: filters_pb2.LayerReport, table: list[str]) -> dict[int, Context]:
-    strings = {i: table[r] for i, r in zip(pb.context_vocab_ids, pb.context_vocab_refs)}
-    padding_id = pb.padding_id if pb.HasField("padding_id") else None
-    return {
-        c.example: Context(
+def _contexts_from_proto(pb: filters_pb2.LayerReport, table: payload.TokenTable) -> dict[int, Context]:
+    strings = table.context_strings(pb)
+    contexts = {}
+    for c in pb.contexts:
+        if any(i not in strings for i in c.token_ids):
+            raise payload.CorruptReport(f"example {c.example} holds a token id missing from its vocabulary")
+        contexts[c.example] = Context(
             example=c.example,
             token_ids=tuple(c.token_ids),
             tokens=tuple(strings[i] for i in c.token_ids),
-            padding=tuple(i == padding_id or i < 0 for i in c.token_ids),
+            padding=tuple(payload.context_padding(pb, c.token_ids)),
         )
-        for c in pb.contexts
-    }
+    return contexts
 
 
 def _matter_from_proto(f: filters_pb2.FilterReport, layer: filters_pb2.LayerReport) -> dict:
-    """Effects, dead and duplicate_of; version 1 reports know none of them."""
-    if layer.version < 2:
+    """Effects and duplicate_of; version 1 reports know none of them."""
+    if not payload.knows_effects(layer):
         return {}
-    duplicate = f.HasField("duplicate_of")
+    duplicate_of, correlation = payload.duplicate(f)
     return {
-        "effects": tuple(Effect(name, mean, mean_abs) for name, mean, mean_abs
-                         in zip(layer.output_names, f.effect_mean, f.effect_mean_abs)),
-        "dead": f.dead if f.HasField("dead") else None,
-        "duplicate_of": f.duplicate_of if duplicate else None,
-        "duplicate_correlation": f.duplicate_correlation if duplicate else None,
+        "effects": tuple(Effect(*e) for e in payload.effects(f, layer)),
+        "duplicate_of": duplicate_of,
+        "duplicate_correlation": correlation,
     }
 
 
-def _window_from_proto(w: filters_pb2.Window, table: list[str], has_contributions: bool) -> Window:
+def _window_from_proto(w: filters_pb2.Window, table: payload.TokenTable, has_contributions: bool) -> Window:
+    contributions = payload.contributions(w, has_contributions)
+    originals = table.originals(w)
     return Window(
-        activation=w.activation,
-        example=w.example,
-        position=w.position,
-        span_start=w.span_start,
-        token_ids=tuple(w.token_ids),
-        tokens=tuple(table[r] for r in w.token_refs),
-        padding=tuple(w.padding),
-        contributions=tuple(w.contributions) if has_contributions else None,
-        count=w.count,
-        originals=tuple(table[r] for r in w.original_refs) if w.original_refs else None,
+        tokens=tuple(table.tokens(w.token_refs)),
+        contributions=None if contributions is None else tuple(contributions),
+        originals=None if originals is None else tuple(originals),
+        **_plain_from_proto(w, _WINDOW),
     )

@@ -28,10 +28,10 @@ def runs_impl(store: ReportStore, ctx, experiment: str) -> dict[str, Any]:
         latest = series.latest()
         if latest is not None:
             layers_by_run[series.run].append(_layer_summary(series, latest, store.samples_kept))
-    return {
-        "runs": [{"run": run, "layers": layers} for run, layers in sorted(layers_by_run.items())],
-        "skipped": skipped,
-    }
+    return views.RUNS.make(
+        runs=[views.RUN.make(run=run, layers=layers) for run, layers in sorted(layers_by_run.items())],
+        skipped=skipped,
+    )
 
 
 def _layer_summary(series: Series, latest: LayerStep, samples_kept: int | None) -> dict[str, Any]:
@@ -56,18 +56,18 @@ def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
         indices = [i for i in dict.fromkeys(indices) if i in layer_step.positions]
     else:
         indices = list(layer_step.positions)[offset:offset + limit]
-    page = Page(
+    page = Page(views.FILTERS_PAGE.make(
+        layer_step.proto,
         run=layer_step.run,
         layer=layer_step.layer,
         step=layer_step.step,
         wall_time=layer_step.wall_time,
         **views.layer_facts(layer_step.proto),
-        histogram_edges=layer_step.histogram_edges(),
         num_filters=layer_step.num_filters,
         offset=offset,
         limit=limit,
         filters=[store.filter_json(experiment, layer_step, i, windows_limit) for i in indices],
-    )
+    ))
     page.identity = ("filters", layer_step.serial, offset, limit, windows_limit, tuple(indices))
     return page
 
@@ -76,13 +76,12 @@ def overview_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str
                   step: int | None) -> Page:
     layer_step = store.series(ctx, experiment, run, layer).at(step)
     try:
-        columns = views.overview(layer_step.proto)
+        page = Page(views.overview(layer_step.run, layer_step.layer, layer_step.step, layer_step.wall_time,
+                                   layer_step.proto))
     except views.CorruptReport as e:
         raise tb_errors.NotFoundError(
             f"No readable overview of layer {quoted(layer)} of run {quoted(run)} at step {layer_step.step}: {e}"
         ) from None
-    page = Page(run=layer_step.run, layer=layer_step.layer, step=layer_step.step,
-                wall_time=layer_step.wall_time, num_filters=layer_step.num_filters, **columns)
     page.identity = ("overview", layer_step.serial)
     return page
 
@@ -98,16 +97,11 @@ def filter_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
             text = store.filter_json(experiment, layer_step, filter_index, windows_limit)
         except tb_errors.NotFoundError:
             continue  # a corrupt step: now listed in `runs.skipped`, the rest still shows
-        steps.append({"step": layer_step.step, "wall_time": layer_step.wall_time, "filter": text})
+        steps.append(views.HISTORY_STEP.make(step=layer_step.step, wall_time=layer_step.wall_time, filter=text))
     if not steps:
         raise _no_filter(series, filter_index)
-    return {
-        "run": run,
-        "layer": layer,
-        "filter": filter_index,
-        "histogram_edges": series.latest().histogram_edges(),
-        "steps": steps,
-    }
+    return views.FILTER_HISTORY.make(run=run, layer=layer, filter=filter_index,
+                                     histogram_edges=series.latest().histogram_edges(), steps=steps)
 
 
 def _no_filter(series: Series, filter_index: int) -> tb_errors.NotFoundError:
@@ -122,25 +116,25 @@ def _no_filter(series: Series, filter_index: int) -> tb_errors.NotFoundError:
 def compare_impl(store: ReportStore, ctx, experiment: str, runs: Sequence[str], layer: str,
                  filter_index: int, step: int | None,
                  windows_limit: int | None) -> dict[str, Any]:
-    columns = [_compare_column(store, ctx, experiment, run, layer, filter_index, step, windows_limit)
-               for run in dict.fromkeys(runs)]
-    found = [c for c in columns if c["error"] is None]
-    if not found:
+    columns, edges, errors = [], [], []
+    for run in dict.fromkeys(runs):
+        column, histogram_edges, error = _compare_column(store, ctx, experiment, run, layer, filter_index, step,
+                                                         windows_limit)
+        columns.append(column)
+        edges += [histogram_edges] if error is None else []
+        errors += [error] if error is not None else []
+    if not edges:
         raise tb_errors.NotFoundError(
             "No requested run has filter %d of layer %s: %s"
-            % (filter_index, quoted(layer), "; ".join(c["error"] for c in columns[:10])))
-    return {
-        "layer": layer,
-        "filter": filter_index,
-        "requested_step": step,
-        "histogram_edges": found[0].pop("_histogram_edges"),
-        "columns": [{k: v for k, v in c.items() if k != "_histogram_edges"} for c in columns],
-    }
+            % (filter_index, quoted(layer), "; ".join(errors[:10])))
+    return views.COMPARE.make(layer=layer, filter=filter_index, requested_step=step, histogram_edges=edges[0],
+                              columns=columns)
 
 
 def _compare_column(store: ReportStore, ctx, experiment: str, run: str, layer: str,
                     filter_index: int, step: int | None,
-                    windows_limit: int | None) -> dict[str, Any]:
+                    windows_limit: int | None) -> tuple[dict[str, Any], list[float] | None, str | None]:
+    """The run's column, its histogram edges and why it is empty (None when it is not)."""
     try:
         series = store.series(ctx, experiment, run, layer)
         layer_step = series.steps.get(step) if step is not None else None
@@ -149,24 +143,19 @@ def _compare_column(store: ReportStore, ctx, experiment: str, run: str, layer: s
             raise _no_filter(series, filter_index)
         text = store.filter_json(experiment, layer_step, filter_index, windows_limit)
     except tb_errors.NotFoundError as e:
-        return _error_column(run, str(e).removeprefix("Not found: "))
-    return {
-        "run": run,
-        "step": layer_step.step,
-        "step_matches": step is not None and layer_step.step == step,
-        "wall_time": layer_step.wall_time,
+        error = str(e).removeprefix("Not found: ")
+        return views.COMPARE_COLUMN.absent(run=run, step_matches=False, error=error), None, error
+    column = views.COMPARE_COLUMN.make(
+        layer_step.proto,
+        run=run,
+        step=layer_step.step,
+        step_matches=step is not None and layer_step.step == step,
+        wall_time=layer_step.wall_time,
         **views.layer_facts(layer_step.proto),
-        "filter": text,
-        "error": None,
-        "_histogram_edges": layer_step.histogram_edges(),
-    }
-
-
-def _error_column(run: str, error: str) -> dict[str, Any]:
-    return {
-        "run": run, "step": None, "step_matches": False, "wall_time": None,
-        **views.MISSING_FACTS, "filter": None, "error": error,
-    }
+        filter=text,
+        error=None,
+    )
+    return column, layer_step.histogram_edges(), None
 
 
 def context_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
@@ -200,17 +189,7 @@ def search_impl(store: ReportStore, ctx, experiment: str, token: str, mode: str,
             results.extend(_search_layer_step(layer_step, token, mode))
             wants.extend(_search_wants(layer_step, token, mode))
             patterns.extend(_search_patterns(layer_step, token, mode))
-    results.sort(key=lambda r: (r["rank"], -r["activation"], r["run"], r["layer"], r["filter"]))
-    wants.sort(key=lambda r: (-r["score"], r["run"], r["layer"], r["filter"], r["slot"]))
-    patterns.sort(key=lambda r: (-r["count"], -r["activation"], r["run"], r["layer"], r["filter"]))
-    return {
-        "token": token,
-        "mode": mode,
-        "results": results[:limit],
-        "truncated": len(results) > limit or len(wants) > limit or len(patterns) > limit,
-        "wants": wants[:limit],
-        "patterns": patterns[:limit],
-    }
+    return views.search(token, mode, results, wants, patterns, limit)
 
 
 def _matching(index: dict[str, Any], token: str, mode: str) -> list[str]:
@@ -223,13 +202,13 @@ def _matching(index: dict[str, Any], token: str, mode: str) -> list[str]:
 def _search_wants(layer_step: LayerStep, token: str, mode: str) -> list[dict[str, Any]]:
     """Per filter, its best slot for the token: the slot and the token's score there."""
     wants, _ = layer_step.detects_hits()
-    best: dict[int, dict[str, Any]] = {}
+    best: dict[int, tuple[float, int, int, str]] = {}
     for t in _matching(wants, token, mode):
         for filter_index, slot, rank, score in wants[t]:
-            if filter_index not in best or score > best[filter_index]["score"]:
-                best[filter_index] = views.wants_hit(layer_step.run, layer_step.layer, layer_step.step,
-                                                     filter_index, slot, rank, score, t)
-    return list(best.values())
+            if filter_index not in best or score > best[filter_index][0]:
+                best[filter_index] = (score, slot, rank, t)
+    return [views.wants_hit(layer_step.run, layer_step.layer, layer_step.step, filter_index, slot, rank, score, t)
+            for filter_index, (score, slot, rank, t) in best.items()]
 
 
 def _search_patterns(layer_step: LayerStep, token: str, mode: str) -> list[dict[str, Any]]:
@@ -241,7 +220,7 @@ def _search_patterns(layer_step: LayerStep, token: str, mode: str) -> list[dict[
             first[filter_index] = min(rank, first.get(filter_index, rank))
     proto = layer_step.proto
     return [views.pattern_hit(layer_step.run, layer_step.layer, layer_step.step, filter_index,
-                              proto.filters[layer_step.positions[filter_index]].patterns[rank], layer_step.tokens)
+                              proto.filters[layer_step.positions[filter_index]].patterns[rank], layer_step.table)
             for filter_index, rank in first.items()]
 
 
@@ -264,4 +243,4 @@ def _search_result(layer_step: LayerStep, filter_index: int, ranks: set[int]) ->
     rank = min(ranks)
     window = layer_step.proto.filters[layer_step.positions[filter_index]].windows[rank]
     return views.search_hit(layer_step.run, layer_step.layer, layer_step.step, filter_index,
-                            rank, len(ranks), window, layer_step.tokens)
+                            rank, len(ranks), window, layer_step.table)

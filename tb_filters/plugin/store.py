@@ -22,7 +22,7 @@ import numpy as np
 from tensorboard import errors as tb_errors
 from tensorboard.data import provider as tb_provider
 
-from tb_filters.format import metadata
+from tb_filters.format import metadata, payload
 from tb_filters.format.proto import filters_pb2
 from tb_filters.plugin import jsontext, views
 from tb_filters.plugin.jsontext import EncodedJson
@@ -67,7 +67,8 @@ class LayerStep:
         self.serial = next(_serials)
         self._lock = threading.Lock()
         self._positions: dict[int, int] | None = None
-        self._tokens: list[str] | None = None
+        self._table: payload.TokenTable | None = None
+        self._computed: dict[str, bool] | None = None
         self._token_hits: dict[str, list[tuple[int, int]]] | None = None
         self._detects_hits: tuple[dict, dict] | None = None
         self._contexts: dict[int, filters_pb2.Context] | None = None
@@ -82,10 +83,14 @@ class LayerStep:
         return self._positions
 
     @property
+    def table(self) -> payload.TokenTable:
+        if self._table is None:
+            self._table = payload.TokenTable(self.proto.token_table)
+        return self._table
+
+    @property
     def tokens(self) -> list[str]:
-        if self._tokens is None:
-            self._tokens = list(self.proto.token_table)
-        return self._tokens
+        return self.table.strings
 
     @property
     def num_filters(self) -> int:
@@ -95,17 +100,18 @@ class LayerStep:
         return list(self.proto.histogram_edges)
 
     def filter_object(self, index: int, windows_limit: int | None) -> dict[str, Any]:
-        return views.filter_object(self.proto.filters[self.positions[index]], self.tokens,
+        if self._computed is None:
+            self._computed = payload.computed(self.proto)
+        return views.filter_object(self.proto.filters[self.positions[index]], self.table,
                                    self.proto.geometry.span_width, self.proto.has_contributions,
-                                   windows_limit, views.detects_facts(self.proto))
+                                   windows_limit, self._computed)
 
     def context(self, example: int) -> dict[str, Any] | None:
         """The whole example, if this report keeps it."""
         with self._lock:
             if self._contexts is None:
                 self._contexts = {c.example: c for c in self.proto.contexts}
-                refs = zip(self.proto.context_vocab_ids, self.proto.context_vocab_refs)
-                self._context_strings = {i: self.tokens[r] for i, r in refs if 0 <= r < len(self.tokens)}
+                self._context_strings = self.table.context_strings(self.proto)
         found = self._contexts.get(example)
         if found is None:
             return None

@@ -1,232 +1,466 @@
-"""The JSON shape of every route (http_api.md), in one place.
+"""The routes' JSON, declared once: the mapper from payloads to the objects of http_api.md.
 
-Every key the tab reads is spelled here and nowhere else on the Python side:
-routes, queries and tests build their answers through these functions.
-Inputs are parsed payload protos; outputs are plain dicts and lists.
+Every object a route sends is a `Shape`: its keys in order, each with its JSON
+type and where its value comes from. A key naming a proto `field` is copied
+from the message as is; the others are derived by the functions below (token
+references, availability, version handling come from `format/payload.py`,
+shared with `format/report.py`). Routes, queries and the store build their
+answers only through these shapes, so no key is spelled anywhere else on the
+Python side; `schema_docs.py` renders http_api.md's field tables and api.js's
+FLOAT_FIELDS from them, and tests/plugin/test_schema.py fails when either drifts.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import operator
+from typing import Any, Callable, Union
 
+from tb_filters.format import payload
 from tb_filters.format import report as report_lib
+from tb_filters.format.payload import CorruptReport as CorruptReport
+from tb_filters.format.payload import TokenTable
 from tb_filters.format.proto import filters_pb2
 
+# JSON types of a key's value.
+FLOAT, INT, STR, BOOL = "float", "integer", "string", "boolean"
 
-class CorruptReport(ValueError):
-    """A payload that parsed but contradicts itself; its step is then skipped."""
+
+@dataclasses.dataclass(frozen=True)
+class ListOf:
+    item: Kind
+    nullable_items: bool = False
 
 
-def geometry(g: filters_pb2.LayerGeometry) -> dict[str, Any]:
-    return {
-        "num_filters": g.num_filters, "kernel_size": g.kernel_size, "stride": g.stride,
-        "dilation": g.dilation, "padding": g.padding, "activation": g.activation,
-        "input_length": g.input_length, "output_length": g.output_length,
-        "span_width": g.span_width, "span_stride": g.span_stride,
-        "span_offset": g.span_offset, "path": list(g.path),
-    }
+@dataclasses.dataclass(frozen=True)
+class Key:
+    name: str
+    kind: Kind
+    # Where the value comes from, for http_api.md; a `field` key says it by itself.
+    source: str = ""
+    # A field of the shape's proto message, copied as is (repeated: as a list; a message: its shape).
+    field: str | None = None
+    nullable: bool = False
 
+
+class Shape:
+    """One JSON object of the routes: `make` builds it, its keys in the declared order."""
+
+    def __init__(self, name: str, keys: tuple[Key, ...], message: str | None = None):
+        self.name, self.keys, self.message = name, keys, message
+        if len({k.name for k in keys}) != len(keys):
+            raise ValueError(f"Expected each key of the {name} object once. Received: {[k.name for k in keys]}")
+        self._plan = tuple((k.name, _copier(k)) for k in keys)
+
+    def make(self, message: Any = None, /, **derived: Any) -> dict[str, Any]:
+        """`message`'s fields for the `field` keys, `derived` for every other key."""
+        obj = {}
+        try:
+            for name, copy in self._plan:
+                obj[name] = derived.pop(name) if copy is None else copy(message)
+        except KeyError as e:
+            raise TypeError(f"the {self.name} object needs {e}") from None
+        if derived:
+            raise TypeError(f"the {self.name} object has no key {sorted(derived)}")
+        return obj
+
+    def absent(self, **given: Any) -> dict[str, Any]:
+        """The object with every key null but those given (a compare column without its run)."""
+        obj = {k.name: given.pop(k.name, None) for k in self.keys}
+        if given:
+            raise TypeError(f"the {self.name} object has no key {sorted(given)}")
+        return obj
+
+    def __repr__(self) -> str:
+        return f"Shape({self.name!r})"
+
+
+Kind = Union[str, ListOf, Shape]
+
+
+def _copier(key: Key) -> Callable[[Any], Any] | None:
+    if key.field is None:
+        return None
+    get = operator.attrgetter(key.field)
+    if isinstance(key.kind, Shape):
+        shape = key.kind
+        return lambda message: shape.make(get(message))
+    if isinstance(key.kind, ListOf):
+        return lambda message: list(get(message))
+    return get
+
+
+def _fields(kinds: dict[str, Kind]) -> tuple[Key, ...]:
+    """Keys copied from the shape's proto message's fields of the same names."""
+    return tuple(Key(name, kind, field=name) for name, kind in kinds.items())
+
+
+def _run_layer_step(step_nullable: bool = False) -> tuple[Key, ...]:
+    return (Key("run", STR, "the run (a TensorBoard run directory)"),
+            Key("layer", STR, "the layer (the tag: the Conv1D layer's name)"),
+            Key("step", INT, "the step of the report", nullable=step_nullable))
+
+
+# The payload's objects ------------------------------------------------------------------------------
+
+GEOMETRY = Shape("geometry", _fields({
+    "num_filters": INT, "kernel_size": INT, "stride": INT, "dilation": INT, "padding": STR,
+    "activation": STR, "input_length": INT, "output_length": INT, "span_width": INT, "span_stride": INT,
+    "span_offset": INT, "path": ListOf(STR)}), message="LayerGeometry")
+
+DETECTS = Shape("detects", (
+    *(Key(feature, STR, f"`LayerReport.{feature}_availability`: \"computed\", \"not defined\", "
+                        "\"turned off\" or \"not in this report\"") for feature in payload.DETECTS_FEATURES),
+    *_fields({"slot_top_n": INT, "slot_min_count": INT, "pattern_share": FLOAT}),
+), message="LayerReport")
+
+
+def _layer_facts(nullable: bool = False) -> tuple[Key, ...]:
+    """What a layer report says about itself, shared by `runs`, `filters` and `compare`."""
+    keys = (*_fields({"top_k": INT, "distinct": BOOL, "num_examples": INT,
+                                     "has_contributions": BOOL}),
+            Key("geometry", GEOMETRY, field="geometry"),
+            Key("detects", DETECTS, "which of what a filter detects the report holds, and its settings"))
+    return tuple(dataclasses.replace(k, nullable=nullable) for k in keys)
+
+
+STATS = Shape("stats", _fields({
+    "max": FLOAT, "min": FLOAT, "mean": FLOAT, "positive_fraction": FLOAT, "positions": INT,
+    "histogram": ListOf(INT)}), message="Stats")
+
+WINDOW = Shape("window", (
+    *_fields({"activation": FLOAT, "example": INT, "position": INT, "span_start": INT}),
+    Key("tokens", ListOf(STR), "`Window.token_refs` in `LayerReport.token_table`"),
+    Key("token_ids", ListOf(INT), field="token_ids"),
+    Key("padding", ListOf(BOOL), field="padding"),
+    Key("contributions", ListOf(FLOAT), "`Window.contributions`; null unless `has_contributions`",
+        nullable=True),
+    Key("count", INT, field="count"),
+    Key("originals", ListOf(STR), "`Window.original_refs` in `LayerReport.token_table`; null when empty",
+        nullable=True),
+), message="Window")
+
+SCORE = Shape("token score", (
+    Key("token", STR, "`TokenScore.token_ref` in `LayerReport.token_table`"),
+    *_fields({"id": INT, "score": FLOAT, "occurrences": INT}),
+), message="TokenScore")
+
+SLOT = Shape("slot preference", (
+    Key("slot", INT, field="slot"),
+    Key("raises", ListOf(SCORE), "`SlotPreference.raises`"),
+    Key("lowers", ListOf(SCORE), "`SlotPreference.lowers`"),
+), message="SlotPreference")
+
+_PATTERN_KEYS = (
+    Key("tokens", ListOf(STR, nullable_items=True),
+        "`Pattern.token_refs` in `LayerReport.token_table`; null where not `Pattern.in_pattern` (a wildcard)"),
+    *_fields({"activation": FLOAT, "windows": ListOf(INT), "count": INT}),
+)
+PATTERN = Shape("pattern", _PATTERN_KEYS, message="Pattern")
+
+FILTER = Shape("filter", (
+    Key("summary", STR, "one line from the slot preferences, else the best pattern, else the best window"),
+    Key("slot_preferences", ListOf(SLOT), "`FilterReport.slot_preferences`; null unless computed",
+        nullable=True),
+    Key("num_patterns", INT, "how many `FilterReport.patterns`; null unless computed", nullable=True),
+    Key("patterns", ListOf(PATTERN), "`FilterReport.patterns` (up to `windows_limit`); null unless computed",
+        nullable=True),
+    Key("num_inhibiting", INT, "how many `FilterReport.inhibiting`; null unless computed", nullable=True),
+    Key("inhibiting", ListOf(WINDOW), "`FilterReport.inhibiting` (up to `windows_limit`); null unless computed",
+        nullable=True),
+    *_fields({"index": INT, "bias": FLOAT}),
+    Key("stats", STATS, field="stats"),
+    Key("num_windows", INT, "how many `FilterReport.windows`"),
+    Key("windows", ListOf(WINDOW), "`FilterReport.windows` (up to `windows_limit`)"),
+), message="FilterReport")
+
+
+# The routes' answers --------------------------------------------------------------------------------
+
+SKIPPED = Shape("skipped", (
+    *_run_layer_step(step_nullable=True),
+    Key("reason", STR, "why it could not be read; `step` null: the whole layer"),
+))
+
+LAYER_SUMMARY = Shape("runs layer", (
+    Key("layer", STR, "the layer (the tag)"),
+    Key("steps", ListOf(INT), "the readable steps, ascending"),
+    Key("wall_times", ListOf(FLOAT), "per step, when it was written"),
+    Key("latest_step", INT, "the last of `steps`"),
+    Key("num_filters", INT, "how many `LayerReport.filters` at the latest step"),
+    *_layer_facts(),
+    Key("max_step", INT, "the largest step TensorBoard saw, kept or not"),
+    Key("samples_kept", INT, "the most steps the tab can see (`--samples_per_plugin`); null: all",
+        nullable=True),
+    Key("sampled", BOOL, "`samples_kept` or more steps, and fewer than `max_step + 1`: some may be dropped"),
+), message="LayerReport")
+
+RUN = Shape("run", (
+    Key("run", STR, "the run"),
+    Key("layers", ListOf(LAYER_SUMMARY), "its layers by name"),
+))
+
+RUNS = Shape("runs", (
+    Key("runs", ListOf(RUN), "runs with readable data, by name"),
+    Key("skipped", ListOf(SKIPPED), "what could not be read"),
+))
+
+FILTERS_PAGE = Shape("filters", (
+    *_run_layer_step(),
+    Key("wall_time", FLOAT, "when the step was written"),
+    *_layer_facts(),
+    Key("histogram_edges", ListOf(FLOAT), field="histogram_edges"),
+    Key("num_filters", INT, "how many `LayerReport.filters` (for the pager)"),
+    Key("offset", INT, "as asked"),
+    Key("limit", INT, "as asked"),
+    Key("filters", ListOf(FILTER), "the page's filters, in filter-index order (or as `index` asked)"),
+), message="LayerReport")
+
+OVERVIEW = Shape("overview", (
+    *_run_layer_step(),
+    Key("wall_time", FLOAT, "when the step was written"),
+    Key("num_filters", INT, "how many `LayerReport.filters`"),
+    Key("outputs", ListOf(STR), "`LayerReport.output_names`"),
+    Key("sample_examples", INT, field="sample_examples"),
+    Key("effects_note", STR, field="effects_note"),
+    Key("duplicate_threshold", FLOAT, "`LayerReport.duplicate_threshold`; null when unset", nullable=True),
+    Key("index", ListOf(INT), "per filter, `FilterReport.index`"),
+    Key("effect_mean", ListOf(ListOf(FLOAT)), "per output, per filter: `FilterReport.effect_mean`"),
+    Key("effect_mean_abs", ListOf(ListOf(FLOAT)), "per output, per filter: `FilterReport.effect_mean_abs`"),
+    Key("dead", ListOf(BOOL), "per filter, `FilterReport.dead`; null when no filter says", nullable=True),
+    Key("duplicate_of", ListOf(INT, nullable_items=True), "per filter, `FilterReport.duplicate_of` or null"),
+    Key("max", ListOf(FLOAT), "per filter, `Stats.max`"),
+    Key("positive_fraction", ListOf(FLOAT), "per filter, `Stats.positive_fraction`"),
+), message="LayerReport")
+
+HISTORY_STEP = Shape("filter step", (
+    Key("step", INT, "a step holding the filter"),
+    Key("wall_time", FLOAT, "when the step was written"),
+    Key("filter", FILTER, "the filter at that step"),
+))
+
+FILTER_HISTORY = Shape("filter history", (
+    Key("run", STR, "as asked"),
+    Key("layer", STR, "as asked"),
+    Key("filter", INT, "as asked"),
+    Key("histogram_edges", ListOf(FLOAT), "`LayerReport.histogram_edges` of the latest step"),
+    Key("steps", ListOf(HISTORY_STEP), "ascending"),
+))
+
+COMPARE_COLUMN = Shape("compare column", (
+    Key("run", STR, "as asked"),
+    Key("step", INT, "the step used: the one asked, else the run's latest", nullable=True),
+    Key("step_matches", BOOL, "whether `step` is the requested step"),
+    Key("wall_time", FLOAT, "when the step was written", nullable=True),
+    *_layer_facts(nullable=True),
+    Key("filter", FILTER, "the filter; null when the run lacks it", nullable=True),
+    Key("error", STR, "why the run has no column; null when it has", nullable=True),
+), message="LayerReport")
+
+COMPARE = Shape("compare", (
+    Key("layer", STR, "as asked"),
+    Key("filter", INT, "as asked"),
+    Key("requested_step", INT, "`step` as asked; null when not given", nullable=True),
+    Key("histogram_edges", ListOf(FLOAT), "`LayerReport.histogram_edges` of the first column found"),
+    Key("columns", ListOf(COMPARE_COLUMN), "one per requested run, in the order asked"),
+))
+
+SEARCH_HIT = Shape("search result", (
+    *_run_layer_step(),
+    Key("filter", INT, "the filter's index"),
+    Key("rank", INT, "the index of its best window holding the token"),
+    Key("activation", FLOAT, "that window's `Window.activation`"),
+    Key("matches", INT, "how many of its windows hold the token"),
+    Key("tokens", ListOf(STR), "that window's tokens"),
+    Key("count", INT, "that window's `Window.count`"),
+))
+
+WANTS_HIT = Shape("wants result", (
+    *_run_layer_step(),
+    Key("filter", INT, "the filter's index"),
+    Key("slot", INT, "its slot whose raises score the token highest"),
+    Key("rank", INT, "the token's rank among that slot's raises"),
+    Key("score", FLOAT, "`TokenScore.score` there"),
+    Key("token", STR, "the token"),
+))
+
+PATTERN_HIT = Shape("pattern result", (
+    *_run_layer_step(),
+    Key("filter", INT, "the filter's index"),
+    *_PATTERN_KEYS,
+), message="Pattern")
+
+SEARCH = Shape("search", (
+    Key("token", STR, "as asked"),
+    Key("mode", STR, "as asked"),
+    Key("results", ListOf(SEARCH_HIT), "filters whose windows hold the token"),
+    Key("truncated", BOOL, "more than `limit` matched in a list"),
+    Key("wants", ListOf(WANTS_HIT), "filters whose slot preferences raise on the token"),
+    Key("patterns", ListOf(PATTERN_HIT), "filters with a pattern holding the token"),
+))
+
+CONTEXT = Shape("context", (
+    *_run_layer_step(),
+    Key("example", INT, "`Context.example`"),
+    Key("tokens", ListOf(STR), "`Context.token_ids` through `LayerReport.context_vocab_*`"),
+    Key("token_ids", ListOf(INT), "`Context.token_ids`"),
+    Key("padding", ListOf(BOOL), "per token: id -1 or `LayerReport.padding_id`"),
+), message="Context")
+
+# Each route's answer, in http_api.md's order.
+ROUTES = {"runs": RUNS, "filters": FILTERS_PAGE, "overview": OVERVIEW, "filter": FILTER_HISTORY,
+          "compare": COMPARE, "search": SEARCH, "context": CONTEXT}
+
+
+# Derivations ---------------------------------------------------------------------------------------
 
 def layer_facts(pb: filters_pb2.LayerReport) -> dict[str, Any]:
-    """What a layer report says about itself, shared by `runs`, `filters` and `compare`."""
-    return {
-        "top_k": pb.top_k,
-        "distinct": pb.distinct,
-        "num_examples": pb.num_examples,
-        "has_contributions": pb.has_contributions,
-        "geometry": geometry(pb.geometry),
-        "detects": detects_facts(pb),
-    }
-
-
-def detects_facts(pb: filters_pb2.LayerReport) -> dict[str, Any]:
-    """Whether each of slot preferences, patterns, contexts and inhibiting windows is in the report
-    ("computed", "not defined", "turned off", "not in this report"), and their settings."""
-    return {
-        **{feature: report_lib.availability_of(pb, feature) for feature in report_lib.DETECTS_FEATURES},
-        "slot_top_n": pb.slot_top_n,
-        "slot_min_count": pb.slot_min_count,
-        "pattern_share": pb.pattern_share,
-    }
-
-
-MISSING_FACTS = {key: None for key in ("top_k", "distinct", "num_examples", "has_contributions", "geometry",
-                                       "detects")}
+    """The derived layer facts, given to a shape built from `pb` (`FILTERS_PAGE.make(pb, **...)`)."""
+    return {"detects": DETECTS.make(pb, **payload.availability(pb))}
 
 
 def layer_summary(layer: str, steps: list[int], wall_times: list[float],
                   latest_step: int, pb: filters_pb2.LayerReport,
                   max_step: int, samples_kept: int | None) -> dict[str, Any]:
     """One layer of the `runs` answer."""
-    return {
-        "layer": layer,
-        "steps": steps,
-        "wall_times": wall_times,
-        "latest_step": latest_step,
-        "num_filters": len(pb.filters),
-        **layer_facts(pb),
-        "max_step": max_step,
-        "samples_kept": samples_kept,
+    return LAYER_SUMMARY.make(
+        pb, layer=layer, steps=steps, wall_times=wall_times, latest_step=latest_step,
+        num_filters=len(pb.filters), **layer_facts(pb), max_step=max_step, samples_kept=samples_kept,
         # As many steps as TensorBoard keeps, and fewer than steps 0..max_step: some may have been dropped.
-        "sampled": samples_kept is not None and samples_kept <= len(steps) < max_step + 1,
-    }
+        sampled=samples_kept is not None and samples_kept <= len(steps) < max_step + 1,
+    )
 
 
-def filter_object(f: filters_pb2.FilterReport, tokens: list[str], span_width: int,
+def filter_object(f: filters_pb2.FilterReport, table: TokenTable, span_width: int,
                   has_contributions: bool, windows_limit: int | None,
-                  detects: dict[str, str] | None = None) -> dict[str, Any]:
-    """The filter object of http_api.md; raises CorruptReport on inconsistent windows."""
-    windows = f.windows if windows_limit is None else f.windows[:windows_limit]
-    inhibiting = f.inhibiting if windows_limit is None else f.inhibiting[:windows_limit]
-    patterns = f.patterns if windows_limit is None else f.patterns[:windows_limit]
-    s = f.stats
-    computed = {feature: (detects or {}).get(feature) == report_lib.COMPUTED
-                for feature in report_lib.DETECTS_FEATURES}
+                  computed: dict[str, bool]) -> dict[str, Any]:
+    """The filter object; raises CorruptReport on inconsistent windows."""
+    def limited(items):
+        return items if windows_limit is None else items[:windows_limit]
+
+    def window(rank: int, w: filters_pb2.Window) -> dict[str, Any]:
+        return _window_object(f.index, rank, w, table, span_width, has_contributions)
+
     # The windows first: a window that contradicts its span is the error to report.
-    window_objects = [_window_object(f.index, rank, w, tokens, span_width, has_contributions)
-                      for rank, w in enumerate(windows)]
-    return {
-        "summary": _summary(f, tokens),
-        "slot_preferences": [_slot_object(slot, tokens) for slot in f.slot_preferences]
-        if computed["slot_preferences"] else None,
-        "num_patterns": len(f.patterns) if computed["patterns"] else None,
-        "patterns": [_pattern_object(p, tokens) for p in patterns] if computed["patterns"] else None,
-        "num_inhibiting": len(f.inhibiting) if computed["inhibiting"] else None,
-        "inhibiting": [_window_object(f.index, rank, w, tokens, span_width, has_contributions)
-                       for rank, w in enumerate(inhibiting)] if computed["inhibiting"] else None,
-        "index": f.index,
-        "bias": f.bias,
-        "stats": {
-            "max": s.max, "min": s.min, "mean": s.mean,
-            "positive_fraction": s.positive_fraction, "positions": s.positions,
-            "histogram": list(s.histogram),
-        },
-        "num_windows": len(f.windows),
-        "windows": window_objects,
-    }
+    windows = [window(rank, w) for rank, w in enumerate(limited(f.windows))]
+    patterns, inhibiting, slots = computed["patterns"], computed["inhibiting"], computed["slot_preferences"]
+    return FILTER.make(
+        f,
+        summary=_summary(f, table),
+        slot_preferences=[_slot_object(slot, table) for slot in f.slot_preferences] if slots else None,
+        num_patterns=len(f.patterns) if patterns else None,
+        patterns=[PATTERN.make(p, tokens=table.pattern_tokens(p)) for p in limited(f.patterns)]
+        if patterns else None,
+        num_inhibiting=len(f.inhibiting) if inhibiting else None,
+        inhibiting=[window(rank, w) for rank, w in enumerate(limited(f.inhibiting))] if inhibiting else None,
+        num_windows=len(f.windows),
+        windows=windows,
+    )
 
 
-def _window_object(filter_index: int, rank: int, w: filters_pb2.Window, tokens: list[str],
+def _window_object(filter_index: int, rank: int, w: filters_pb2.Window, table: TokenTable,
                    span_width: int, has_contributions: bool) -> dict[str, Any]:
-    refs, ids, padding = list(w.token_refs), list(w.token_ids), list(w.padding)
-    contributions = list(w.contributions) if has_contributions else None
-    lengths = {len(refs), len(ids), len(padding), span_width}
+    contributions = payload.contributions(w, has_contributions)
+    lengths = {len(w.token_refs), len(w.token_ids), len(w.padding), span_width}
     if contributions is not None:
         lengths.add(len(contributions))
-    originals = list(w.original_refs)
-    if originals:
-        lengths.add(len(originals))
-        refs_in_table = refs + originals
-    else:
-        refs_in_table = refs
-    if len(lengths) != 1 or (refs_in_table and not 0 <= min(refs_in_table) <= max(refs_in_table) < len(tokens)):
-        raise CorruptReport(
-            f"window {rank} of filter {filter_index} does not match its span of {span_width} slots"
-        )
-    return {
-        "activation": w.activation, "example": w.example, "position": w.position,
-        "span_start": w.span_start, "tokens": [tokens[r] for r in refs], "token_ids": ids,
-        "padding": padding, "contributions": contributions, "count": w.count,
-        "originals": [tokens[r] for r in originals] if originals else None,
-    }
+    if w.original_refs:
+        lengths.add(len(w.original_refs))
+    try:
+        tokens, originals = table.tokens(w.token_refs), table.originals(w)
+    except CorruptReport:
+        lengths.add(-1)
+    if len(lengths) != 1:
+        raise CorruptReport(f"window {rank} of filter {filter_index} does not match its span of {span_width} slots")
+    return WINDOW.make(w, tokens=tokens, contributions=contributions, originals=originals)
 
 
-def overview(pb: filters_pb2.LayerReport) -> dict[str, Any]:
-    """The `overview` answer's per-layer part: one column per field, one entry per filter,
-    in the report's filter order (`index` says which filter each entry is)."""
+def _summary(f: filters_pb2.FilterReport, table: TokenTable) -> str:
+    slot_raises = [[table.token(t.token_ref) for t in slot.raises] for slot in f.slot_preferences]
+    best_pattern = tuple(table.pattern_tokens(f.patterns[0])) if f.patterns else None
+    best_window = tuple(table.tokens(f.windows[0].token_refs)) if f.windows else None
+    return report_lib.summary_line(slot_raises, best_pattern, best_window)
+
+
+def _slot_object(slot: filters_pb2.SlotPreference, table: TokenTable) -> dict[str, Any]:
+    def scores(entries):
+        return [SCORE.make(t, token=table.token(t.token_ref)) for t in entries]
+
+    return SLOT.make(slot, raises=scores(slot.raises), lowers=scores(slot.lowers))
+
+
+def overview_columns(pb: filters_pb2.LayerReport) -> dict[str, Any]:
+    """The `overview` answer's per-layer part (the keys from `outputs` on): one column per field,
+    one entry per filter, in the report's filter order (`index` says which filter each entry is)."""
     filters = pb.filters
-    outputs = list(pb.output_names)
-    means = [list(f.effect_mean) for f in filters]
-    absolute = [list(f.effect_mean_abs) for f in filters]
-    if any(len(m) != len(outputs) or len(a) != len(outputs) for m, a in zip(means, absolute)):
-        raise CorruptReport("effects do not match the report's outputs")
+    effects = [payload.effects(f, pb) for f in filters]
+    outputs = range(len(pb.output_names))
     return {
-        "outputs": outputs,
-        "sample_examples": pb.sample_examples,
-        "effects_note": pb.effects_note,
-        "duplicate_threshold": pb.duplicate_threshold if pb.HasField("duplicate_threshold") else None,
+        "outputs": list(pb.output_names),
+        "duplicate_threshold": payload.optional(pb, "duplicate_threshold"),
         "index": [f.index for f in filters],
-        "effect_mean": [[m[o] for m in means] for o in range(len(outputs))],
-        "effect_mean_abs": [[a[o] for a in absolute] for o in range(len(outputs))],
+        "effect_mean": [[e[o][1] for e in effects] for o in outputs],
+        "effect_mean_abs": [[e[o][2] for e in effects] for o in outputs],
         "dead": [f.dead for f in filters] if any(f.HasField("dead") for f in filters) else None,
-        "duplicate_of": [f.duplicate_of if f.HasField("duplicate_of") else None for f in filters],
+        "duplicate_of": [payload.duplicate(f)[0] for f in filters],
         "max": [f.stats.max for f in filters],
         "positive_fraction": [f.stats.positive_fraction for f in filters],
     }
 
 
-def _token(tokens: list[str], ref: int) -> str:
-    if not 0 <= ref < len(tokens):
-        raise CorruptReport(f"token reference {ref} outside the token table of {len(tokens)}")
-    return tokens[ref]
-
-
-def _summary(f: filters_pb2.FilterReport, tokens: list[str]) -> str:
-    slot_raises = [[_token(tokens, t.token_ref) for t in slot.raises] for slot in f.slot_preferences]
-    pattern = f.patterns[0] if f.patterns else None
-    best_pattern = None if pattern is None else tuple(
-        _token(tokens, r) if inside else None for r, inside in zip(pattern.token_refs, pattern.in_pattern))
-    best_window = tuple(_token(tokens, r) for r in f.windows[0].token_refs) if f.windows else None
-    return report_lib.summary_line(slot_raises, best_pattern, best_window)
-
-
-def _score_object(t: filters_pb2.TokenScore, tokens: list[str]) -> dict[str, Any]:
-    return {"token": _token(tokens, t.token_ref), "id": t.id, "score": t.score, "occurrences": t.occurrences}
-
-
-def _slot_object(slot: filters_pb2.SlotPreference, tokens: list[str]) -> dict[str, Any]:
-    return {"slot": slot.slot, "raises": [_score_object(t, tokens) for t in slot.raises],
-            "lowers": [_score_object(t, tokens) for t in slot.lowers]}
-
-
-def _pattern_object(p: filters_pb2.Pattern, tokens: list[str]) -> dict[str, Any]:
-    return {
-        "tokens": [_token(tokens, r) if inside else None for r, inside in zip(p.token_refs, p.in_pattern)],
-        "activation": p.activation, "windows": list(p.windows), "count": p.count,
-    }
+def overview(run: str, layer: str, step: int, wall_time: float, pb: filters_pb2.LayerReport) -> dict[str, Any]:
+    """The `overview` answer; CorruptReport when the effects do not match the outputs."""
+    return OVERVIEW.make(pb, run=run, layer=layer, step=step, wall_time=wall_time, num_filters=len(pb.filters),
+                         **overview_columns(pb))
 
 
 def context_object(run: str, layer: str, step: int, pb: filters_pb2.LayerReport,
                    context: filters_pb2.Context, strings: dict[int, str]) -> dict[str, Any]:
     """One example, whole: the `context` route's answer."""
-    padding_id = pb.padding_id if pb.HasField("padding_id") else None
     ids = list(context.token_ids)
     if any(i not in strings for i in ids):
         raise CorruptReport(f"example {context.example} holds a token id missing from its vocabulary")
-    return {
-        "run": run, "layer": layer, "step": step, "example": context.example,
-        "tokens": [strings[i] for i in ids], "token_ids": ids,
-        "padding": [i < 0 or i == padding_id for i in ids],
-    }
+    return CONTEXT.make(run=run, layer=layer, step=step, example=context.example,
+                        tokens=[strings[i] for i in ids], token_ids=ids,
+                        padding=payload.context_padding(pb, ids))
 
 
 def wants_hit(run: str, layer: str, step: int, filter_index: int, slot: int, rank: int,
               score: float, token: str) -> dict[str, Any]:
     """A filter whose slot preferences raise on the searched token."""
-    return {"run": run, "layer": layer, "step": step, "filter": filter_index, "slot": slot, "rank": rank,
-            "score": score, "token": token}
+    return WANTS_HIT.make(run=run, layer=layer, step=step, filter=filter_index, slot=slot, rank=rank,
+                          score=score, token=token)
 
 
 def pattern_hit(run: str, layer: str, step: int, filter_index: int, p: filters_pb2.Pattern,
-                tokens: list[str]) -> dict[str, Any]:
+                table: TokenTable) -> dict[str, Any]:
     """A filter with a pattern holding the searched token."""
-    return {"run": run, "layer": layer, "step": step, "filter": filter_index, **_pattern_object(p, tokens)}
+    return PATTERN_HIT.make(p, run=run, layer=layer, step=step, filter=filter_index,
+                            tokens=table.pattern_tokens(p))
 
 
 def skipped(run: str, layer: str, step: int | None, reason: str) -> dict[str, Any]:
-    return {"run": run, "layer": layer, "step": step, "reason": reason}
+    return SKIPPED.make(run=run, layer=layer, step=step, reason=reason)
+
+
+def search(token: str, mode: str, results: list[dict[str, Any]], wants: list[dict[str, Any]],
+           patterns: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+    """The `search` answer: each list in its documented order, cut at `limit`."""
+    results = sorted(results, key=lambda r: (r["rank"], -r["activation"], r["run"], r["layer"], r["filter"]))
+    wants = sorted(wants, key=lambda r: (-r["score"], r["run"], r["layer"], r["filter"], r["slot"]))
+    patterns = sorted(patterns, key=lambda r: (-r["count"], -r["activation"], r["run"], r["layer"], r["filter"]))
+    return SEARCH.make(
+        token=token,
+        mode=mode,
+        results=results[:limit],
+        truncated=len(results) > limit or len(wants) > limit or len(patterns) > limit,
+        wants=wants[:limit],
+        patterns=patterns[:limit],
+    )
 
 
 def search_hit(run: str, layer: str, step: int, filter_index: int, rank: int, matches: int,
-               window: filters_pb2.Window, tokens: list[str]) -> dict[str, Any]:
-    return {
-        "run": run,
-        "layer": layer,
-        "step": step,
-        "filter": filter_index,
-        "rank": rank,
-        "activation": window.activation,
-        "matches": matches,
-        "tokens": [tokens[r] if 0 <= r < len(tokens) else "" for r in window.token_refs],
-        "count": window.count,
-    }
+               window: filters_pb2.Window, table: TokenTable) -> dict[str, Any]:
+    return SEARCH_HIT.make(run=run, layer=layer, step=step, filter=filter_index, rank=rank,
+                           activation=window.activation, matches=matches,
+                           tokens=table.tokens_or_blank(window.token_refs), count=window.count)

@@ -561,7 +561,7 @@ def test_overview_of_a_real_model_and_of_a_version_1_report(model_logdir):
     assert data["dead"] == [f.dead for f in written.filters]
     # A version-1 payload, written before effects existed, still answers, with nothing to show.
     pb = without_effects_as_version_1(report_lib.to_proto(written))
-    old = views.overview(pb)
+    old = views.overview_columns(pb)
     assert old["outputs"] == [] and old["effect_mean"] == [] and old["dead"] is None
     assert old["duplicate_of"] == [None] * 4 and old["duplicate_threshold"] is None
 
