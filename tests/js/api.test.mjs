@@ -73,3 +73,28 @@ test("a filter history, a compare answer with a missing column, runs and search"
   assert.deepEqual(search.results[0].tokens, ["NaN"]);
   assert.equal(search.token, "NaN");
 });
+
+test("an overview, a context and the layer facts' float: revived where FLOAT_FIELDS says, the rest as served", () => {
+  const overview = reviveFloats(served({
+    run: "r", layer: "c", step: 0, wall_time: 1.5, num_filters: 2, outputs: ["NaN"], sample_examples: 3,
+    effects_note: "Infinity", duplicate_threshold: null, index: [0, 1], effect_mean: [["NaN", 0.5]],
+    effect_mean_abs: [["Infinity", 0.5]], dead: null, duplicate_of: [null, 0], max: ["Infinity", 2.5],
+    positive_fraction: [0.25, "NaN"],
+  }), FLOAT_FIELDS.overview);
+  assert.ok(Number.isNaN(overview.effect_mean[0][0]));
+  assert.deepEqual(overview.effect_mean_abs, [[Infinity, 0.5]]);
+  assert.deepEqual(overview.max, [Infinity, 2.5]);
+  assert.equal(overview.duplicate_threshold, null);
+  assert.deepEqual([overview.outputs, overview.effects_note, overview.duplicate_of], [["NaN"], "Infinity", [null, 0]]);
+
+  const context = served({ run: "r", layer: "c", step: 0, example: 4, tokens: ["NaN"], token_ids: [7], padding: [false] });
+  assert.deepEqual(reviveFloats(served(context), FLOAT_FIELDS.context), context);
+
+  const detects = { slot_preferences: "computed", patterns: "NaN", contexts: "turned off", inhibiting: "computed",
+    slot_top_n: 10, slot_min_count: 3, pattern_share: "NaN" };
+  const runs = reviveFloats(served({ runs: [{ run: "r", layers: [{ layer: "c", wall_times: [1.5], detects }] }] }),
+    FLOAT_FIELDS.runs);
+  const revived = runs.runs[0].layers[0].detects;
+  assert.ok(Number.isNaN(revived.pattern_share));
+  assert.deepEqual({ ...revived, pattern_share: "NaN" }, detects);
+});
