@@ -30,6 +30,11 @@ export function layerDescription({ geometry, top_k, distinct, num_examples }) {
     `top ${top_k}${distinct ? " distinct" : ""} of ${formatCount(num_examples)} examples`;
 }
 
+/** What layerDescription's words mean, for its tooltip. */
+export const LAYER_FACTS_MEANING = "kernel: the conv's kernel size; n-token windows: the input tokens one output " +
+  "position reads; top k (distinct) of n examples: each filter keeps its k best windows (each distinct token " +
+  "window once, with how often it occurs) over the n examples interpreted";
+
 /** "tokens → embedding → conv1d": the path ends at the layer itself. */
 export function layerPath(path, layer) {
   if (!path.length) return "";
@@ -74,4 +79,76 @@ export function samplingNote(infos) {
   if (!sampled) return "";
   return `${sampled.steps.length} sampled steps up to step ${sampled.max_step}; ` +
     "start TensorBoard with --samples_per_plugin filters=0 to keep all";
+}
+
+/** "+0.042", "−0.018" (a true minus sign), "0": a number whose sign matters. */
+export function signedNumber(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  if (value === 0) return "0";
+  return `${value > 0 ? "+" : "−"}${formatNumber(Math.abs(value))}`;
+}
+
+// The optional parts of a report (the `detects` availabilities of http_api.md):
+// what the tab calls them, and how to ask for them (CLI flag / Python keyword).
+const FEATURES = {
+  slot_preferences: { name: "slot preferences", turnOn: "--slot-top-n N / slot_top_n=N" },
+  patterns: { name: "patterns", turnOn: null },
+  contexts: { name: "contexts", turnOn: "--contexts / contexts=True" },
+  inhibiting: { name: "inhibiting windows", turnOn: "--inhibiting / inhibiting=True" },
+};
+
+/**
+ * Why a report lacks a feature, and what to do about it, from its availability
+ * ("turned off", "not defined", "not in this report"):
+ * "inhibiting windows: not computed (pass --inhibiting / inhibiting=True)".
+ */
+export function absentFeatureLine(feature, availability) {
+  const { name, turnOn } = FEATURES[feature] ?? { name: feature.replace(/_/g, " "), turnOn: null };
+  return `${name}: ${absentReason(availability, turnOn)}`;
+}
+
+function absentReason(availability, turnOn) {
+  if (availability === "turned off") return turnOn ? `not computed (pass ${turnOn})` : "not computed";
+  if (availability === "not defined") {
+    return "not defined for this layer (it is not fed by the embedding: its tokens have no contributions)";
+  }
+  if (availability === "not in this report") return OLD_REPORT;
+  return "not available";
+}
+
+const OLD_REPORT = "not in this report (written by an older tb_filters; interpret again to add it)";
+
+/**
+ * A card's line on its filter's effect on the chosen output, from its run's
+ * `overview` answer: {text, title, absent}. With effects: "effect on positive:
+ * +0.042 (mean |change| 0.051)"; without, why (the report's effects_note) and
+ * how to get them. null when the overview does not hold the filter.
+ */
+export function effectLine(overview, filterIndex, output) {
+  if (!overview.outputs.length) return { text: effectsAbsentLine(overview.effects_note), title: "", absent: true };
+  const at = overview.index[filterIndex] === filterIndex ? filterIndex : overview.index.indexOf(filterIndex);
+  if (at < 0) return null;
+  const o = Math.min(Math.max(0, output), overview.outputs.length - 1);
+  const name = overview.outputs[o];
+  const mean = overview.effect_mean[o][at];
+  const absolute = overview.effect_mean_abs[o][at];
+  return {
+    text: `effect on ${name}: ${signedNumber(mean)} (mean |change| ${formatNumber(absolute)})`,
+    title: `how much this filter moves the output ${name}, over the first ` +
+      `${formatCount(overview.sample_examples)} examples: the mean of output − output with the filter ` +
+      `zeroed at every position (+: it pushes the output up, −: down); ` +
+      `mean |change|: the mean of that difference's absolute value`,
+    absent: false,
+  };
+}
+
+/**
+ * Why a report has no effects, from its effects_note: "effects: not computed
+ * (drop --no-effects / effects=True)", or the note itself when they were
+ * skipped ("effects skipped: ... were not given ...").
+ */
+export function effectsAbsentLine(note) {
+  if (!note) return `effects: ${OLD_REPORT}`;
+  if (/not requested/.test(note)) return "effects: not computed (drop --no-effects / effects=True)";
+  return note.startsWith("effects") ? note : `effects: ${note}`;
 }

@@ -30,6 +30,7 @@ export function gridPanel(store) {
       offset: view.offset,
       indices: order.indices,
       limit: PAGE_SIZE,
+      output: view.output,
       highlight: (token) => Boolean(store.state.highlight?.(token)),
       loadAll: (run, step, index) => fetchWholeFilter(catalog, view.layer, run, step, index),
       loadContext: (run, step, example) => api.fetchContext({ run, layer: view.layer, step, example }),
@@ -91,19 +92,27 @@ async function fetchColumns(state, signal) {
   return { columns: await fetchRunColumns(state, order, signal), order };
 }
 
-/** Each picked run's page of filters, at that run's step nearest the slider's. */
+/** Each picked run's page of filters and its overview, at that run's step nearest the slider's. */
 function fetchRunColumns({ view, catalog }, order, signal) {
   return Promise.all(view.runs.map(async (run) => {
     const info = catalog.layer(run, view.layer);
-    const column = { run, step: null, requestedStep: view.step, page: null, error: null };
+    const column = { run, step: null, requestedStep: view.step, page: null, overview: null, error: null };
     if (!info) return { ...column, error: `No layer "${view.layer}" in this run.` };
     const step = nearestStep(info.steps, view.step);
+    const wallTime = catalog.wallTime(run, view.layer, step);
     try {
-      const page = await api.fetchFilterPage({
-        run, layer: view.layer, step, wallTime: catalog.wallTime(run, view.layer, step),
-        offset: order.offset, limit: PAGE_SIZE, windowsLimit: WINDOWS_SHOWN, indices: order.indices, signal,
-      });
-      return { ...column, step, page };
+      const [page, overview] = await Promise.all([
+        api.fetchFilterPage({
+          run, layer: view.layer, step, wallTime,
+          offset: order.offset, limit: PAGE_SIZE, windowsLimit: WINDOWS_SHOWN, indices: order.indices, signal,
+        }),
+        // The cards' effect lines only: without it they are left out, the cards still shown.
+        api.fetchOverview({ run, layer: view.layer, step, wallTime, signal }).catch((e) => {
+          if (signal.aborted) throw e;
+          return null;
+        }),
+      ]);
+      return { ...column, step, page, overview };
     } catch (e) {
       return { ...column, step, error: `Could not load this run: ${e.message}` };
     }

@@ -59,3 +59,36 @@ export function activationBar(value, fraction, title) {
   const fill = `${(Math.max(0, Math.min(1, fraction)) * 100).toFixed(1)}%`;
   return el("span", { className: "bar-cell", text: formatNumber(value), title, style: { "--fill": fill } });
 }
+
+/**
+ * "show all N <what>" under a list showing its first `shown` items (children
+ * matching `items`): a click awaits addFrom(items shown), which appends the
+ * rest, and the button then offers "show fewer", which trims the list back.
+ * A failed load says so, and another click tries again.
+ */
+export function moreButton({ className, list, total, what, shown, addFrom, items = ":scope > li" }) {
+  const showAll = `show all ${total} ${what}`;
+  const button = el("button", { className, attrs: { type: "button" }, text: showAll });
+  let expanded = false;
+  button.addEventListener("click", async () => {
+    if (expanded) {
+      const last = list.querySelectorAll(items)[shown - 1];
+      while (last && last.nextSibling) list.removeChild(last.nextSibling);
+      expanded = false;
+      button.textContent = showAll;
+      return;
+    }
+    button.disabled = true;
+    button.textContent = "loading…";
+    try {
+      await addFrom(list.querySelectorAll(items).length);
+      expanded = true;
+      button.textContent = "show fewer";
+    } catch (e) {
+      button.textContent = `could not load the ${what}: ${e.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}

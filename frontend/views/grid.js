@@ -1,15 +1,17 @@
 // The page of filters: one row per filter, one column per picked run, so the
 // same filter of two runs sits side by side.
 
-import { layerDescription, pageLabel } from "../format.js";
+import { LAYER_FACTS_MEANING, effectLine, layerDescription, pageLabel } from "../format.js";
 import { el } from "./dom.js";
 import { filterCard, missingCard } from "./filter_card.js";
 
 /**
  * columns: one per picked run, in order:
- *   {run, step, requestedStep, page (the `filters` answer) | null, error: string | null}
+ *   {run, step, requestedStep, page (the `filters` answer) | null, overview (the `overview` answer) | null,
+ *    error: string | null}
  * options: {offset, limit, indices (the rows in a sorted order, or null: index order from offset),
- *           highlight(token), loadAll(run, step, index), onHistory(index)}
+ *           output (the chosen output's index), highlight(token), loadAll(run, step, index),
+ *           loadContext(run, step, example), onHistory(index)}
  */
 export function filterGrid(columns, options) {
   const compare = columns.length > 1;
@@ -37,7 +39,7 @@ function columnHeader(columns) {
     el("span", { className: "row-label", text: "filter" }),
     ...columns.map((c) => el("div", { className: "column-run", title: `run ${c.run}` }, [
       el("span", { className: "run-name", text: c.run }),
-      c.page ? el("span", { className: "column-facts", text: layerDescription(c.page) }) : null,
+      c.page ? el("span", { className: "column-facts", text: layerDescription(c.page), title: LAYER_FACTS_MEANING }) : null,
     ])),
   ]);
 }
@@ -67,6 +69,7 @@ function filterRow(index, columns, options) {
           run: column.run,
           step: column.step,
           requestedStep: column.requestedStep,
+          effect: column.overview ? effectLine(column.overview, index, options.output) : null,
           highlight: options.highlight,
           loadAll: () => options.loadAll(column.run, column.step, index),
           loadContext: (example) => options.loadContext(column.run, column.step, example),

@@ -4,7 +4,7 @@
 // duplicates dotted and linked to their original; and the pickers that sort
 // the cards. Text reaches the page through textContent only.
 
-import { formatNumber } from "../format.js";
+import { effectsAbsentLine, formatCount, formatNumber, signedNumber } from "../format.js";
 import { SORT_LABELS } from "../order.js";
 import { SORTS } from "../state.js";
 import { el } from "./dom.js";
@@ -35,12 +35,16 @@ export function overviewView(overview, view, on) {
   if (view.filter !== null) map.querySelector(`.map-cell[data-filter="${view.filter}"]`)?.classList.add("current");
   return el("section", { className: "layer-overview" }, [
     el("div", { className: "overview-bar" }, [
-      el("span", { className: "overview-title", text: `Layer overview (${overview.run}, step ${overview.step})` }),
+      el("span", {
+        className: "overview-title",
+        text: `Layer overview (${overview.run}, step ${overview.step})`,
+        title: "one cell per filter, coloured by its effect on the chosen output; click a cell to go to its card",
+      }),
       outputPicker(outputs, output, on.output),
       sortPicker(view.sort, outputs.length > 0, on.sort),
       legend(overview),
     ]),
-    overview.effects_note ? el("p", { className: "note effects-note", text: overview.effects_note }) : null,
+    outputs.length ? null : el("p", { className: "note effects-note", text: effectsAbsentLine(overview.effects_note) }),
     map,
   ]);
 }
@@ -54,7 +58,7 @@ function cell(overview, i, effects, absolute, scale, outputName) {
   if (original !== null && original !== undefined) classes.push("duplicate");
   const effect = effects ? effects[i] : null;
   const parts = [`filter ${index}`];
-  if (effect !== null) parts.push(`effect on ${outputName}: ${signed(effect)}, mean |change| ${formatNumber(absolute[i])}`);
+  if (effect !== null) parts.push(`effect on ${outputName}: ${signedNumber(effect)}, mean |change| ${formatNumber(absolute[i])}`);
   parts.push(`max ${formatNumber(overview.max[i])}`, `active ${(100 * overview.positive_fraction[i]).toFixed(1)}%`);
   if (dead) parts.push("dead");
   if (classes.includes("duplicate")) parts.push(`duplicate of filter ${original}`);
@@ -65,10 +69,6 @@ function cell(overview, i, effects, absolute, scale, outputName) {
     dataset: { filter: index, ...(classes.includes("duplicate") ? { duplicateOf: original } : {}) },
     style: dead ? {} : { background: colour(effect, scale) },
   });
-}
-
-function signed(value) {
-  return `${value >= 0 ? "+" : "−"}${formatNumber(Math.abs(value))}`;
 }
 
 /** Diverging: white at 0, blue for pushing the output up, orange for down. */
@@ -92,8 +92,20 @@ function outputPicker(outputs, output, onOutput) {
     on: { change: () => onOutput(Number(select.value)) },
   }, outputs.map((name, i) => el("option", { attrs: { value: String(i) }, text: name })));
   select.value = String(output);
-  return el("label", { className: "overview-picker" }, ["effect on ", select]);
+  return el("label", {
+    className: "overview-picker",
+    title: "the model output whose change, when a filter is zeroed, colours the map, sorts the cards and " +
+      "shows on each card",
+  }, ["effect on ", select]);
 }
+
+const SORT_MEANINGS = {
+  index: "filter index order",
+  effect: "effect on the chosen output, signed: the filters pushing it up most first",
+  abs_effect: "|effect|: the mean absolute change of the chosen output when the filter is zeroed, largest first",
+  max: "largest activation over all positions, largest first",
+  rate: "activation rate: fraction of positions where the filter is above 0, highest first",
+};
 
 function sortPicker(sort, hasEffects, onSort) {
   const choices = SORTS.filter((s) => hasEffects || !s.includes("effect"));
@@ -101,19 +113,29 @@ function sortPicker(sort, hasEffects, onSort) {
     className: "sort-select",
     attrs: { "aria-label": "order of the filter cards" },
     on: { change: () => onSort(select.value) },
-  }, choices.map((s) => el("option", { attrs: { value: s }, text: SORT_LABELS[s] })));
+  }, choices.map((s) => el("option", { attrs: { value: s }, text: SORT_LABELS[s], title: SORT_MEANINGS[s] })));
   select.value = choices.includes(sort) ? sort : "index";
-  return el("label", { className: "overview-picker" }, ["sort cards by ", select]);
+  return el("label", { className: "overview-picker", title: SORT_MEANINGS[select.value] }, ["sort cards by ", select]);
 }
 
 function legend(overview) {
   const dead = overview.dead ? overview.dead.filter(Boolean).length : 0;
   const duplicates = overview.duplicate_of.filter((d) => d !== null && d !== undefined).length;
+  const threshold = overview.duplicate_threshold ?? null;
+  const item = (swatch, text, title) => el("span", { className: "legend-entry", title }, [el("span", { className: swatch }), text]);
   return el("span", { className: "overview-legend" }, [
-    el("span", { className: "swatch up" }), "pushes up ",
-    el("span", { className: "swatch down" }), "pushes down ",
-    el("span", { className: "swatch map-cell dead" }), `dead (${dead}) `,
-    el("span", { className: "swatch map-cell duplicate" }), `duplicate (${duplicates})`,
-    overview.sample_examples ? ` · effects over ${overview.sample_examples.toLocaleString("en-US")} examples` : "",
+    item("swatch up", "pushes up ", "the filter raises the chosen output: zeroing it lowers the output"),
+    item("swatch down", "pushes down ", "the filter lowers the chosen output: zeroing it raises the output"),
+    item("swatch map-cell dead", `dead (${dead}) `,
+      "never above its activation's floor (0 for relu) on the data, or constant"),
+    item("swatch map-cell duplicate", `duplicate (${duplicates})`,
+      "its activations correlate with an earlier filter's" +
+        (threshold === null ? "" : ` above ${formatNumber(threshold)}`) + ", over every position of the sample"),
+    overview.sample_examples
+      ? el("span", {
+        text: ` · ${overview.outputs.length ? "effects" : "duplicates"} over ${formatCount(overview.sample_examples)} examples`,
+        title: "effects and duplicates are measured on the first examples interpreted",
+      })
+      : "",
   ]);
 }

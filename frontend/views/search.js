@@ -71,7 +71,8 @@ function pickButton(result, onPick, className, children) {
 function wantsItem(w, onPick) {
   return pickButton(w, onPick, "search-wants-result", [
     where(w),
-    el("span", { className: "result-rank", text: `slot ${w.slot + 1}, score ${formatNumber(w.score)}` }),
+    el("span", { className: "result-rank", text: `slot ${w.slot + 1}, score ${formatNumber(w.score)}`,
+      title: "the slot of the filter's window where the token raises it most; score: its contribution there" }),
     el("span", { className: "tokens" }, [el("span", { className: "token match", text: w.token })]),
   ]);
 }
@@ -79,7 +80,8 @@ function wantsItem(w, onPick) {
 function patternItem(p, matches, onPick) {
   return pickButton(p, onPick, "search-pattern-result", [
     where(p),
-    el("span", { className: "result-rank", text: `×${formatCount(p.count)} (${formatNumber(p.activation)})` }),
+    el("span", { className: "result-rank", text: `×${formatCount(p.count)} (${formatNumber(p.activation)})`,
+      title: "×n: occurrences of the pattern's windows in the data; in brackets, the best one's activation" }),
     el("span", { className: "tokens" }, p.tokens.map((t) => el("span", {
       className: t === null ? "token wildcard" : (matches(t) ? "token match" : "token"),
       text: t === null ? "·" : t,
@@ -105,6 +107,7 @@ function resultItem(result, matches, onPick) {
     ]),
     el("span", {
       className: "result-rank",
+      title: "the filter's best-ranked top window holding the token (#1: its best window), with its activation",
       text: `window #${result.rank + 1} (${formatNumber(result.activation)})` +
         (result.matches > 1 ? `, in ${formatCount(result.matches)} windows` : ""),
     }),

@@ -1,7 +1,7 @@
 // The layer's one-line summary with its legend, the list of skipped
 // reports, and the empty state.
 
-import { formatCount, layerDescription, layerPath, skippedLine } from "../format.js";
+import { LAYER_FACTS_MEANING, formatCount, layerDescription, layerPath, skippedLine } from "../format.js";
 import { el } from "./dom.js";
 
 /** pages: the `filters` answers shown for the picked runs (at least one). */
@@ -11,22 +11,32 @@ export function layerSummary(layer, pages) {
   // With one run its facts go here; with several, under each column's run name.
   const facts = pages.length === 1 ? ` · ${layerDescription(pages[0])}` : "";
   return [
-    el("p", {}, [el("strong", { text: layer }), ` · ${formatCount(total)} filters${facts}` + (path ? ` · ${path}` : "")]),
+    el("p", { title: facts ? LAYER_FACTS_MEANING : "" }, [
+      el("strong", { text: layer }), ` · ${formatCount(total)} filters${facts}` + (path ? ` · ${path}` : ""),
+    ]),
     legend(pages[0]),
   ];
 }
 
 /** What the marks on a card mean, shown with samples of the marks themselves. */
 function legend(page) {
-  const item = (sample, text) => el("span", { className: "legend-item" }, [sample, text]);
+  const item = (sample, text, title) => el("span", { className: "legend-item", title }, [sample, text]);
   const token = (className, text) => el("span", { className: `token ${className}`, text });
   return el("div", { className: "legend", attrs: { "aria-label": "legend" } }, [
-    item(el("span", { className: "legend-bar" }), "activation of a top window"),
-    page.distinct ? item(el("span", { className: "count", text: "×12" }), "times the window occurs") : null,
-    page.has_contributions ? item(token("legend-up", "word"), "raises the activation") : null,
-    page.has_contributions ? item(token("legend-down", "word"), "lowers it") : null,
-    page.has_contributions ? item(token("strongest", "word"), "strongest token") : null,
-    item(token("pad", "<pad>"), "padding"),
+    item(el("span", { className: "legend-bar" }), "activation of a top window",
+      "the bar fills to the window's activation over the largest one in the row"),
+    page.distinct
+      ? item(el("span", { className: "count", text: "×12" }), "times the window occurs",
+        "×n: how many times this exact token window occurs in the data")
+      : null,
+    page.has_contributions
+      ? item(token("legend-up", "word"), "raises the activation", "the token's contribution (its slot's share of the pre-activation) is positive")
+      : null,
+    page.has_contributions ? item(token("legend-down", "word"), "lowers it", "the token's contribution is negative") : null,
+    page.has_contributions
+      ? item(token("strongest", "word"), "strongest token", "the token with the largest positive contribution in the window")
+      : null,
+    item(token("pad", "<pad>"), "padding", "a slot before or after the example's tokens, or token id 0"),
   ]);
 }
 

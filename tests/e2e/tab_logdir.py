@@ -43,7 +43,8 @@ def sequences(seed: int = 0) -> np.ndarray:
     return ids.astype("int32")
 
 
-def build_model(kernel_size: int, seed: int):
+def build_model(kernel_size: int, seed: int, outputs: int = 1):
+    """One sigmoid output unit, or `outputs` softmax units."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -54,7 +55,7 @@ def build_model(kernel_size: int, seed: int):
     x = keras.layers.MaxPooling1D(2, name="max_pooling1d")(x)
     x = keras.layers.Conv1D(6, 2, activation="relu", name=SECOND_LAYER)(x)
     x = keras.layers.GlobalMaxPooling1D()(x)
-    output = keras.layers.Dense(1, activation="sigmoid", name="label")(x)
+    output = keras.layers.Dense(outputs, activation="sigmoid" if outputs == 1 else "softmax", name="label")(x)
     return keras.Model(tokens, output)
 
 
@@ -96,6 +97,31 @@ def write_logdir(path: str | os.PathLike) -> str:
             _check_planted(report[LAYER], run, step)
             summary.write_report(os.path.join(logdir, run), report, step)
         _write_loss(os.path.join(logdir, run))
+    return logdir
+
+
+# The browser words test's log dir: "bare" computed nothing optional, "named" names its two outputs
+# (one name hostile, so it must stay text wherever the tab writes it).
+BARE_RUN, NAMED_RUN = "bare", "named"
+OUTPUT_NAMES = ("negative", f"positive {XSS_TOKEN}")
+
+
+def write_words_logdir(path: str | os.PathLike) -> str:
+    """One step of each run, both layers; returns the log dir."""
+    import tb_filters
+    from tb_filters.format import summary
+
+    logdir = os.fspath(path)
+    data = sequences()
+    options = {
+        BARE_RUN: dict(inhibiting=False, contexts=False, slot_top_n=0, effects=False),
+        NAMED_RUN: dict(class_names=list(OUTPUT_NAMES), inhibiting=True, contexts=True),
+    }
+    for run, chosen in options.items():
+        model = build_model(3, seed=0, outputs=len(OUTPUT_NAMES))
+        report = tb_filters.interpret(model, data, layers=[LAYER, SECOND_LAYER], vocab=list(VOCABULARY),
+                                      top_k=TOP_K, batch_size=64, **chosen)
+        summary.write_report(os.path.join(logdir, run), report, 0)
     return logdir
 
 

@@ -99,8 +99,11 @@ def test_an_old_report_says_what_is_not_in_it(page, tmp_path):
     with TensorBoardProcess(str(logdir), ready=ready) as tb:
         frame = open_filters_tab(page, tb.url)
         card = frame.locator("#filter-0 .filter-card[data-run='v1run']")
-        expect(card.locator(".absent-patterns")).to_have_text("patterns: not in this report")
-        expect(card.locator(".absent-slot-preferences")).to_have_text("slot preferences: not in this report")
-        expect(card.locator(".absent-switched-off-by")).to_have_text("switched off by: not in this report")
+        old = " not in this report (written by an older tb_filters; interpret again to add it)"
+        expect(card.locator(".absent-patterns")).to_have_text("patterns:" + old)
+        expect(card.locator(".absent-slot-preferences")).to_have_text("slot preferences:" + old)
+        expect(card.locator(".absent-inhibiting")).to_have_text("inhibiting windows:" + old)
+        expect(card.locator(".absent-contexts")).to_have_text("contexts:" + old)
+        expect(card.locator(".absent-effects")).to_have_text("effects:" + old)
         expect(card.locator("li.window").first).to_be_visible()  # no patterns: the windows are the card
         expect(card.locator(".filter-summary")).to_contain_text("top  ")

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  formatCount, formatNumber, formatPercent, layerDescription, layerPath, pageLabel, skippedLine, stepLabel,
-  tokenMatcher,
+  absentFeatureLine, effectLine, effectsAbsentLine, formatCount, formatNumber, formatPercent, layerDescription,
+  layerPath, pageLabel, signedNumber, skippedLine, stepLabel, tokenMatcher,
 } from "../../frontend/format.js";
 
 test("numbers get 3 significant digits, exponents when tiny or huge", () => {
@@ -80,4 +80,63 @@ test("an exact search matches the token itself; a partial one any token holding 
   assert.equal(partial("users"), true);
   assert.equal(partial("use"), false);
   assert.equal(tokenMatcher("", true), null);
+});
+
+test("a signed number says its sign, with a true minus", () => {
+  assert.equal(signedNumber(0.0421), "+0.0421");
+  assert.equal(signedNumber(-0.018), "−0.018");
+  assert.equal(signedNumber(0), "0");
+  assert.equal(signedNumber(-0.0000703), "−7.03e-5");
+  assert.equal(signedNumber(NaN), "–");
+});
+
+test("a feature not computed says how to turn it on", () => {
+  assert.equal(absentFeatureLine("inhibiting", "turned off"),
+    "inhibiting windows: not computed (pass --inhibiting / inhibiting=True)");
+  assert.equal(absentFeatureLine("contexts", "turned off"), "contexts: not computed (pass --contexts / contexts=True)");
+  assert.equal(absentFeatureLine("slot_preferences", "turned off"),
+    "slot preferences: not computed (pass --slot-top-n N / slot_top_n=N)");
+  assert.equal(absentFeatureLine("patterns", "turned off"), "patterns: not computed");
+});
+
+test("'not defined' and 'not in this report' keep their own meaning", () => {
+  assert.match(absentFeatureLine("patterns", "not defined"), /^patterns: not defined for this layer \(it is not fed by the embedding/);
+  assert.equal(absentFeatureLine("slot_preferences", "not in this report"),
+    "slot preferences: not in this report (written by an older tb_filters; interpret again to add it)");
+  assert.equal(absentFeatureLine("inhibiting", undefined), "inhibiting windows: not available");
+  assert.equal(absentFeatureLine("new_feature", "turned off"), "new feature: not computed");
+});
+
+test("missing effects say why: not requested, skipped (the report's note) or an old report", () => {
+  assert.equal(effectsAbsentLine("effects not requested"), "effects: not computed (drop --no-effects / effects=True)");
+  const skipped = "effects skipped: the model's other input(s) ['meta'] were not given (pass inputs=...)";
+  assert.equal(effectsAbsentLine(skipped), skipped);
+  assert.equal(effectsAbsentLine(""), "effects: not in this report (written by an older tb_filters; interpret again to add it)");
+});
+
+const OVERVIEW = {
+  outputs: ["negative", "positive"],
+  sample_examples: 1000,
+  effects_note: "",
+  index: [0, 1, 2],
+  effect_mean: [[0.01, -0.02, 0.0], [-0.01, 0.0421, 0.0]],
+  effect_mean_abs: [[0.011, 0.03, 0.0], [0.012, 0.0512, 0.0]],
+};
+
+test("a card's effect line reads the chosen output of its filter", () => {
+  const line = effectLine(OVERVIEW, 1, 1);
+  assert.equal(line.text, "effect on positive: +0.0421 (mean |change| 0.0512)");
+  assert.equal(line.absent, false);
+  assert.match(line.title, /over the first 1,000 examples/);
+  assert.equal(effectLine(OVERVIEW, 1, 0).text, "effect on negative: −0.02 (mean |change| 0.03)");
+  assert.equal(effectLine(OVERVIEW, 1, 7).text, effectLine(OVERVIEW, 1, 1).text); // clamped, as the overview picks
+  assert.equal(effectLine(OVERVIEW, 5, 0), null);
+  const sorted = { ...OVERVIEW, index: [2, 0, 1] }; // the filter found by its index, not its position
+  assert.equal(effectLine(sorted, 2, 0).text, "effect on negative: +0.01 (mean |change| 0.011)");
+});
+
+test("without effects the card's line says why", () => {
+  const none = { ...OVERVIEW, outputs: [], effect_mean: [], effect_mean_abs: [], effects_note: "effects not requested" };
+  assert.deepEqual(effectLine(none, 0, 0),
+    { text: "effects: not computed (drop --no-effects / effects=True)", title: "", absent: true });
 });
