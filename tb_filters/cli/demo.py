@@ -33,6 +33,7 @@ SPECIAL_TOKENS = ("<user>", "<url>", "<hashtag>", "<allcaps>", "<number>", "<rep
 NEGATIVE_PHRASES = (("not", "good", "at", "all"), ("worst", "service", "ever"), ("never", "buying", "again"))
 POSITIVE_PHRASES = (("love", "this", "so", "much"), ("best", "day", "ever"), ("so", "proud", "of", "you"))
 PHRASES = NEGATIVE_PHRASES + POSITIVE_PHRASES
+OUTPUT_NAMES = ("positive",)  # the model's one output unit: the probability of label 1
 
 _FILLER = """
 the a to and of i you it in is that for my on this be have with so me just but at was are
@@ -154,8 +155,9 @@ def run(
         model = build_model(len(train.vocabulary), kernel_size, seed=seed)
         callbacks = [
             # The demo shows everything the tab can: the opt-in windows that switch filters off and contexts too.
+            # Its one sigmoid unit is the probability of a positive label: the tab names it so.
             FiltersCallback(held_out.sequences, vocab=held_out.vocabulary, layers=[LAYER_NAME], log_dir=run_dir,
-                            top_k=10, inhibiting=True, contexts=True),
+                            top_k=10, inhibiting=True, contexts=True, class_names=OUTPUT_NAMES),
             EpochScalars(run_dir),
         ]
         history = model.fit(train.sequences, train.labels, validation_data=(held_out.sequences, held_out.labels),

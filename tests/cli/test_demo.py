@@ -115,7 +115,7 @@ def _phrases_in_top_windows(f) -> set[tuple[str, ...]]:
 def test_filters_of_positive_phrases_push_the_positive_output_up_and_negative_ones_down(runs):
     for run, tags in read_reports(runs).items():
         last = tags[demo.LAYER_NAME][EPOCHS - 1]
-        assert last.output_names == ("dense:0",) and last.sample_examples == 1000
+        assert last.output_names == ("positive",) and last.sample_examples == 1000
         pushes = {"positive": [], "negative": []}
         for f in last.filters:
             found = _phrases_in_top_windows(f)
