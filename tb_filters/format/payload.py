@@ -89,10 +89,6 @@ class TokenTable:
         strings = self.strings
         return [strings[r] if 0 <= r < len(strings) else "" for r in refs]
 
-    def originals(self, w: filters_pb2.Window) -> list[str] | None:
-        """Per slot, the text its token came from; None when the examples were token ids."""
-        return self.tokens(w.original_refs) if w.original_refs else None
-
     def pattern_tokens(self, p: filters_pb2.Pattern) -> list[str | None]:
         """The pattern's token per slot, None for a wildcard slot."""
         return [self.token(r) if inside else None for r, inside in zip(p.token_refs, p.in_pattern)]
@@ -108,8 +104,27 @@ def pattern_ids(p: filters_pb2.Pattern) -> list[int | None]:
     return [i if inside else None for i, inside in zip(p.token_ids, p.in_pattern)]
 
 
-def contributions(w: filters_pb2.Window, has_contributions: bool) -> list[float] | None:
-    return list(w.contributions) if has_contributions else None
+def window_slots(w: filters_pb2.Window, table: TokenTable, has_contributions: bool,
+                 span_width: int | None = None) -> tuple[list[str], list[float] | None, list[str] | None]:
+    """A window's (tokens, contributions, originals): contributions None unless the layer has
+    them, originals None unless the examples were texts. CorruptReport when a reference leaves the
+    token table or, given `span_width`, a slot list is not `span_width` long. One call per window:
+    it runs for every window of every page."""
+    strings = table.strings
+    refs, originals = list(w.token_refs), list(w.original_refs)
+    contributions = list(w.contributions) if has_contributions else None
+    if span_width is not None:
+        lengths = {len(refs), len(w.token_ids), len(w.padding), span_width}
+        if contributions is not None:
+            lengths.add(len(contributions))
+        if originals:
+            lengths.add(len(originals))
+        if len(lengths) != 1:
+            raise CorruptReport(f"a window does not match its span of {span_width} slots")
+    every = refs + originals if originals else refs
+    if every and not 0 <= min(every) <= max(every) < len(strings):
+        raise CorruptReport(f"a window refers outside the token table of {len(strings)}")
+    return [strings[r] for r in refs], contributions, [strings[r] for r in originals] if originals else None
 
 
 def context_padding(pb: filters_pb2.LayerReport, token_ids: Iterable[int]) -> list[bool]:

@@ -453,10 +453,9 @@ def _matter_from_proto(f: filters_pb2.FilterReport, layer: filters_pb2.LayerRepo
 
 
 def _window_from_proto(w: filters_pb2.Window, table: payload.TokenTable, has_contributions: bool) -> Window:
-    contributions = payload.contributions(w, has_contributions)
-    originals = table.originals(w)
+    tokens, contributions, originals = payload.window_slots(w, table, has_contributions)
     return Window(
-        tokens=tuple(table.tokens(w.token_refs)),
+        tokens=tuple(tokens),
         contributions=None if contributions is None else tuple(contributions),
         originals=None if originals is None else tuple(originals),
         **_plain_from_proto(w, _WINDOW),

@@ -44,9 +44,9 @@ def test_the_float_fields_hold_every_float_the_shapes_declare():
 
 
 def test_a_shape_refuses_missing_and_unknown_keys():
-    with pytest.raises(TypeError, match="needs 'reason'"):
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'reason'"):
         views.SKIPPED.make(run="r", layer="l", step=None)
-    with pytest.raises(TypeError, match=r"no key \['extra'\]"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'extra'"):
         views.SKIPPED.make(run="r", layer="l", step=None, reason="x", extra=1)
     with pytest.raises(ValueError, match="each key of the twice object once"):
         views.Shape("twice", (views.Key("a", views.INT), views.Key("a", views.INT)))
