@@ -11,7 +11,13 @@ from playwright.sync_api import expect
 
 from tests.e2e.harness import TensorBoardProcess, plugin_page_url, wait_for_render
 from tests.e2e.tab_logdir import (
-    BARE_RUN, LAYER, NAMED_RUN, NUM_FILTERS, OUTPUT_NAMES, SECOND_LAYER, write_words_logdir,
+    BARE_RUN,
+    LAYER,
+    NAMED_RUN,
+    NUM_FILTERS,
+    OUTPUT_NAMES,
+    SECOND_LAYER,
+    write_words_logdir,
 )
 from tests.helpers.readback import read_reports
 
