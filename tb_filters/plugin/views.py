@@ -13,6 +13,7 @@ FLOAT_FIELDS from them, and tests/plugin/test_schema.py fails when either drifts
 from __future__ import annotations
 
 import dataclasses
+import keyword
 from typing import Any, Callable, Union
 
 from tb_filters.format import payload
@@ -69,9 +70,10 @@ class Shape:
 
 
 def _compile_make(shape: Shape) -> Callable[..., dict[str, Any]]:
-    derived, items, namespace = [], [], {}
+    derived, items, namespace = [], [], {"_list": list}
     for i, key in enumerate(shape.keys):
-        if not key.name.isidentifier() or not (key.field or "x").isidentifier():
+        names = (key.name, key.field or "field")
+        if not all(n.isidentifier() and not keyword.iskeyword(n) and n[0] != "_" and n != "message" for n in names):
             raise ValueError(f"Expected snake_case keys and fields. Received: {key.name!r} of {shape.name}")
         if key.field is None:
             derived.append(key.name)
@@ -80,7 +82,7 @@ def _compile_make(shape: Shape) -> Callable[..., dict[str, Any]]:
             namespace[f"_nested{i}"] = key.kind.make
             value = f"_nested{i}(message.{key.field})"
         elif isinstance(key.kind, ListOf):
-            value = f"list(message.{key.field})"
+            value = f"_list(message.{key.field})"
         else:
             value = f"message.{key.field}"
         items.append(f"{key.name!r}: {value}")
