@@ -20,6 +20,7 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from benchmarks import beam_targets, effects_targets, engine_targets, forward, notebook, plugin_targets, run, table, workload  # noqa: E402,E501
+from tests.helpers.tolerances import ACTIVATION_ATOL, ACTIVATION_RTOL  # noqa: E402
 
 VOCAB = 300
 LENGTH = 12
@@ -112,7 +113,8 @@ def test_forward_reference_computes_the_layers_maximum(tiny_model, tiny_tokens):
     seconds, maxima = forward.run(step, tiny_tokens, batch_size=96)  # 700 rows: a short last batch
     sub_model = keras.Model(tiny_model.inputs[0], tiny_model.get_layer(workload.FIRST_CONV).output)
     expected = sub_model.predict(tiny_tokens, verbose=0).max(axis=(0, 1))
-    assert seconds > 0 and maxima == pytest.approx(expected, abs=1e-6)
+    # The benchmark's step and `predict` run other kernels on other batch shapes: float32 rounding.
+    assert seconds > 0 and maxima == pytest.approx(expected, rel=ACTIVATION_RTOL, abs=ACTIVATION_ATOL)
 
 
 def test_engine_targets_end_to_end_at_tiny_sizes(tmp_path):

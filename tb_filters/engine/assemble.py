@@ -15,12 +15,10 @@ import numpy as np
 
 from tb_filters.engine import patterns as patterns_lib
 from tb_filters.engine import redundancy, slots
-from tb_filters.engine import state as state_lib
 from tb_filters.engine import vocab as vocab_lib
 from tb_filters.engine.chains import Chain
 from tb_filters.engine.contributions import contributions
-from tb_filters.engine.effects import Described
-from tb_filters.engine.state import LayerState, Layout
+from tb_filters.engine.state import Described, LayerState, Layout
 from tb_filters.format.report import (
     COMPUTED,
     NOT_DEFINED,
@@ -64,10 +62,10 @@ def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vo
     plan, state = layer_state.layout, layer_state.arrays
     input_length, examples = plan.input_length, layer_state.examples
     embedded = chain.feeds_on_embedding
-    windows = _table_windows(chain, plan, state, vocabulary)
+    windows = _table_windows(chain, plan, layer_state.windows().table(state), vocabulary)
     inhibiting = None
     if plan.inhibiting:
-        inhibiting = _table_windows(chain, plan, _inhibiting_table(state), vocabulary)
+        inhibiting = _table_windows(chain, plan, layer_state.inhibiting_windows().table(state), vocabulary)
     preferences = None
     if embedded and options.slot_top_n > 0 and "token_counts" in state:
         preferences = slots.slot_preferences(chain, vocabulary, state["token_counts"], options.slot_top_n,
@@ -107,7 +105,7 @@ def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vo
         slot_top_n=options.slot_top_n if preferences is not None else 0,
         slot_min_count=options.min_count if preferences is not None else 0,
         pattern_share=options.pattern_share if embedded else 0.0,
-        examples=_contexts(plan, state, vocabulary) if options.contexts else None,
+        examples=_contexts(layer_state, vocabulary) if options.contexts else None,
     )
 
 
@@ -140,11 +138,6 @@ def _availability(defined: bool, wanted: bool) -> str:
     return COMPUTED if defined else NOT_DEFINED
 
 
-def _inhibiting_table(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    prefix = state_lib.INHIBITING
-    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
-
-
 def _table_windows(
     chain: Chain, plan: Layout, table: dict[str, np.ndarray], vocabulary: vocab_lib.Vocabulary,
 ) -> list[tuple[Window, ...]]:
@@ -168,13 +161,14 @@ def window_tokens(rows: np.ndarray, positions: np.ndarray, plan: Layout) -> np.n
     return np.where(inside, gathered, vocab_lib.OUTSIDE_ID)
 
 
-def _contexts(plan: Layout, state: dict[str, Any], vocabulary: vocab_lib.Vocabulary) -> dict[int, Context]:
+def _contexts(layer_state: LayerState, vocabulary: vocab_lib.Vocabulary) -> dict[int, Context]:
     """Each example some window (top or inhibiting) comes from, once."""
-    tables = [state] + ([_inhibiting_table(state)] if plan.inhibiting else [])
+    tables = [field.table(layer_state.arrays) for field in (layer_state.windows(), layer_state.inhibiting_windows())
+              if field is not None]
     examples, rows = [], []
     for table in tables:
         found = ~np.isinf(table["value"])
-        examples.append(table["flat"][found] // plan.output_length)
+        examples.append(table["flat"][found] // layer_state.layout.output_length)
         rows.append(table["rows"][found])
     examples, first = np.unique(np.concatenate(examples), return_index=True)
     rows = np.concatenate(rows)[first]

@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from tb_filters.engine import chains as chains_lib
 from tb_filters.engine import step as stream
+from tb_filters.engine.state import Layout
 from tb_filters.errors import FiltersError
 
 SUPPORTED = ("tensorflow", "jax")
@@ -39,18 +40,18 @@ def check_backend() -> str:
     return backend
 
 
-def make_step(chains: Sequence[chains_lib.Chain], plans: list[stream.LayerPlan], xla: bool) -> Callable:
+def make_step(chains: Sequence[chains_lib.Chain], layouts: list[Layout], xla: bool) -> Callable:
     """step(token_ids, valid_rows, first_example, states) -> (states, bad_flags), as step.make_step."""
-    pre_activations = any(plan.inhibiting for plan in plans)
+    pre_activations = any(layout.inhibiting for layout in layouts)
     if check_backend() == "jax":
         activations = activations_function(chains, pre_activations)
-        fold = stream.make_fold(plans, xla)
+        fold = stream.make_fold(layouts, xla)
 
         def step(token_ids, valid_rows, first_example, states):
             return fold(token_ids, activations(token_ids), valid_rows, first_example, states)
 
         return step
-    return stream.make_step(chains_lib.forward(chains, pre_activations), plans, xla)
+    return stream.make_step(chains_lib.forward(chains, pre_activations), layouts, xla)
 
 
 def activations_function(chains: Sequence[chains_lib.Chain], pre_activations: bool = False

@@ -34,6 +34,8 @@ import tensorflow as tf
 
 from tb_filters.engine import backends
 from tb_filters.engine import chains as chains_lib
+from tb_filters.engine import state as state_lib
+from tb_filters.engine.state import Described
 from tb_filters.errors import FiltersError
 
 DEFAULT_EXAMPLES = 10_000
@@ -233,18 +235,9 @@ def _ancestors(tensors: Sequence[Any]) -> list:
     return list(seen.values())
 
 
-@dataclasses.dataclass(frozen=True)
-class Described:
-    """What the report says about the sums besides the numbers (the same for every layer of a run)."""
-
-    output_names: tuple[str, ...] = ()  # empty when effects were not computed
-    note: str = ""  # why, then
-    duplicate_threshold: float = 0.95
-
-
 class Sample:
     """The examples with global index below `limit` (0: all) of an interpret run, batch
-    by batch, as additive arrays of each layer's state (state.layer_fields): a shard
+    by batch, as additive arrays of each layer's state (state.sample_fields): a shard
     fed its own batches holds its part of the sample, and merged parts are the whole."""
 
     def __init__(
@@ -290,7 +283,8 @@ class Sample:
             self.splits = {}
         if self.splits and expected_examples is not None:
             self._check_rows(expected_examples if limit == 0 else min(limit, expected_examples))
-        self.sums = {chain.name: self._zeros(int(chain.conv.filters)) for chain in self.chains}
+        self.sums = {chain.name: state_lib.empty_arrays(state_lib.sample_fields(int(chain.conv.filters), self.outputs))
+                     for chain in self.chains}
 
     @property
     def outputs(self) -> int:
@@ -300,18 +294,6 @@ class Sample:
     @property
     def described(self) -> Described:
         return Described(tuple(self.names) if self.splits else (), self.note, self.duplicate_threshold)
-
-    def _zeros(self, filters: int) -> dict[str, np.ndarray]:
-        arrays = {
-            "sample_examples": np.zeros((), np.int64),
-            "sample_sum": np.zeros(filters),
-            "sample_squares": np.zeros(filters),
-            "sample_products": np.zeros((filters, filters)),
-        }
-        if self.outputs:
-            arrays["effect_sum"] = np.zeros((filters, self.outputs))
-            arrays["effect_abs_sum"] = np.zeros((filters, self.outputs))
-        return arrays
 
     def _check_rows(self, needed: int) -> None:
         for name, array in self.inputs.items():

@@ -189,22 +189,22 @@ class _Run:
                     f"Received sequences of {length} tokens"
                 )
         self.length = length
-        self.plans = [self._plan(chain, length) for chain in self.chains]
-        self.step = _compiled_step(self.model, self.chains, self.plans, self._worth_xla())
         counted = self.options.slot_top_n > 0 and any(chain.feeds_on_embedding for chain in self.chains)
+        self.layouts = [self._layout(chain, length, self.id_limit if counted else 0) for chain in self.chains]
+        self.step = _compiled_step(self.model, self.chains, self.layouts, self._worth_xla())
         # Counted in numpy, beside the step: a bincount per batch costs ~0.3 ms where the
         # compiled step would carry (and copy) a vocabulary-sized tensor from batch to batch.
         self.token_counts = np.zeros(self.id_limit, np.int64) if counted else None
-        self.states = stream.initial_states(self.plans)
+        self.states = stream.initial_states(self.layouts)
 
     def _worth_xla(self) -> bool:
         """XLA compilation pays off past some work; data of unknown size may be large."""
         if self.expected_examples is None:
             return True
-        per_example = sum(plan.output_length * plan.num_filters for plan in self.plans)
+        per_example = sum(layout.output_length * layout.num_filters for layout in self.layouts)
         return self.expected_examples * per_example >= XLA_MIN_ACTIVATIONS
 
-    def _plan(self, chain: chains_lib.Chain, length: int) -> stream.LayerPlan:
+    def _layout(self, chain: chains_lib.Chain, length: int, token_count_size: int) -> state_lib.Layout:
         steps = chain.steps(length)
         output_length = receptive.output_length(steps, length)
         if output_length < 1:
@@ -212,16 +212,18 @@ class _Run:
                 f"Expected sequences long enough for layer {chain.name!r} (its output would have "
                 f"{output_length} positions). Received sequences of {length} tokens"
             )
-        return stream.LayerPlan(
+        return state_lib.Layout(
             name=chain.name,
             num_filters=int(chain.conv.filters),
             top_k=self.top_k,
             distinct=self.distinct,
             span=receptive.compose(steps),
-            output_length=output_length,
-            boundary_keys=receptive.boundary_keys(steps, length),
             input_length=length,
+            output_length=output_length,
+            boundary_keys=tuple(receptive.boundary_keys(steps, length).tolist()),
+            outputs=self.sample.outputs,
             inhibiting=self.options.inhibiting,
+            token_count_size=token_count_size,
         )
 
     def feed(self, batch: np.ndarray, first_example: int | None = None) -> None:
@@ -277,14 +279,13 @@ class _Run:
         """The state so far, per layer, as the mergeable numpy object."""
         if self.length is None:
             raise FiltersError("Expected at least one sequence. Received none")
-        outputs = self.sample.outputs
-        counts = self.token_counts
         return {
-            plan.name: state_lib.LayerState.from_arrays(
-                state_lib.Layout.of(plan, self.length, outputs, 0 if counts is None else counts.size), self.examples,
-                {**_layer_arrays(self.states["layers"][plan.name], counts), **self.sample.arrays(plan.name)},
-            )
-            for plan in self.plans
+            layout.name: state_lib.LayerState.from_arrays(layout, self.examples, {
+                **{key: tensor.numpy() for key, tensor in self.states["layers"][layout.name].items()},
+                **({} if self.token_counts is None else {"token_counts": self.token_counts}),
+                **self.sample.arrays(layout.name),
+            })
+            for layout in self.layouts
         }
 
     @property
@@ -294,21 +295,6 @@ class _Run:
     def report(self) -> Report:
         return assemble.report(self.chains, self.layer_states(), self.vocabulary, self.described, self.options)
 
-
-
-def _layer_arrays(tensors: dict[str, Any], token_counts: np.ndarray | None) -> dict[str, np.ndarray]:
-    """A layer's state as state.py's flat arrays: the inhibiting table's entries
-    under their prefix with the pre-activations back (the step keeps them negated),
-    and the run's token counts, which every layer's state carries so that merging
-    any layer's shards merges them too."""
-    arrays = {key: value.numpy() for key, value in tensors.items() if key != "inhibiting"}
-    if "inhibiting" in tensors:
-        for key, value in tensors["inhibiting"].items():
-            value = value.numpy()
-            arrays[f"{state_lib.INHIBITING}{key}"] = -value if key == "value" else value
-    if token_counts is not None:
-        arrays["token_counts"] = token_counts
-    return arrays
 
 
 # Below this many activations (examples x positions x filters, all layers) a
@@ -326,18 +312,13 @@ _STEPS_KEPT = 4
 
 
 def _compiled_step(
-    model: Any, chains: list[chains_lib.Chain], plans: list[stream.LayerPlan], xla: bool
+    model: Any, chains: list[chains_lib.Chain], layouts: list[state_lib.Layout], xla: bool
 ) -> Callable:
-    key = (
-        tuple(tuple(id(layer) for layer in chain.layers) for chain in chains),
-        tuple((p.name, p.num_filters, p.top_k, p.distinct, p.span, tuple(p.boundary_keys.tolist()), p.inhibiting)
-              for p in plans),
-        xla,
-    )
+    key = (tuple(tuple(id(layer) for layer in chain.layers) for chain in chains), tuple(layouts), xla)
     if key in _STEPS:
         _STEPS.move_to_end(key)
         return _STEPS[key]
-    step = backends.make_step(chains, plans, xla)
+    step = backends.make_step(chains, layouts, xla)
     _STEPS[key] = step
     weakref.finalize(model, _STEPS.pop, key, None)
     while len(_STEPS) > _STEPS_KEPT:

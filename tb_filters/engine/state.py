@@ -20,10 +20,12 @@ field has a kind with one merge rule:
                                    occurrence's index and payload). `lowest_first`
                                    keeps the k lowest values instead (bottom-k).
 
-`layer_fields(layout)` lists a layer's fields. Adding a statistic is adding a
-line there (a new kind only for a new merge rule); `LayerState.from_arrays`
-refuses engine arrays that no field claims, so a tensor added to step.py's
-state without a kind fails loudly instead of being dropped.
+`layer_fields(layout)` lists a layer's fields, in three groups by who computes
+them: `step_fields` (the compiled step builds its initial tensors from their
+`empty()` arrays and keeps them under these keys), `sample_fields` (effects.py's
+sums) and `count_fields` (interpret.py's token counts). Adding a statistic is
+adding a line to its group (a new kind only for a new merge rule);
+`LayerState.from_arrays` refuses arrays that no field claims.
 
 Why the merge is exact
 ----------------------
@@ -69,45 +71,44 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from tb_filters.engine import receptive
+from tb_filters.engine import receptive, redundancy
+from tb_filters.engine.hashing import EMPTY_HASH, window_hashes
 from tb_filters.errors import FiltersError
 from tb_filters.format.report import NUM_BUCKETS
 
-# Window hashes (step.py hashes in TensorFlow, `window_hashes` here in numpy:
-# the same function) mix each slot in with a multiply-xorshift step in uint64.
-WINDOW_HASH_MIX = 0x9E3779B97F4A7C15
-_HASH_SHIFT = 29
-EMPTY_HASH = -1
 UNSETTLED = -1  # a distinct count the merge could not know; `settle` recounts it
 INHIBITING = "inhibiting_"  # prefix of the bottom-k table of pre-activations (windows that switch a filter off)
 
 
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """What a layer's state means: its shape and how flat indices map to token spans."""
+    """One conv layer's state: its shape, and how flat indices map to token spans.
+    The compiled step is traced from it (static per trace) and the merge checks it."""
 
     name: str
     num_filters: int
     top_k: int
     distinct: bool
     span: receptive.Span
-    input_length: int
+    input_length: int  # tokens per example, kept with each table entry
     output_length: int
-    boundary_keys: tuple[int, ...]
+    boundary_keys: tuple[int, ...]  # per output position (receptive.boundary_keys)
     outputs: int = 0  # model output units with effects in the state (effects.py); 0: none
     inhibiting: bool = False  # keeps the bottom-k table of pre-activations too
     token_count_size: int = 0  # token ids counted (0: none), for slot preferences
 
-    @classmethod
-    def of(cls, plan: Any, input_length: int, outputs: int = 0, token_count_size: int = 0) -> "Layout":
-        """From step.py's LayerPlan (duck-typed: this module never imports TensorFlow)."""
-        return cls(plan.name, plan.num_filters, plan.top_k, plan.distinct, plan.span, int(input_length),
-                   plan.output_length, tuple(int(k) for k in plan.boundary_keys), int(outputs),
-                   bool(getattr(plan, "inhibiting", False)), int(token_count_size))
-
     @property
     def width(self) -> int:
         return self.span.width
+
+
+@dataclasses.dataclass(frozen=True)
+class Described:
+    """What the report says about the sums besides the numbers (the same for every layer of a run)."""
+
+    output_names: tuple[str, ...] = ()  # empty when effects were not computed
+    note: str = ""  # why, then
+    duplicate_threshold: float = redundancy.DUPLICATE_THRESHOLD
 
 
 # --- field kinds ----------------------------------------------------------------------------------
@@ -180,7 +181,9 @@ class Windows:
             return self.empty_value, np.float32
         if column == "count":
             return 0, np.int64
-        if column in ("flat", "hash"):
+        if column == "hash":
+            return EMPTY_HASH, np.int64
+        if column == "flat":
             return -1, np.int64
         return -1, np.int32
 
@@ -194,6 +197,10 @@ class Windows:
             shape = (self.filters, self.k, self.width) if column in self.payload else (self.filters, self.k)
             result[column] = np.full(shape, fill, dtype)
         return result
+
+    def table(self, arrays: Mapping[str, Any]) -> dict[str, Any]:
+        """This field's arrays (or the step's tensors) by column name."""
+        return {column: arrays[self.key(column)] for column in self.columns}
 
     def canonical(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Empty entries hold the fill values (the engine leaves whatever its last top-k gathered)."""
@@ -278,7 +285,13 @@ class _Entries:
 
 
 def layer_fields(layout: Layout) -> tuple[Any, ...]:
-    """Every field of a layer's state, with its kind. Add new statistics here."""
+    """Every field of a layer's state, with its kind."""
+    return step_fields(layout) + sample_fields(layout.num_filters, layout.outputs) + count_fields(layout)
+
+
+def step_fields(layout: Layout) -> tuple[Any, ...]:
+    """What the compiled step folds each batch into (step.py): its initial tensors are these
+    fields' `empty()` arrays, under these keys."""
     f = layout.num_filters
     fields = (
         Windows(f, layout.top_k, layout.input_length, layout.distinct, payload=ROWS),
@@ -287,20 +300,41 @@ def layer_fields(layout: Layout) -> tuple[Any, ...]:
         Minimum("min", (f,), np.float32),
         Additive("positive", (f,), np.int64),
         Additive("histogram", (NUM_BUCKETS, f), np.int64),
-        # The sample (effects.py): the first effect_examples examples by global index.
-        Additive("sample_examples", (), np.int64),
-        Additive("sample_sum", (f,), np.float64),
-        Additive("sample_squares", (f,), np.float64),
-        Additive("sample_products", (f, f), np.float64),
-        *((Additive("effect_sum", (f, layout.outputs), np.float64),
-           Additive("effect_abs_sum", (f, layout.outputs), np.float64)) if layout.outputs else ()),
     )
     if layout.inhibiting:
         fields += (Windows(f, layout.top_k, layout.input_length, layout.distinct, prefix=INHIBITING,
                            lowest_first=True, payload=ROWS),)
-    if layout.token_count_size:
-        fields += (Additive("token_counts", (layout.token_count_size,), np.int64),)
     return fields
+
+
+def inhibiting_windows(layout: Layout) -> Windows | None:
+    return next((f for f in step_fields(layout) if isinstance(f, Windows) and f.lowest_first), None)
+
+
+def sample_fields(filters: int, outputs: int) -> tuple[Any, ...]:
+    """The sample (effects.py): sums over the first effect_examples examples by global index."""
+    return (
+        Additive("sample_examples", (), np.int64),
+        Additive("sample_sum", (filters,), np.float64),
+        Additive("sample_squares", (filters,), np.float64),
+        Additive("sample_products", (filters, filters), np.float64),
+        *((Additive("effect_sum", (filters, outputs), np.float64),
+           Additive("effect_abs_sum", (filters, outputs), np.float64)) if outputs else ()),
+    )
+
+
+def count_fields(layout: Layout) -> tuple[Any, ...]:
+    """The run's token counts (interpret.py), carried by every layer's state so that merging
+    any layer's shards merges them too."""
+    return (Additive("token_counts", (layout.token_count_size,), np.int64),) if layout.token_count_size else ()
+
+
+def empty_arrays(fields: Iterable[Any]) -> dict[str, np.ndarray]:
+    """The fields' arrays before any example, by key."""
+    arrays: dict[str, np.ndarray] = {}
+    for field in fields:
+        arrays.update(field.empty())
+    return arrays
 
 
 # Each table entry keeps its example's token ids: its window and its context (step.py).
@@ -324,10 +358,7 @@ class LayerState:
 
     @classmethod
     def empty(cls, layout: Layout) -> "LayerState":
-        arrays: dict[str, np.ndarray] = {}
-        for field in _fields(layout):
-            arrays.update(field.empty())
-        return cls(layout, 0, arrays)
+        return cls(layout, 0, empty_arrays(_fields(layout)))
 
     @classmethod
     def from_arrays(cls, layout: Layout, examples: int, arrays: Mapping[str, Any]) -> "LayerState":
@@ -347,6 +378,10 @@ class LayerState:
 
     def windows(self) -> Windows:
         return next(f for f in self.fields if isinstance(f, Windows) and not f.prefix)
+
+    def inhibiting_windows(self) -> Windows | None:
+        """The bottom-k table of pre-activations, when the layout keeps one."""
+        return inhibiting_windows(self.layout)
 
     def unsettled(self) -> dict[str, np.ndarray]:
         """{windows prefix: [filters, k] bool} counts that `settle` must recount."""
@@ -389,28 +424,6 @@ def merge_runs(a: dict[str, LayerState], b: dict[str, LayerState]) -> dict[str, 
 
 
 # --- settling unsettled counts -------------------------------------------------------------------
-
-
-def window_hashes(layout: Layout, token_ids: np.ndarray) -> np.ndarray:
-    """int64 hashes >= 0 [rows, output_length] of every position's window: the same
-    function as step.py's `_window_hasher` (tested against it)."""
-    token_ids = np.asarray(token_ids)
-    span, length = layout.span, layout.output_length
-    lead = max(0, -span.offset)
-    last_end = (length - 1) * span.stride + span.offset + span.width
-    trail = max(0, last_end - token_ids.shape[1])
-    padded = np.pad(token_ids.astype(np.int64), [(0, 0), (lead, trail)], constant_values=-1)
-    extent = (length - 1) * span.stride + 1
-    mix, shift = np.uint64(WINDOW_HASH_MIX), np.uint64(_HASH_SHIFT)
-    slots = [(padded[:, s: s + extent: span.stride] + 2).astype(np.uint64)
-             for s in range(lead + span.offset, lead + span.offset + span.width)]
-    keys = np.asarray(layout.boundary_keys, np.int64) + 2 * length + 2
-    slots.append(np.broadcast_to(keys.astype(np.uint64), slots[0].shape))
-    h = np.zeros(slots[0].shape, np.uint64)
-    for slot in slots:
-        h = (h ^ slot) * mix
-        h ^= h >> shift
-    return (h.view(np.int64) & np.int64(2**63 - 1))
 
 
 def wanted_hashes(state: LayerState) -> np.ndarray:

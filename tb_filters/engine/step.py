@@ -23,10 +23,14 @@ Inhibiting windows are the same tables run on the negated pre-activations (the
 conv's output before its activation function): the k lowest, with the same
 tie order, exactness and memory.
 
+The state is state.py's declaration: each layer's tensors are the `empty()`
+arrays of `state.step_fields`, under their keys, and hold what those fields
+declare between batches.
+
 Distinct mode keeps the k best distinct token windows. Identical windows give
 identical activations, so a window is keyed by a 63-bit hash of its token ids
-(and of which intermediate positions are padding, near the edges); two
-windows of a run share a hash with odds around n**2 / 2**64. Only positions
+(and of which intermediate positions are padding, near the edges; hashing.py);
+two windows of a run share a hash with odds around n**2 / 2**64. Only positions
 where some filter reaches its current k-th value matter: a kept window is at
 least its filter's k-th, and a new one must beat it. They are found through
 the examples whose maximum reaches it (few, once the state is full), grouped
@@ -46,82 +50,36 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
-from tb_filters.engine import receptive
-from tb_filters.engine.state import EMPTY_HASH as _EMPTY_HASH
-from tb_filters.engine.state import WINDOW_HASH_MIX as _MIX
+from tb_filters.engine import hashing
+from tb_filters.engine import state as state_lib
+from tb_filters.engine.state import Layout
 from tb_filters.format.report import HISTOGRAM_EDGES, NUM_BUCKETS
 
-# Window hashes mix each slot in with a multiply-xorshift step in uint64,
-# where wrapping around is defined, and keep 63 bits: never negative
-# (state.window_hashes is the same function in numpy, for merged states).
 # Identical windows may differ in the last bits between positions (a conv
 # may round a border position differently); counting looks this far below
 # the k-th value, relative to the filter's scale, so no occurrence is missed.
 _ROUNDING_MARGIN = 1e-5
 
 
-@dataclasses.dataclass(frozen=True)
-class LayerPlan:
-    """What the step needs to know about one conv layer (static per trace)."""
-
-    name: str
-    num_filters: int
-    top_k: int
-    distinct: bool
-    span: receptive.Span
-    output_length: int
-    boundary_keys: np.ndarray  # int64 [output_length]
-    input_length: int = 0  # tokens per example, kept with each entry
-    inhibiting: bool = False
-
-    @property
-    def width(self) -> int:
-        return self.span.width
+def initial_state(layout: Layout) -> dict[str, tf.Tensor]:
+    """The layer's step fields (state.step_fields) before any example, as tensors under their keys."""
+    return {key: tf.constant(array) for key, array in state_lib.empty_arrays(state_lib.step_fields(layout)).items()}
 
 
-def _table(plan: LayerPlan) -> dict[str, tf.Tensor]:
-    """k entries per filter, best first: value, where, the example's tokens, count."""
-    f, k = plan.num_filters, plan.top_k
-    table = {
-        "value": tf.fill([f, k], tf.constant(-np.inf, tf.float32)),
-        "flat": tf.fill([f, k], tf.constant(-1, tf.int64)),  # example * output_length + position
-        "rows": tf.fill([f, k, plan.input_length], tf.constant(-1, tf.int32)),
-        "count": tf.zeros([f, k], tf.int64),
-    }
-    if plan.distinct:
-        table["hash"] = tf.fill([f, k], tf.constant(_EMPTY_HASH, tf.int64))
-    return table
-
-
-def initial_state(plan: LayerPlan) -> dict[str, Any]:
-    f = plan.num_filters
-    state = _table(plan)
-    state.update({
-        "sum": tf.zeros([f], tf.float64),
-        "max": tf.fill([f], tf.constant(-np.inf, tf.float32)),
-        "min": tf.fill([f], tf.constant(np.inf, tf.float32)),
-        "positive": tf.zeros([f], tf.int64),
-        "histogram": tf.zeros([NUM_BUCKETS, f], tf.int64),
-    })
-    if plan.inhibiting:
-        state["inhibiting"] = _table(plan)  # values are negated pre-activations
-    return state
-
-
-def initial_states(plans: list[LayerPlan]) -> dict[str, Any]:
+def initial_states(layouts: list[Layout]) -> dict[str, Any]:
     """Every layer's state."""
-    return {"layers": {plan.name: initial_state(plan) for plan in plans}}
+    return {"layers": {layout.name: initial_state(layout) for layout in layouts}}
 
 
-def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan], xla: bool = True) -> Callable:
+def make_step(forward: Callable[[Any], dict[str, Any]], layouts: list[Layout], xla: bool = True) -> Callable:
     """step(token_ids [B, L] int32, valid_rows, first_example, states) -> (states, bad_flags).
 
-    `forward` gives (activations, pre-activations) per layer when some plan
+    `forward` gives (activations, pre-activations) per layer when some layout
     keeps inhibiting windows. `xla` fuses the statistics, hashing and merging
     into XLA kernels: faster per batch, but compiling them costs about half a
     second, more than a small run saves.
     """
-    fold = _fold_layers(plans, xla)
+    fold = _fold_layers(layouts, xla)
 
     @tf.function(autograph=False)
     def step(token_ids, valid_rows, first_example, states):
@@ -130,25 +88,25 @@ def make_step(forward: Callable[[Any], dict[str, Any]], plans: list[LayerPlan], 
     return step
 
 
-def make_fold(plans: list[LayerPlan], xla: bool = True) -> Callable:
+def make_fold(layouts: list[Layout], xla: bool = True) -> Callable:
     """fold(token_ids, activations {layer: [B, output_length, F]}, valid_rows, first_example, states)
     -> (states, bad_flags): the step for activations computed outside TensorFlow (another Keras backend).
-    A plan keeping inhibiting windows takes (activations, pre-activations) for its layer."""
-    return tf.function(_fold_layers(plans, xla), autograph=False)
+    A layout keeping inhibiting windows takes (activations, pre-activations) for its layer."""
+    return tf.function(_fold_layers(layouts, xla), autograph=False)
 
 
-def _fold_layers(plans: list[LayerPlan], xla: bool) -> Callable:
+def _fold_layers(layouts: list[Layout], xla: bool) -> Callable:
     kernels = _XLA_KERNELS if xla else _PLAIN_KERNELS
 
     def fold(token_ids, outputs, valid_rows, first_example, states):
         layers, flags = {}, {}
-        for plan in plans:
-            acts, pre = outputs[plan.name] if plan.inhibiting else (outputs[plan.name], None)
-            batch = _Batch(plan, token_ids, tf.cast(acts, tf.float32), valid_rows, first_example, kernels)
-            layers[plan.name], flags[plan.name] = _fold(plan, batch, states["layers"][plan.name])
-            if plan.inhibiting:
-                layers[plan.name]["inhibiting"] = _fold_inhibiting(
-                    plan, batch.negated(tf.cast(pre, tf.float32)), states["layers"][plan.name]["inhibiting"])
+        for layout in layouts:
+            acts, pre = outputs[layout.name] if layout.inhibiting else (outputs[layout.name], None)
+            batch = _Batch(layout, token_ids, tf.cast(acts, tf.float32), valid_rows, first_example, kernels)
+            state = states["layers"][layout.name]
+            layers[layout.name], flags[layout.name] = _fold(layout, batch, state)
+            if layout.inhibiting:
+                layers[layout.name].update(_fold_inhibiting(layout, batch.negated(tf.cast(pre, tf.float32)), state))
         return {"layers": layers}, flags
 
     return fold
@@ -157,53 +115,42 @@ def _fold_layers(plans: list[LayerPlan], xla: bool) -> Callable:
 class _Batch:
     """One batch's activations of one layer: [B, output_length, F] and flat [B * output_length, F]."""
 
-    def __init__(self, plan: LayerPlan, token_ids, acts, valid_rows, first_example, kernels: "_Kernels"):
-        self.plan = plan
+    def __init__(self, layout: Layout, token_ids, acts, valid_rows, first_example, kernels: "_Kernels"):
+        self.layout = layout
         self.kernels = kernels
         self.rows = token_ids.shape[0]
-        self.size = self.rows * plan.output_length
+        self.size = self.rows * layout.output_length
         self.acts = acts
-        self.flat = tf.reshape(acts, [self.size, plan.num_filters])
+        self.flat = tf.reshape(acts, [self.size, layout.num_filters])
         self.valid_rows = tf.cast(valid_rows, tf.int32)
-        self.mask = tf.range(self.size) < self.valid_rows * plan.output_length
-        self.first_flat = tf.cast(first_example, tf.int64) * plan.output_length
+        self.mask = tf.range(self.size) < self.valid_rows * layout.output_length
+        self.first_flat = tf.cast(first_example, tf.int64) * layout.output_length
         self.token_ids = token_ids
-        self.padded_ids, self.lead = _pad_for_spans(plan, token_ids)
         self._hashes: dict[str, tf.Tensor] = {}  # shared with negated(): one hashing per batch
 
     def negated(self, values) -> "_Batch":
         """The same batch and windows with -values as activations."""
         other = copy.copy(self)
         other.acts = -values
-        other.flat = tf.reshape(other.acts, [self.size, self.plan.num_filters])
+        other.flat = tf.reshape(other.acts, [self.size, self.layout.num_filters])
         return other
 
     def window_hashes(self) -> tf.Tensor:
         if "all" not in self._hashes:
-            self._hashes["all"] = _window_hasher(self.plan, self.lead, self.kernels.xla)(self.padded_ids)
+            self._hashes["all"] = hashing.tensorflow_window_hashes(self.layout, self.kernels.xla)(self.token_ids)
         return self._hashes["all"]
 
     def example_rows(self, flat_index: tf.Tensor) -> tf.Tensor:
         """Token ids [..., input_length] of the examples of batch-flat indices."""
-        return tf.gather(tf.cast(self.token_ids, tf.int32), flat_index // self.plan.output_length)
+        return tf.gather(tf.cast(self.token_ids, tf.int32), flat_index // self.layout.output_length)
 
 
-def _pad_for_spans(plan: LayerPlan, token_ids):
-    """Token ids with -1 on both sides, so every span slice is in range."""
-    length = token_ids.shape[1]
-    lead = max(0, -plan.span.offset)
-    last_end = (plan.output_length - 1) * plan.span.stride + plan.span.offset + plan.width
-    trail = max(0, last_end - length)
-    padded = tf.pad(tf.cast(token_ids, tf.int32), [[0, 0], [lead, trail]], constant_values=-1)
-    return padded, lead
-
-
-def _fold(plan: LayerPlan, batch: _Batch, state: dict) -> tuple[dict, tf.Tensor]:
+def _fold(layout: Layout, batch: _Batch, state: dict) -> tuple[dict, tf.Tensor]:
     stats = _batch_stats(batch)
     new = dict(state)
-    new.update(_fold_stats(plan, stats, state))
-    fold_top_k = _fold_distinct if plan.distinct else _fold_raw
-    new.update(fold_top_k(plan, batch, stats, state))
+    new.update(_fold_stats(layout, stats, state))
+    fold_top_k = _fold_distinct if layout.distinct else _fold_raw
+    new.update(fold_top_k(layout, batch, stats, state))
     return new, _non_finite(batch, stats)
 
 
@@ -258,7 +205,7 @@ class _BatchStats:
 
 
 def _batch_stats(batch: _Batch) -> _BatchStats:
-    filters = batch.plan.num_filters
+    filters = batch.layout.num_filters
     cells = (NUM_BUCKETS + 1) * filters
     slots = batch.kernels.histogram_slots(batch.acts, batch.valid_rows)
     # The raw op: tf.math.bincount would first scan every slot for its maximum.
@@ -283,7 +230,7 @@ def _example_reductions(acts, valid_rows):
     )
 
 
-def _fold_stats(plan: LayerPlan, stats: _BatchStats, state: dict) -> dict:
+def _fold_stats(layout: Layout, stats: _BatchStats, state: dict) -> dict:
     exact_zeros = stats.counts[_EXACT_ZERO]
     zero_row = tf.one_hot(_ZERO_BUCKET, NUM_BUCKETS, dtype=tf.int64)[:, None]
     histogram = stats.counts[:NUM_BUCKETS] + zero_row * exact_zeros
@@ -308,7 +255,7 @@ def _non_finite(batch: _Batch, stats: _BatchStats) -> tf.Tensor:
     sums = tf.reduce_sum(stats.example_sums, axis=0)
     return tf.cond(
         tf.reduce_all(tf.math.is_finite(sums)),
-        lambda: tf.zeros([batch.plan.num_filters], tf.bool),
+        lambda: tf.zeros([batch.layout.num_filters], tf.bool),
         lambda: tf.reduce_any(tf.logical_not(tf.math.is_finite(tf.boolean_mask(batch.flat, batch.mask))), axis=0),
     )
 
@@ -345,12 +292,12 @@ def _merge(state: dict, candidates: dict) -> dict:
     empty = tf.math.is_inf(values)
     merged["count"] = tf.where(empty, tf.constant(0, tf.int64), merged["count"])
     if "hash" in merged:
-        merged["hash"] = tf.where(empty, tf.constant(_EMPTY_HASH, tf.int64), merged["hash"])
+        merged["hash"] = tf.where(empty, tf.constant(hashing.EMPTY_HASH, tf.int64), merged["hash"])
     return merged
 
 
-def _fold_raw(plan: LayerPlan, batch: _Batch, stats: _BatchStats, state: dict) -> dict:
-    k, length, filters = plan.top_k, plan.output_length, plan.num_filters
+def _fold_raw(layout: Layout, batch: _Batch, stats: _BatchStats, state: dict) -> dict:
+    k, length, filters = layout.top_k, layout.output_length, layout.num_filters
     # The k examples with the best maxima per filter, in example order so that ties stay ordered.
     examples = tf.sort(tf.math.top_k(tf.transpose(stats.example_maxima), k=min(k, batch.rows)).indices, axis=1)
     positions = tf.range(length)
@@ -370,28 +317,7 @@ def _fold_raw(plan: LayerPlan, batch: _Batch, stats: _BatchStats, state: dict) -
     return batch.kernels.merge({key: state[key] for key in candidates}, candidates)
 
 
-def _window_hasher(plan: LayerPlan, lead: int, xla: bool) -> Callable:
-    """int64 hashes >= 0 of every position's window [B * output_length]:
-    its span tokens and boundary key, mixed in by multiply-xorshift steps."""
-
-    def hash_windows(padded_ids):
-        stride, length = plan.span.stride, plan.output_length
-        extent = (length - 1) * stride + 1
-        starts = [lead + plan.span.offset + j for j in range(plan.width)]
-        slots = [tf.cast(tf.cast(padded_ids[:, s: s + extent: stride], tf.int64) + 2, tf.uint64) for s in starts]
-        key = tf.constant(plan.boundary_keys + 2 * length + 2, tf.int64)
-        slots.append(tf.broadcast_to(tf.cast(key, tf.uint64), tf.shape(slots[0])))
-        mix, shift = tf.constant(_MIX, tf.uint64), tf.constant(29, tf.uint64)
-        h = tf.zeros_like(slots[0])
-        for slot in slots:
-            h = (h ^ slot) * mix
-            h = h ^ tf.bitwise.right_shift(h, shift)
-        return tf.reshape(tf.bitwise.bitwise_and(tf.bitcast(h, tf.int64), tf.constant(2**63 - 1, tf.int64)), [-1])
-
-    return tf.function(hash_windows, jit_compile=True, autograph=False) if xla else hash_windows
-
-
-def _rows_reaching(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", floor: tf.Tensor, kth: tf.Tensor):
+def _rows_reaching(layout: Layout, batch: _Batch, stats: "_BatchStats", floor: tf.Tensor, kth: tf.Tensor):
     """Batch-flat positions, ascending, where some filter reaches `floor`, and whether
     some filter there beats `kth`. Only examples whose maximum reaches the floor are
     looked at: once the state is full these are few."""
@@ -399,18 +325,18 @@ def _rows_reaching(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", floor: 
     examples = tf.where(tf.reduce_any(stats.example_maxima >= floor, axis=1) & valid)[:, 0]
     block = tf.gather(batch.acts, examples)  # [E, L, F]
     where = tf.where(tf.reduce_any(block >= floor, axis=2))
-    rows = tf.gather(examples, where[:, 0]) * plan.output_length + where[:, 1]
+    rows = tf.gather(examples, where[:, 0]) * layout.output_length + where[:, 1]
     beats = tf.gather_nd(tf.reduce_any(block > kth, axis=2), where)
     return rows, beats
 
 
-def _fold_distinct(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", state: dict) -> dict:
-    k, filters = plan.top_k, plan.num_filters
+def _fold_distinct(layout: Layout, batch: _Batch, stats: "_BatchStats", state: dict) -> dict:
+    k, filters = layout.top_k, layout.num_filters
     kth = state["value"][:, k - 1]
     # Every occurrence of a kept window is at least its filter's k-th value, and a
     # new window must beat it: so only positions reaching some k-th value matter.
     floor = kth - _ROUNDING_MARGIN * (tf.abs(kth) + tf.abs(state["value"][:, 0]))
-    rows, beats = _rows_reaching(plan, batch, stats, floor, kth)
+    rows, beats = _rows_reaching(layout, batch, stats, floor, kth)
 
     # One numbering of kept windows and the rows' windows: counts for both at once.
     row_hashes = tf.gather(batch.window_hashes(), rows)
@@ -448,14 +374,23 @@ def _fold_distinct(plan: LayerPlan, batch: _Batch, stats: "_BatchStats", state: 
 # --- inhibiting windows ---------------------------------------------------------
 
 
-def _fold_inhibiting(plan: LayerPlan, negated: _Batch, table: dict) -> dict:
-    """The top-k fold on negated pre-activations: the k lowest, same ties, same memory."""
+def _fold_inhibiting(layout: Layout, negated: _Batch, state: dict) -> dict:
+    """The top-k fold on negated pre-activations: the k lowest, same ties, same memory.
+
+    The top-k fold keeps the k highest; the k lowest pre-activations are the k highest of
+    their negations, in the same tie order (value, then flat index). The table goes through
+    the fold negated and comes back as state.py declares it (the pre-activations, lowest
+    first, +inf when empty): negating a float is exact, and the state needs no translation.
+    """
+    field = state_lib.inhibiting_windows(layout)
+    table = field.table(state)
+    table["value"] = -table["value"]
     maxima = _example_maxima(negated.acts, negated.valid_rows)
     stats = _BatchStats(example_sums=None, example_maxima=maxima, minimum=None, counts=None)
-    fold_top_k = _fold_distinct if plan.distinct else _fold_raw
-    new = dict(table)
-    new.update(fold_top_k(plan, negated, stats, table))
-    return new
+    fold_top_k = _fold_distinct if layout.distinct else _fold_raw
+    table.update(fold_top_k(layout, negated, stats, table))
+    table["value"] = -table["value"]
+    return {field.key(column): table[column] for column in field.columns}
 
 
 def _example_maxima(acts, valid_rows):

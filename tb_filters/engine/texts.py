@@ -25,7 +25,7 @@ import numpy as np
 
 from tb_filters.engine import vocab as vocab_lib
 from tb_filters.errors import FiltersError
-from tb_filters.format.report import LayerReport, Report
+from tb_filters.format.report import LayerReport, Report, Window
 
 _TOKENIZE_BATCH = 4096  # texts per call of a Keras layer: bounds the padded batch it returns
 
@@ -241,22 +241,29 @@ def _checked_texts(texts: Any) -> list[str]:
 
 
 def with_originals(report: Report, tokenized: TokenizedTexts) -> Report:
-    """The report with each window's original text per slot ("" for padding and outside the text)."""
-    examples = [w.example for layer in report for f in layer.filters for w in f.windows]
+    """The report with each window's original text per slot ("" for padding and outside the text),
+    top and inhibiting windows alike."""
+    examples = [w.example for layer in report for f in layer.filters for w in f.windows + (f.inhibiting or ())]
     originals = tokenized.originals(examples)
     return Report(layers={name: _layer_with_originals(layer, originals) for name, layer in report.layers.items()})
 
 
 def _layer_with_originals(layer: LayerReport, originals: dict[int, list[str] | None]) -> LayerReport:
-    filters = []
-    for f in layer.filters:
-        windows = []
-        for w in f.windows:
-            pieces = originals[w.example]
-            if pieces is not None:
-                slots = range(w.span_start, w.span_start + len(w.tokens))
-                w = dataclasses.replace(w, originals=tuple(
-                    pieces[i] if 0 <= i < len(pieces) and not pad else "" for i, pad in zip(slots, w.padding)))
-            windows.append(w)
-        filters.append(dataclasses.replace(f, windows=tuple(windows)))
-    return dataclasses.replace(layer, filters=tuple(filters))
+    filters = tuple(
+        dataclasses.replace(f, windows=_windows_with_originals(f.windows, originals),
+                            inhibiting=None if f.inhibiting is None else _windows_with_originals(f.inhibiting, originals))
+        for f in layer.filters
+    )
+    return dataclasses.replace(layer, filters=filters)
+
+
+def _windows_with_originals(windows: tuple[Window, ...], originals: dict[int, list[str] | None]) -> tuple[Window, ...]:
+    result = []
+    for w in windows:
+        pieces = originals[w.example]
+        if pieces is not None:
+            slots = range(w.span_start, w.span_start + len(w.tokens))
+            w = dataclasses.replace(w, originals=tuple(
+                pieces[i] if 0 <= i < len(pieces) and not pad else "" for i, pad in zip(slots, w.padding)))
+        result.append(w)
+    return tuple(result)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tb_filters
-from tb_filters.engine import assemble, receptive
+from tb_filters.engine import assemble, hashing, receptive
 from tb_filters.engine import interpret as interpret_lib
 from tb_filters.engine import state as state_lib
 from tb_filters.format.report import HISTOGRAM_EDGES, NUM_BUCKETS
@@ -93,7 +93,7 @@ def _brute_table(layout, arrays, prefix: str, acts, tokens, first: int, lowest: 
     """Fills a top-k (or, `lowest`, bottom-k) table from every activation."""
     n, length, filters = acts.shape
     k, sign = layout.top_k, (-1.0 if lowest else 1.0)
-    hashes = state_lib.window_hashes(layout, tokens).ravel()
+    hashes = hashing.window_hashes(layout, tokens).ravel()
     flat = first * length + np.arange(n * length)
     for f in range(filters):
         values = acts[:, :, f].ravel()
@@ -124,7 +124,7 @@ def _span_tokens(layout: state_lib.Layout, tokens: np.ndarray) -> np.ndarray:
 def window_activations(layout: state_lib.Layout, tokens: np.ndarray, levels: int, seed: int) -> np.ndarray:
     """[N, L, F] activations that depend on the window only; `levels` values per filter
     (few levels: many ties, zeros among them, as relu makes)."""
-    hashes = state_lib.window_hashes(layout, tokens)
+    hashes = hashing.window_hashes(layout, tokens)
     rng = np.random.default_rng(seed)
     table = np.maximum(rng.integers(-levels // 2, levels, (layout.num_filters, 997)), 0).astype(np.float32) / 4
     return np.stack([table[f][hashes % 997] for f in range(layout.num_filters)], axis=-1)
@@ -303,9 +303,36 @@ def test_numpy_window_hashes_are_the_engines():
     tokens = token_data(150, seed=4)
     run, states = engine_states(model("notebook"), tokens, 0, 5, True, 64)
     for state in states.values():
-        hashes = state_lib.window_hashes(state.layout, tokens)
+        hashes = hashing.window_hashes(state.layout, tokens)
         example, position = np.divmod(state.arrays["flat"], state.layout.output_length)
         np.testing.assert_array_equal(state.arrays["hash"], hashes[example, position])
+
+
+@pytest.mark.parametrize("xla", [False, True])
+@pytest.mark.parametrize("span, input_length, output_length", [
+    (receptive.Span(1, -1, 3), 7, 7),  # "same" padding: windows reach past both ends
+    (receptive.Span(1, 0, 1), 5, 5),
+    (receptive.Span(2, 0, 4), 12, 5),  # strided, "valid"
+    (receptive.Span(3, -4, 9), 20, 8),  # dilated or stacked: a wide span, further outside
+    (receptive.Span(1, 2, 2), 9, 6),  # cropped before the conv: the span starts inside
+])
+def test_tensorflow_and_numpy_window_hashes_are_one_function(span, input_length, output_length, xla):
+    rng = np.random.default_rng(input_length)
+    keys = tuple(int(k) for k in rng.integers(-3, 4, output_length))
+    layout = state_lib.Layout("conv", 2, 3, True, span, input_length, output_length, keys)
+    tokens = rng.integers(0, 2**31 - 1, (6, input_length)).astype(np.int32)
+    tokens[:3] = rng.integers(0, 4, (3, input_length))  # a small vocabulary: windows repeat
+    want = hashing.window_hashes(layout, tokens)
+    got = hashing.tensorflow_window_hashes(layout, xla)(tokens).numpy().reshape(want.shape)
+    np.testing.assert_array_equal(got, want)
+    assert (want >= 0).all() and want.dtype == np.int64
+    # Distinct windows get distinct hashes; the same window at the same boundary key, the same hash.
+    windows = {}
+    for (row, position), h in np.ndenumerate(want):
+        start = position * span.stride + span.offset
+        window = tuple(tokens[row, i] if 0 <= i < input_length else -1 for i in range(start, start + span.width))
+        assert windows.setdefault((window, keys[position]), h) == h
+    assert len(set(windows.values())) == len(windows)
 
 
 def test_the_state_and_the_plugin_side_import_no_tensorflow_keras_or_beam():

@@ -100,24 +100,39 @@ def test_texts_with_a_saved_tokenizer_equal_its_ids(tmp_path, length):
         assert report["conv_1"].geometry.input_length == width
 
 
+ORIGINAL_TEXTS = ["Not GOOD at all!!", "(best) day, EVER."] * 3
+
+
+def originals_differing(w, real: Tokenizer) -> int:
+    """Checks each slot's original text against the window's example; the slots whose text is not the token."""
+    pieces = ORIGINAL_TEXTS[w.example].split()
+    differing = 0
+    for slot, (token, original, pad) in enumerate(zip(w.tokens, w.originals, w.padding, strict=True)):
+        position = w.span_start + slot
+        if pad:
+            assert original == ""
+        else:
+            assert original == pieces[position]
+            assert real.texts_to_sequences([original]) == [[real.word_index[token]]]
+            differing += original != token
+    return differing
+
+
 def test_windows_show_each_tokens_original_text():
     real = fitted({})
-    model = text_cnn()
-    texts = ["Not GOOD at all!!", "(best) day, EVER."] * 3
-    report = tb_filters.interpret(model, texts=texts, tokenizer=real, top_k=20, distinct=False)
-    seen = 0
-    for f in report["conv_1"].filters:
-        for w in f.windows:
-            pieces = texts[w.example].split()
-            for slot, (token, original, pad) in enumerate(zip(w.tokens, w.originals, w.padding)):
-                position = w.span_start + slot
-                if pad:
-                    assert original == ""
-                else:
-                    assert original == pieces[position]
-                    assert real.texts_to_sequences([original]) == [[real.word_index[token]]]
-                    seen += original != token
+    report = tb_filters.interpret(text_cnn(), texts=ORIGINAL_TEXTS, tokenizer=real, top_k=20, distinct=False)
+    seen = sum(originals_differing(w, real) for f in report["conv_1"].filters for w in f.windows)
     assert seen  # "GOOD" shows beside "good", "(best)" beside "best"
+
+
+def test_inhibiting_windows_show_each_tokens_original_text_too():
+    real = fitted({})
+    report = tb_filters.interpret(text_cnn(), texts=ORIGINAL_TEXTS, tokenizer=real, top_k=20, distinct=False,
+                                  inhibiting=True)
+    inhibiting = [w for f in report["conv_1"].filters for w in f.inhibiting]
+    assert len(inhibiting) == 20 * len(report["conv_1"].filters)
+    assert all(w.originals is not None for w in inhibiting)
+    assert sum(originals_differing(w, real) for w in inhibiting)
 
 
 def string_model(layer: keras.layers.Layer, length: int = LENGTH) -> keras.Model:
