@@ -4,7 +4,6 @@ scripts/screenshot.py and the benchmark.
     with TensorBoardProcess(logdir) as tb, launch_chromium() as browser:
         page = browser.new_page()
         frame = open_filters_tab(page, tb.url)
-        print(measure_first_render(browser, tb.url, "#runs=wide&layer=conv1d"))
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import urllib.request
 from typing import Callable, Iterator
 
 CHROMIUM = "/usr/bin/chromium"
-# Screenshots and timings the browser tests leave behind (gitignored).
+# Screenshots the browser tests leave behind (gitignored).
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "artifacts")
 # Without the background-networking flags Chromium keeps dialing Google's
 # hosts, which this machine's closed network refuses.
@@ -155,31 +154,3 @@ def wait_for_render(frame, count: int = 1) -> None:
     frame.wait_for_function(
         "(n) => Number(document.body.dataset.renderCount || 0) >= n", arg=count, timeout=30_000
     )
-
-
-def measure_first_render(browser, base_url: str, hash_: str, viewport=(1400, 900)) -> dict[str, float]:
-    """The tab's first render of the view in `hash_`, in a fresh page, in ms.
-
-    `first_render_ms` runs from render() being called to the first page of
-    filters in the DOM (fetches included), `first_build_ms` is its part after
-    the fetches (building the DOM); `first_paint_ms` runs on to the next
-    frame, after layout and paint; `since_navigation_ms` is that paint from
-    navigation start (TensorBoard's entry page and the ES modules included).
-    """
-    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-    try:
-        page = context.new_page()
-        page.goto(plugin_page_url(base_url, hash_))
-        page.wait_for_function("() => document.body.dataset.firstPaintMs", timeout=30_000)
-        return page.evaluate(
-            """() => ({
-                first_render_ms: Number(document.body.dataset.firstRenderMs),
-                first_build_ms: Number(document.body.dataset.firstBuildMs),
-                first_paint_ms: Number(document.body.dataset.firstPaintMs),
-                since_navigation_ms: performance.getEntriesByName('filters-painted')[0].startTime,
-                cards: document.querySelectorAll('.filter-card').length,
-                windows: document.querySelectorAll('.window').length,
-            })"""
-        )
-    finally:
-        context.close()
