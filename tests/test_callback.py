@@ -34,47 +34,7 @@ def data():
     return x, y
 
 
-def fit(callback, data, epochs: int = 3):
-    x, y = data
-    return tiny_classifier().fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=[callback])
-
-
-def test_one_step_per_epoch(tmp_path, data):
-    run = tmp_path / "run"
-    callback = tb_filters.FiltersCallback(data[0], vocab=VOCAB, log_dir=str(run), top_k=3)
-    assert not run.exists()  # nothing on disk before the first report
-
-    fit(callback, data)
-
-    reports = read_reports(tmp_path)["run"]["conv_1"]
-    assert sorted(reports) == [0, 1, 2]
-    assert [step for step, _ in callback.written] == [0, 1, 2]
-    for report in reports.values():
-        assert report.num_examples == len(data[0])
-        assert len(report.filters) == 4
-        assert all(len(f.windows) == 3 for f in report.filters)
-        assert all(token in VOCAB for f in report.filters for w in f.windows for token in w.tokens)
-    # Training changes the weights, so the reports of epochs 0 and 2 differ.
-    first, last = reports[0].filters[0].windows[0], reports[2].filters[0].windows[0]
-    assert first.activation != last.activation
-
-
-def test_every_n_epochs_counts_from_epoch_zero(tmp_path, data):
-    callback = tb_filters.FiltersCallback(data[0], vocab=VOCAB, log_dir=str(tmp_path / "run"), every_n_epochs=2)
-    fit(callback, data)
-    assert sorted(read_reports(tmp_path)["run"]["conv_1"]) == [0, 2]
-
-
-def test_a_failing_interpretation_warns_once_and_training_goes_on(tmp_path, data):
-    callback = tb_filters.FiltersCallback(data[0], vocab=VOCAB, layers=["no_such_layer"], log_dir=str(tmp_path))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        history = fit(callback, data)
-    ours = [w for w in caught if "FiltersCallback" in str(w.message)]
-    assert len(ours) == 1
-    assert "no_such_layer" in str(ours[0].message) and "Training goes on" in str(ours[0].message)
-    assert len(history.history["loss"]) == 3
-    assert listing(tmp_path) == {}
+EPOCHS = 3
 
 
 class FailingBatches:
@@ -89,13 +49,66 @@ class FailingBatches:
         raise OSError("the data source went away")
 
 
-def test_data_that_breaks_mid_pass_writes_nothing(tmp_path, data):
-    (tmp_path / "run").mkdir()
-    callback = tb_filters.FiltersCallback(FailingBatches(data[0], good=3), vocab=VOCAB, log_dir=str(tmp_path / "run"))
-    with pytest.warns(RuntimeWarning, match="data source went away"):
-        history = fit(callback, data, epochs=2)
-    assert len(history.history["loss"]) == 2
-    assert listing(tmp_path) == {}
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data):
+    """One model.fit with a callback per scenario below, each writing to a log dir of its own:
+    every epoch, every second epoch, a layer that does not exist, data that breaks mid-pass."""
+    root = tmp_path_factory.mktemp("callbacks")
+    dirs = {name: root / name for name in ("every", "every_2", "no_layer", "broken")}
+    (dirs["broken"] / "run").mkdir(parents=True)
+    callbacks = {
+        "every": tb_filters.FiltersCallback(data[0], vocab=VOCAB, log_dir=str(dirs["every"] / "run"), top_k=3),
+        "every_2": tb_filters.FiltersCallback(data[0], vocab=VOCAB, log_dir=str(dirs["every_2"] / "run"),
+                                              every_n_epochs=2),
+        "no_layer": tb_filters.FiltersCallback(data[0], vocab=VOCAB, layers=["no_such_layer"],
+                                               log_dir=str(dirs["no_layer"])),
+        "broken": tb_filters.FiltersCallback(FailingBatches(data[0], good=3), vocab=VOCAB,
+                                             log_dir=str(dirs["broken"] / "run")),
+    }
+    assert not (dirs["every"] / "run").exists()  # nothing on disk before the first report
+    x, y = data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = tiny_classifier().fit(x, y, epochs=EPOCHS, batch_size=32, verbose=0,
+                                        callbacks=list(callbacks.values()))
+    return dirs, callbacks, history, caught
+
+
+def test_one_step_per_epoch(trained, data):
+    dirs, callbacks, _, _ = trained
+    reports = read_reports(dirs["every"])["run"]["conv_1"]
+    assert sorted(reports) == [0, 1, 2]
+    assert [step for step, _ in callbacks["every"].written] == [0, 1, 2]
+    for report in reports.values():
+        assert report.num_examples == len(data[0])
+        assert len(report.filters) == 4
+        assert all(len(f.windows) == 3 for f in report.filters)
+        assert all(token in VOCAB for f in report.filters for w in f.windows for token in w.tokens)
+    # Training changes the weights, so the reports of epochs 0 and 2 differ.
+    first, last = reports[0].filters[0].windows[0], reports[2].filters[0].windows[0]
+    assert first.activation != last.activation
+
+
+def test_every_n_epochs_counts_from_epoch_zero(trained):
+    dirs, *_ = trained
+    assert sorted(read_reports(dirs["every_2"])["run"]["conv_1"]) == [0, 2]
+
+
+def test_a_failing_interpretation_warns_once_and_training_goes_on(trained):
+    dirs, _, history, caught = trained
+    ours = [w for w in caught if "FiltersCallback" in str(w.message) and "no_such_layer" in str(w.message)]
+    assert len(ours) == 1
+    assert "Training goes on" in str(ours[0].message)
+    assert len(history.history["loss"]) == EPOCHS
+    assert listing(dirs["no_layer"]) == {}
+
+
+def test_data_that_breaks_mid_pass_writes_nothing(trained):
+    dirs, _, history, caught = trained
+    assert any(issubclass(w.category, RuntimeWarning) and "data source went away" in str(w.message)
+               for w in caught)
+    assert len(history.history["loss"]) == EPOCHS
+    assert listing(dirs["broken"]) == {}
 
 
 def test_vocabulary_read_from_the_model(tmp_path, data):
