@@ -44,6 +44,12 @@ def _copy_logdir(files, tmp_path) -> Path:
     return Path(shutil.copytree(files["logdir"], tmp_path / "logdir"))
 
 
+def _default_sigint() -> None:
+    """Runs in the child before exec. A parent started in the background (nohup, `cmd &` in a
+    script) hands SIGINT on ignored, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for_line(stream, prefix: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     for line in stream:
@@ -54,7 +60,8 @@ def _wait_for_line(stream, prefix: str, timeout: float) -> str:
     raise AssertionError(f"no line starting with {prefix!r} within {timeout} s")
 
 
-@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+# SIGINT is sent by the terminal test below (each CLI process costs a TensorFlow start-up).
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGTERM, 143, "terminated")])
 def test_cli_stopped_by_a_signal_writes_nothing(files, tmp_path, signum, code, word):
     logdir = _copy_logdir(files, tmp_path)
     before = listing(logdir)
@@ -62,7 +69,7 @@ def test_cli_stopped_by_a_signal_writes_nothing(files, tmp_path, signum, code, w
         [sys.executable, "-m", "tb_filters", "interpret", str(files["model.keras"]), "--data", str(files["many.npy"]),
          "--vocab", str(files["vocab.txt"]), "--logdir", str(logdir), "--batch-size", "16",
          "--json", str(tmp_path / "export.json")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
     )
     try:
         _wait_for_line(process.stderr, "tb-filters: [", timeout=240)  # the progress has started
@@ -148,7 +155,8 @@ def test_training_killed_while_the_callback_writes_leaves_complete_reports(tmp_p
     logdir = tmp_path / "run"
     script = tmp_path / "train.py"
     script.write_text(TRAINING_SCRIPT.format(repo=str(REPO), logdir=str(logdir)))
-    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_default_sigint)
     try:
         _wait_for_line(process.stdout, "epoch 2", timeout=240)
         # Reports are written back to back now; stop the job somewhere among them.
@@ -171,7 +179,7 @@ def test_training_killed_while_the_callback_writes_leaves_complete_reports(tmp_p
 
 def test_ctrl_c_on_a_terminal_ends_the_bar_line_and_prints_one_line(files, tmp_path):
     """stderr on a real pseudo-terminal: the bar redraws in place (\\r), and
-    the interruption message starts on a fresh line."""
+    the interruption message starts on a fresh line; nothing is written, the JSON export neither."""
     import pty
     import select
 
@@ -180,8 +188,9 @@ def test_ctrl_c_on_a_terminal_ends_the_bar_line_and_prints_one_line(files, tmp_p
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-m", "tb_filters", "interpret", str(files["model.keras"]), "--data", str(files["many.npy"]),
-         "--vocab", str(files["vocab.txt"]), "--logdir", str(logdir), "--batch-size", "16"],
-        stdout=subprocess.DEVNULL, stderr=terminal,
+         "--vocab", str(files["vocab.txt"]), "--logdir", str(logdir), "--batch-size", "16",
+         "--json", str(tmp_path / "export.json")],
+        stdout=subprocess.PIPE, stderr=terminal, preexec_fn=_default_sigint, text=True,
     )
     os.close(terminal)
     seen = b""
@@ -200,12 +209,15 @@ def test_ctrl_c_on_a_terminal_ends_the_bar_line_and_prints_one_line(files, tmp_p
             if not chunk:
                 break
             seen += chunk
+        stdout = process.stdout.read()
     finally:
         process.kill()
+        process.stdout.close()
         os.close(controller)
     text = seen.decode()
     assert process.returncode == 130
     assert "\r\x1b[Ktb-filters: [" in text and "examples/s" in text
     assert text.replace("\r\n", "\n").endswith("\ntb-filters: interrupted, nothing written\n")
-    assert "Traceback" not in text
+    assert "Traceback" not in text and stdout == ""
     assert listing(logdir) == before
+    assert not (tmp_path / "export.json").exists()
