@@ -314,6 +314,7 @@ _STEPS_KEPT = 4
 def _compiled_step(
     model: Any, chains: list[chains_lib.Chain], layouts: list[state_lib.Layout], xla: bool
 ) -> Callable:
+    layouts = [layout.for_step() for layout in layouts]
     key = (tuple(tuple(id(layer) for layer in chain.layers) for chain in chains), tuple(layouts), xla)
     if key in _STEPS:
         _STEPS.move_to_end(key)

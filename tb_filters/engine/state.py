@@ -101,6 +101,11 @@ class Layout:
     def width(self) -> int:
         return self.span.width
 
+    def for_step(self) -> "Layout":
+        """Only what the compiled step reads: the sample's outputs and the token counts are summed
+        outside it, so runs differing only there (effects on or off) share one compiled step."""
+        return dataclasses.replace(self, outputs=0, token_count_size=0)
+
 
 @dataclasses.dataclass(frozen=True)
 class Described:
