@@ -2,6 +2,7 @@
 
 Public API:
     interpret(model, sequences, ...) -> Report
+    Options(top_k=..., ...)                  every interpretation option, for every path
     FiltersCallback(sequences, vocab, ...)   a Keras callback
     summary.filters / summary.write_report   TensorBoard summaries
     FiltersError                             bad input
@@ -16,7 +17,8 @@ import importlib
 
 from tb_filters.errors import FiltersError
 from tb_filters.format.report import Effect, FilterReport, FilterStats, LayerReport, Report, Window
-from tb_filters.version import __version__  # declared once; pyproject.toml reads the same file
+from tb_filters.options import Options
+from tb_filters.version import __version__ as __version__  # declared once; pyproject.toml reads the same file
 
 _LAZY = {
     "interpret": ("tb_filters.engine.interpret", "interpret"),
@@ -29,6 +31,7 @@ __all__ = [
     "FiltersCallback",
     "summary",
     "FiltersError",
+    "Options",
     "Report",
     "LayerReport",
     "FilterReport",

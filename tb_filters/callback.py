@@ -13,6 +13,7 @@ import numpy as np
 from tb_filters import checks
 from tb_filters.errors import FiltersError
 from tb_filters.format import summary
+from tb_filters.options import Options
 
 _log = logging.getLogger(__name__)
 
@@ -53,21 +54,15 @@ class FiltersCallback(keras.callbacks.Callback):
         layers: conv layer names; None for every Conv1D.
         log_dir: the run directory the reports go to.
         every_n_epochs: write at epochs 0, n, 2n, ...
-        top_k: windows kept per filter.
-        distinct: collapse identical token windows (with counts); False for
-            the raw top-k (example, position) pairs.
-        batch_size: examples per forward pass while interpreting.
+        options: a `tb_filters.Options`, as `tb_filters.interpret` takes it
+            (top_k, distinct, batch_size, effects, effect_examples, class_names,
+            slot preferences, inhibiting windows, ...); any of its fields may also
+            be given by keyword (`top_k=10`).
         inputs: the model's other inputs for the same examples, by name
             ({"meta": X_meta_val}), as `interpret` takes them: each filter's
             effect on the outputs is recorded at every step, so its history
             shows it rising or falling. Without them a multi-input model's
             effects are skipped (with a note in the report).
-        class_names: names of the model's output units.
-        effects: compute the effects (ablation of each filter on the first
-            `effect_examples` sequences).
-        effect_examples: examples behind the effects and duplicate filters (0: all).
-        slot_top_n, min_count, inhibiting, contexts, pattern_share: what each
-            filter detects, as `tb_filters.interpret` takes them.
     """
 
     def __init__(
@@ -77,38 +72,23 @@ class FiltersCallback(keras.callbacks.Callback):
         layers: Sequence[str] | None = None,
         log_dir: str | os.PathLike = "logs/filters",
         every_n_epochs: int = 1,
-        top_k: int = 10,
-        distinct: bool = True,
-        batch_size: int = 1024,
+        *,
+        options: Options | None = None,
         inputs: dict[str, Any] | None = None,
-        class_names: Sequence[str] | None = None,
-        effects: bool = True,
-        effect_examples: int = 10_000,
-        slot_top_n: int = 10,
-        min_count: int = 3,
-        inhibiting: bool = False,
-        contexts: bool = False,
-        pattern_share: float = 0.2,
+        **option_values: Any,
     ):
         super().__init__()
         from tb_filters.engine.backends import check_backend
 
         check_backend()  # here, not at the end of the first epoch
         _check_sequences(sequences)
+        self.options = Options.build(options, **option_values)
         self.every_n_epochs = checks.integer_at_least("every_n_epochs", every_n_epochs)
-        self.top_k = checks.integer_at_least("top_k", top_k)
-        self.batch_size = checks.integer_at_least("batch_size", batch_size)
-        self.effect_examples = checks.integer_at_least("effect_examples", effect_examples, minimum=0)
-        self.detects = dict(**checks.detects_options(slot_top_n, min_count, pattern_share),
-                            inhibiting=bool(inhibiting), contexts=bool(contexts))
         self.sequences = sequences
         self.vocab = _load_vocab(vocab)
         self.layers = checks.layer_names(layers)
         self.log_dir = _check_log_dir(log_dir)
-        self.distinct = bool(distinct)
         self.inputs = _check_inputs(inputs)
-        self.class_names = None if class_names is None else list(class_names)
-        self.effects = bool(effects)
         self.written: list[tuple[int, str]] = []  # (epoch, event file) per report
         self._warned = False
 
@@ -135,12 +115,8 @@ class FiltersCallback(keras.callbacks.Callback):
     def _interpret(self):
         from tb_filters.engine.interpret import interpret
 
-        return interpret(
-            self.model, self.sequences, layers=self.layers, vocab=self.vocab, top_k=self.top_k,
-            distinct=self.distinct, batch_size=self.batch_size, inputs=self.inputs,
-            class_names=self.class_names, effects=self.effects, effect_examples=self.effect_examples,
-            **self.detects,
-        )
+        return interpret(self.model, self.sequences, layers=self.layers, vocab=self.vocab, options=self.options,
+                         inputs=self.inputs)
 
     def _report_failure(self, step: int, error: Exception) -> None:
         message = f"FiltersCallback could not write step {step}: {type(error).__name__}: {error}"

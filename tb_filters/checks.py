@@ -62,12 +62,3 @@ def share(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= 1:
         raise FiltersError(f"Expected 0 < {name} <= 1. Received: {name}={value!r}")
     return float(value)
-
-
-def detects_options(slot_top_n: Any, min_count: Any, pattern_share: Any) -> dict[str, Any]:
-    """What interpret keeps of what each filter detects, checked (see interpret's docstring)."""
-    return {
-        "slot_top_n": integer_at_least("slot_top_n", slot_top_n, 0),
-        "min_count": integer_at_least("min_count", min_count, 0),
-        "pattern_share": share("pattern_share", pattern_share),
-    }

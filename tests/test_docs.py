@@ -119,3 +119,16 @@ def test_the_readme_links_every_page_of_docs():
     readme = _read(os.path.join(REPO, "README.md"))
     pages = sorted(n for n in os.listdir(os.path.join(REPO, "docs")) if n.endswith(".md"))
     assert [p for p in pages if f"(docs/{p})" not in readme] == []
+
+
+def test_every_option_is_in_the_python_api_table_with_its_default():
+    import dataclasses
+
+    import tb_filters
+
+    table = _read(os.path.join(REPO, "docs", "python-api.md"))
+    for field in dataclasses.fields(tb_filters.Options):
+        default = str(field.default)
+        row = re.search(rf"^\| `{field.name}` \| ([^|]+) \|", table, re.MULTILINE)
+        assert row, f"docs/python-api.md has no row for Options.{field.name}"
+        assert row.group(1).strip() == default, f"Options.{field.name}: the docs say {row.group(1).strip()}"

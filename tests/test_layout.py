@@ -17,7 +17,11 @@ FORBIDDEN = {
                "tb_filters.callback"),
     "plugin": ("tb_filters.engine", "tb_filters.cli", "tb_filters.beam", "tb_filters.callback"),
     "engine": ("tb_filters.plugin", "tb_filters.cli", "tb_filters.beam", "tb_filters.callback"),
+    "beam": ("tb_filters.plugin", "tb_filters.cli", "tb_filters.callback"),
 }
+# The stages in the order data flows through them, and what sits on top of them.
+FLOW = ["engine", "format", "plugin"]
+ON_TOP = ["beam", "cli"]
 # Never at module level on the format/plugin side; a lazy import in a writer function is fine.
 HEAVY = ("tensorflow", "keras", "tf_keras", "apache_beam", "jax", "torch")
 
@@ -55,7 +59,7 @@ def test_format_and_plugin_import_no_framework_at_module_level(subpackage):
                 assert module.split(".")[0] not in HEAVY, f"{path.relative_to(PACKAGE)} imports {module}"
 
 
-def test_the_package_lists_its_stages_in_the_order_data_flows():
-    stages = [p.name for p in sorted(PACKAGE.iterdir()) if p.is_dir() and (p / "__init__.py").exists()]
-    flow = [s for s in stages if s in ("engine", "format", "plugin")]
-    assert flow == ["engine", "format", "plugin"]
+def test_the_subpackages_are_the_declared_stages_and_sort_in_the_order_data_flows():
+    subpackages = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    assert sorted(FLOW + ON_TOP) == subpackages, "declare a new subpackage in FLOW or ON_TOP"
+    assert [name for name in subpackages if name in FLOW] == FLOW, "`ls tb_filters/` should show the flow"

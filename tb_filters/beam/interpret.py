@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -33,23 +33,21 @@ from tb_filters import checks
 from tb_filters.beam.io import Batch, RowRange
 from tb_filters.engine import state as state_lib
 from tb_filters.errors import FiltersError
+from tb_filters.options import Options
 
 _REREAD = "reread"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # arrays inside: identity, not value equality
 class _Spec:
-    """What every worker needs to rebuild the engine: paths and options, no model."""
+    """What every worker needs to rebuild the engine: paths, options and the sample's other inputs; no model."""
 
     model_path: str
     weights: str | None
     layers: tuple[str, ...] | None
     vocab: Any
-    top_k: int
-    distinct: bool
-    batch_size: int
-    # slot_top_n, min_count, inhibiting, contexts, pattern_share, as tb_filters.interpret takes them
-    detects: tuple[tuple[str, Any], ...] = ()
+    options: Options
+    inputs: tuple[tuple[str, np.ndarray], ...] = ()
 
 
 class Interpret(beam.PTransform):
@@ -59,8 +57,10 @@ class Interpret(beam.PTransform):
     `model_path` (and `weights`, `vocab` when they are paths) are opened with Beam's
     FileSystems on the workers: local paths for the DirectRunner, gs://... for Dataflow.
     `vocab` may also be a list or dict (shipped with the pipeline), or None to read the
-    model's TextVectorization/StringLookup. Other arguments mean what they mean for
-    `tb_filters.interpret`.
+    model's TextVectorization/StringLookup. `options` (a `tb_filters.Options`, or its
+    fields by keyword) and `inputs` mean what they mean for `tb_filters.interpret`;
+    only the rows of `inputs` that the effects read (the first `effect_examples`) are
+    shipped to the workers with the pipeline.
     """
 
     def __init__(
@@ -68,24 +68,17 @@ class Interpret(beam.PTransform):
         model_path: str,
         layers: str | Sequence[str] | None = None,
         vocab: Any = None,
-        top_k: int = 10,
-        distinct: bool = True,
-        batch_size: int = 1024,
         weights: str | None = None,
-        slot_top_n: int = 10,
-        min_count: int = 3,
-        inhibiting: bool = False,
-        contexts: bool = False,
-        pattern_share: float = 0.2,
+        *,
+        options: Options | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        **option_values: Any,
     ):
         super().__init__()
-        top_k = checks.integer_at_least("top_k", top_k)
-        batch_size = checks.integer_at_least("batch_size", batch_size)
+        options = Options.build(options, **option_values)
         layers = checks.layer_names(layers)
-        detects = dict(checks.detects_options(slot_top_n, min_count, pattern_share), inhibiting=bool(inhibiting),
-                       contexts=bool(contexts))
-        self.spec = _Spec(model_path, weights, tuple(layers) if layers else None, vocab, top_k, bool(distinct),
-                          batch_size, tuple(sorted(detects.items())))
+        self.spec = _Spec(model_path, weights, tuple(layers) if layers else None, vocab, options,
+                          _sample_rows(inputs, options.effect_examples))
         self.handle = shared.Shared()
 
     def expand(self, batches):
@@ -150,15 +143,15 @@ class _Engine:
     """A worker's model, layer chains and vocabulary (weak-referenceable for `Shared`)."""
 
     def __init__(self, spec: _Spec):
-        from tb_filters.cli import loading
         from tb_filters.engine import interpret as interpret_lib
+        from tb_filters.engine import models
         from tb_filters.engine import vocab as vocab_lib
 
         self.spec = spec
         with tempfile.TemporaryDirectory(prefix="tb_filters-model-") as local:
             model_path = _local_copy(spec.model_path, local)
             weights = _local_copy(spec.weights, local) if spec.weights else None
-            self.model = loading.load_model(model_path, weights=weights)
+            self.model = models.load_model(model_path, weights=weights)
             vocab = spec.vocab
             if isinstance(vocab, str):
                 vocab = _local_copy(vocab, local)
@@ -169,14 +162,17 @@ class _Engine:
 
     def start(self):
         spec = self.spec
-        return self._interpret.start(self.model, spec.layers, self.vocabulary, spec.top_k, spec.distinct,
-                                     options=self.options)
+        return self._interpret.start(self.model, spec.layers, self.vocabulary, options=spec.options,
+                                     inputs=dict(spec.inputs))
 
-    @property
-    def options(self):
-        from tb_filters.engine import assemble
 
-        return assemble.Options(**dict(self.spec.detects))
+def _sample_rows(inputs: Mapping[str, Any] | None, limit: int) -> tuple[tuple[str, np.ndarray], ...]:
+    """The other inputs' rows the effects read: the sample is the first `limit` examples (0: all)."""
+    if inputs is None:
+        return ()
+    if not isinstance(inputs, Mapping):
+        raise FiltersError(f"Expected inputs as a dict {{input name: array}}. Received: {type(inputs).__name__}")
+    return tuple((name, np.asarray(array if limit == 0 else array[:limit])) for name, array in inputs.items())
 
 
 def _local_copy(path: str, folder: str) -> str:
@@ -210,7 +206,7 @@ class _Fold(_WithEngine):
     def process(self, batch: Batch):
         if self.run is None:
             self.run = self.engine.start()
-        size = self.spec.batch_size
+        size = self.spec.options.batch_size
         for start in range(0, len(batch.ids), size):
             first = batch.first_example + start
             try:
@@ -257,4 +253,4 @@ class _Assemble(_WithEngine):
         from tb_filters.engine import assemble
 
         yield assemble.report(self.engine.chains, states, self.engine.vocabulary, self.engine.described,
-                              self.engine.options)
+                              self.spec.options)

@@ -212,22 +212,3 @@ def write_once(report, logdir: str, step: int, suffix: str) -> str:
             target.write(source.read())
         FileSystems.rename([temp], [final])
     return final
-
-
-def read_report(path: str):
-    """The Report in an event file written by WriteReport (any FileSystems path)."""
-    from tensorboard.compat.proto import event_pb2
-    from tensorboard.util import tensor_util
-
-    from tb_filters.format import metadata
-    from tb_filters.format.report import Report, from_proto
-
-    layers = {}
-    for record in _records(path):
-        event = event_pb2.Event.FromString(record)
-        for value in event.summary.value:
-            if value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME:
-                layer = from_proto(metadata.parse_layer_report(tensor_util.make_ndarray(value.tensor).item()))
-                layers[layer.name] = layer
-    return Report(layers=layers)
-

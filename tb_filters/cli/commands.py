@@ -2,9 +2,9 @@
 or write the demo runs.
 
     tb-filters interpret MODEL (--data SEQ | --texts TEXTS [--tokenizer FILE]) [--vocab VOCAB]
-                         --logdir DIR [--layer NAME]... [--top-k K] [--step S] [--batch-size B]
-                         [--no-distinct] [--json FILE] [--weights FILE] [--input NAME=FILE.npy]...
-                         [--class-names FILE] [--effect-examples N] [--no-effects]
+                         --logdir DIR [--layer NAME]... [--step S] [--json FILE] [--weights FILE]
+                         [--input NAME=FILE.npy]... [every tb_filters.Options field as a flag:
+                         --top-k K, --no-distinct, --class-names FILE, --no-effects, ...]
                          [--runner RUNNER [--feature KEY] [Beam pipeline options]...]
     tb-filters demo --logdir runs [--epochs N]
 
@@ -30,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from tb_filters import checks  # noqa: E402
 from tb_filters.cli.progress import PROG, ProgressLine  # noqa: E402
 from tb_filters.errors import FiltersError  # noqa: E402
+from tb_filters.options import Options  # noqa: E402
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
@@ -79,35 +80,11 @@ def _add_interpret(p: argparse.ArgumentParser) -> None:
     p.add_argument("--logdir", required=True, metavar="DIR", help="TensorBoard log dir (a run directory)")
     p.add_argument("--layer", action="append", metavar="NAME", dest="layers",
                    help="a conv layer to interpret; repeat for several (default: every Conv1D)")
-    p.add_argument("--top-k", type=int, default=10, metavar="K", help="windows kept per filter (default: 10)")
     p.add_argument("--step", type=int, default=0, metavar="S", help="summary step (default: 0)")
-    p.add_argument("--batch-size", type=int, default=1024, metavar="B", help="examples per forward pass (default: 1024)")
-    p.add_argument("--no-distinct", action="store_false", dest="distinct",
-                   help="raw top-k (example, position) pairs, as the original notebook; "
-                        "default: distinct token windows with occurrence counts")
+    Options.add_arguments(p)  # every interpretation option, from its one declaration
     p.add_argument("--input", action="append", metavar="NAME=FILE.npy", dest="inputs",
                    help="another model input by name (a row per example), for the filters' effects on the "
                         "outputs; repeat for several")
-    p.add_argument("--class-names", metavar="FILE", help="names of the model's output units, one per line")
-    p.add_argument("--effect-examples", type=int, default=10_000, metavar="N",
-                   help="effects and duplicate filters over the first N examples (default: 10000; 0: all)")
-    p.add_argument("--no-effects", action="store_false", dest="effects",
-                   help="skip the filters' effects on the outputs (dead and duplicate filters are still found)")
-    p.add_argument("--slot-top-n", type=int, default=10, metavar="N",
-                   help="per filter and slot, the N tokens that raise its activation most and the N that "
-                        "lower it most (default: 10; 0: none)")
-    p.add_argument("--min-count", type=int, default=3, metavar="M",
-                   help="slot preferences consider tokens occurring at least M times in SEQ "
-                        "(default: 3; 0: every token id)")
-    p.add_argument("--pattern-share", type=float, default=0.2, metavar="S",
-                   help="a slot is part of a window's pattern when its contribution is at least this share "
-                        "of the window's positive total (default: 0.2)")
-    p.add_argument("--inhibiting", action="store_true",
-                   help="also keep each filter's windows of lowest pre-activation, the 'switched off by' list "
-                        "(about +25%% of the time)")
-    p.add_argument("--contexts", action="store_true",
-                   help="also keep each window's whole example, opened from the window in the tab "
-                        "(about +3%% of the time, ~5x the report size at top-100)")
     p.add_argument("--json", metavar="FILE",
                    help="also write the notebook's JSON export of the first layer, and beside it "
                         "FILE.summary.json ({\"Filter_i\": one-line summary}); "
@@ -207,26 +184,25 @@ def _in_main_thread() -> bool:
 def _run_interpret(args: argparse.Namespace, written: list[str]) -> int:
     """Cheap checks first, TensorFlow last, and nothing written until the
     report is complete in memory."""
-    _check_numbers(args)
+    options = _checked_options(args)
     _check_outputs(args)
     from tb_filters.cli import loading
-    from tb_filters.engine import vocab
+    from tb_filters.engine import models, vocab
 
-    loading.check_model_paths(args.model, args.weights)
+    models.check_model_paths(args.model, args.weights)
     data = _load_data(args)
-    args.input_arrays = loading.load_named_inputs(args.inputs)
-    args.class_name_list = loading.load_class_names(args.class_names)
+    inputs = loading.load_named_inputs(args.inputs)
     vocabulary = vocab.load_vocabulary(args.vocab) if args.vocab else None
     with _quiet_tensorflow_import():
         import keras  # noqa: F401  (its import is the noisy one)
-    model = loading.load_model(args.model, weights=args.weights)
+    model = models.load_model(args.model, weights=args.weights)
     if args.data:
         vocabulary = vocabulary or _vocabulary_from_model(model, vocab)
     started = time.monotonic()
-    report = _interpret(model, data, vocabulary, args)
+    report = _interpret(model, data, vocabulary, args.layers, options, inputs)
     seconds = time.monotonic() - started
     _write_outputs(report, args, written)
-    _print_summary(report, seconds, written, args)
+    _print_summary(report, seconds, written, args, options)
     return EXIT_OK
 
 
@@ -234,7 +210,7 @@ def _run_interpret_beam(args: argparse.Namespace, beam_args: list[str], written:
     """The same interpretation as an Apache Beam pipeline; the same files at the end.
     The event file is written by the pipeline's last step (nothing if it fails), the
     JSON export from that file, once it exists."""
-    _check_numbers(args)
+    options = _checked_options(args)
     _check_outputs(args)
     _quiet_beam_logging()
     try:
@@ -244,35 +220,35 @@ def _run_interpret_beam(args: argparse.Namespace, beam_args: list[str], written:
             "Expected Apache Beam for --runner (pip install 'tb_filters[beam]'). Received: no apache_beam module"
         ) from None
     from tb_filters.cli import loading
+    from tb_filters.engine import models
 
     if "://" not in args.model:
-        loading.check_model_paths(args.model, args.weights)
+        models.check_model_paths(args.model, args.weights)
+    inputs = loading.load_named_inputs(args.inputs)
     with _quiet_tensorflow_import():
         import tensorflow  # noqa: F401
     from tb_filters import beam as tb_beam
 
-    options = tb_beam.pipeline_options(["--runner", args.runner, *_quiet_workers(beam_args)])
+    pipeline_options = tb_beam.pipeline_options(["--runner", args.runner, *_quiet_workers(beam_args)])
     write = tb_beam.WriteReport(args.logdir, args.step)
     started = time.monotonic()
-    with tb_beam.pipeline(options) as pipeline:
+    with tb_beam.pipeline(pipeline_options) as pipeline:
         _ = (
             pipeline
-            | "ReadSequences" >> tb_beam.ReadSequences(args.data, feature=args.feature, batch_size=args.batch_size)
-            | "Interpret" >> tb_beam.Interpret(
-                args.model, layers=args.layers, vocab=args.vocab, top_k=args.top_k, distinct=args.distinct,
-                batch_size=args.batch_size, weights=args.weights, slot_top_n=args.slot_top_n,
-                min_count=args.min_count, inhibiting=args.inhibiting, contexts=args.contexts,
-                pattern_share=args.pattern_share)
+            | "ReadSequences" >> tb_beam.ReadSequences(args.data, feature=args.feature, batch_size=options.batch_size)
+            | "Interpret" >> tb_beam.Interpret(args.model, layers=args.layers, vocab=args.vocab, weights=args.weights,
+                                               options=options, inputs=inputs)
             | "WriteReport" >> write
         )
     seconds = time.monotonic() - started
     from tb_filters.beam import io as beam_io
+    from tb_filters.format import summary
 
     event_file = beam_io.written_files(args.logdir, write.suffix)[0]
     written.append(event_file)
-    report = beam_io.read_report(event_file)
+    report = summary.read_report(event_file)
     _write_json_exports(report, args, written)
-    _print_summary(report, seconds, written, args)
+    _print_summary(report, seconds, written, args, options)
     return EXIT_OK
 
 
@@ -307,11 +283,9 @@ def _load_data(args: argparse.Namespace) -> dict[str, Any]:
     return {"texts": loading.load_texts(args.texts), "tokenizer": tokenizer}
 
 
-def _check_numbers(args: argparse.Namespace) -> None:
-    for flag, minimum in (("top_k", 1), ("batch_size", 1), ("step", 0), ("effect_examples", 0), ("slot_top_n", 0),
-                          ("min_count", 0)):
-        checks.integer_at_least(flag, getattr(args, flag), minimum)
-    checks.share("pattern_share", args.pattern_share)
+def _checked_options(args: argparse.Namespace) -> Options:
+    checks.integer_at_least("step", args.step, 0)
+    return Options.from_arguments(args)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -380,7 +354,7 @@ def _silence_python_logging() -> None:
         absl_logging.set_verbosity(absl_logging.ERROR)
 
 
-def _interpret(model, data: dict[str, Any], vocabulary, args: argparse.Namespace):
+def _interpret(model, data: dict[str, Any], vocabulary, layers, options: Options, inputs):
     import warnings
 
     from tb_filters.engine.effects import EffectsSkipped
@@ -390,14 +364,8 @@ def _interpret(model, data: dict[str, Any], vocabulary, args: argparse.Namespace
     try:
         with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always", EffectsSkipped)
-            report = interpret(
-                model, layers=args.layers, vocab=vocabulary, top_k=args.top_k,
-                distinct=args.distinct, batch_size=args.batch_size, progress=progress,
-                inputs=args.input_arrays, class_names=args.class_name_list, effects=args.effects,
-                effect_examples=args.effect_examples, slot_top_n=args.slot_top_n,
-                min_count=args.min_count, inhibiting=args.inhibiting, contexts=args.contexts,
-                pattern_share=args.pattern_share, **data,
-            )
+            report = interpret(model, layers=layers, vocab=vocabulary, options=options, progress=progress,
+                               inputs=inputs, **data)
     finally:
         progress.close()
     for note in notes:
@@ -443,13 +411,13 @@ def _safe_file_part(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def _print_summary(report, seconds: float, written: list[str], args: argparse.Namespace) -> None:
+def _print_summary(report, seconds: float, written: list[str], args: argparse.Namespace, options: Options) -> None:
     layers = list(report)
     examples = layers[0].num_examples if layers else 0
     rate = examples / seconds if seconds > 0 else float("inf")
     described = ", ".join(f"{layer.name} ({len(layer.filters)} filters)" for layer in layers)
-    mode = "distinct windows" if args.distinct else "raw windows"
-    print(f"Interpreted {described}: {examples:,} examples, top-{args.top_k} {mode}, "
+    mode = "distinct windows" if options.distinct else "raw windows"
+    print(f"Interpreted {described}: {examples:,} examples, top-{options.top_k} {mode}, "
           f"{seconds:.1f} s ({rate:,.0f} examples/s).")
     for layer in layers:
         _print_effects(layer)

@@ -8,7 +8,6 @@ vocabulary once.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -32,17 +31,7 @@ from tb_filters.format.report import (
     Report,
     Window,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Options:
-    """What interpret keeps beyond the top windows and statistics (see interpret's docstring)."""
-
-    slot_top_n: int = 10
-    min_count: int = 3
-    inhibiting: bool = False  # opt-in: see interpret's docstring for what each costs
-    contexts: bool = False
-    pattern_share: float = patterns_lib.DEFAULT_SHARE
+from tb_filters.options import Options
 
 
 def report(chains: list[Chain], states: dict[str, LayerState], vocabulary: vocab_lib.Vocabulary,

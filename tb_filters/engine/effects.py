@@ -37,8 +37,7 @@ from tb_filters.engine import chains as chains_lib
 from tb_filters.engine import state as state_lib
 from tb_filters.engine.state import Described
 from tb_filters.errors import FiltersError
-
-DEFAULT_EXAMPLES = 10_000
+from tb_filters.options import Options
 
 # Layers that map channel f to channel f with nothing from other channels (at inference).
 CHANNEL_WISE = (
@@ -245,17 +244,15 @@ class Sample:
         model: Any,
         chains: Sequence[chains_lib.Chain],
         inputs: Mapping[str, np.ndarray],
-        class_names: Sequence[str] | None,
-        limit: int,
-        effects: bool,
+        options: Options,
         expected_examples: int | None = None,
-        duplicate_threshold: float = 0.95,
     ):
+        effects, class_names, limit = options.effects, options.class_names, options.effect_examples
         self.model = model
         self.chains = list(chains)
         self.inputs = dict(inputs)
         self.limit = limit
-        self.duplicate_threshold = duplicate_threshold
+        self.duplicate_threshold = options.duplicate_threshold
         self.compiled = _compiled(model, self.chains)
         self.splits = self.compiled.splits if effects else {}
         self.note = "" if effects else "effects not requested"

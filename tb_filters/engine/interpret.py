@@ -18,17 +18,17 @@ import numpy as np
 import tensorflow as tf
 
 from tb_filters import checks
-from tb_filters.engine import assemble, backends, receptive, redundancy
+from tb_filters.engine import assemble, backends, receptive
 from tb_filters.engine import batches as batches_lib
 from tb_filters.engine import chains as chains_lib
 from tb_filters.engine import effects as effects_lib
-from tb_filters.engine import patterns as patterns_lib
 from tb_filters.engine import state as state_lib
 from tb_filters.engine import step as stream
 from tb_filters.engine import texts as texts_lib
 from tb_filters.engine import vocab as vocab_lib
 from tb_filters.errors import FiltersError
 from tb_filters.format.report import Report
+from tb_filters.options import Options
 
 
 def interpret(
@@ -36,23 +36,13 @@ def interpret(
     sequences: Any = None,
     layers: str | Sequence[str] | None = None,
     vocab: Any = None,
-    top_k: int = 10,
-    distinct: bool = True,
-    batch_size: int = 1024,
+    *,
+    options: Options | None = None,
     progress: Callable[[int], Any] | None = None,
     inputs: Mapping[str, Any] | None = None,
-    class_names: Sequence[str] | None = None,
-    effects: bool = True,
-    effect_examples: int = effects_lib.DEFAULT_EXAMPLES,
-    duplicate_threshold: float = redundancy.DUPLICATE_THRESHOLD,
-    slot_top_n: int = 10,
-    min_count: int = 3,
-    inhibiting: bool = False,
-    contexts: bool = False,
-    pattern_share: float = patterns_lib.DEFAULT_SHARE,
-    *,
     texts: Sequence[str] | None = None,
     tokenizer: Any = None,
+    **option_values: Any,
 ) -> Report:
     """Finds each conv filter's top-k token windows over `sequences` (or `texts`).
 
@@ -64,40 +54,32 @@ def interpret(
         layers: conv layer name(s); default every Conv1D, in model order.
         vocab: see `vocab.load_vocabulary`; None reads the model's
             TextVectorization/StringLookup, else shows ids as numbers.
-        top_k: windows per filter.
-        distinct: True lists k distinct token windows with occurrence counts;
-            False the raw top-k (example, position) pairs.
-        batch_size: examples per compiled step (array input).
+        options: a `tb_filters.Options` (what to compute and keep: top_k,
+            distinct, batch_size, effects, slot preferences, ...; see its fields).
+        **option_values: any Options field by keyword (`top_k=5`), over `options`.
         progress: called with the number of examples done after each batch.
         inputs: the model's other inputs by name ({"meta": X_meta}, a row per
             example), needed for the effects when the outputs read them;
             without them the effects are skipped with a note (EffectsSkipped warning).
-        class_names: names of the model's output units (default "output:unit").
-        effects: compute each filter's effect on every output unit by ablation.
-        effect_examples: the effects and the correlations behind duplicates are
-            taken over the first this many examples (0: all).
-        duplicate_threshold: a filter whose activations correlate above this
-            with an earlier filter's is its duplicate.
         texts: raw texts instead of `sequences`, one example each; windows
             then also hold each token's original text (`Window.originals`).
         tokenizer: for `texts`: a Keras Tokenizer (or its `to_json()` file or
             text) or a TextVectorization/StringLookup layer; default the
             model's own TextVectorization/StringLookup layer.
-        slot_top_n: per filter and slot, the tokens kept that raise its
-            activation most and that lower it most (0: no slot preferences).
-            A token's score in slot j is its contribution there,
-            dot(kernel[j, :, f], its conv input vector).
-        min_count: slot preferences consider the tokens occurring at least
-            this often in `sequences` (0: every token id of the embedding).
-        inhibiting: also keep each filter's k windows of lowest pre-activation.
-            Off by default: a second top-k fold per batch, about +25% of
-            interpret's time on the notebook-shaped workload (make bench, T2).
-        contexts: keep each window's whole example in the report. Off by
-            default: about +3% of interpret's time (each kept entry carries its
-            example through every merge) and ~5x the payload at top-100.
-        pattern_share: a slot belongs to a window's pattern when its
-            contribution is at least this share of the window's positive total
-            (see `patterns.py`).
+
+    What the options mean (tb_filters/options.py declares each with its default):
+        top_k windows per filter; `distinct` lists k distinct token windows with
+        occurrence counts, else the raw top-k (example, position) pairs. `effects`:
+        each filter's effect on every output unit by ablation, over the first
+        `effect_examples` examples (0: all), which also give the correlations behind
+        duplicates (`duplicate_threshold`). `slot_top_n`: per filter and slot, the
+        tokens that raise/lower it most, among tokens seen `min_count` times; a
+        token's score in slot j is dot(kernel[j, :, f], its conv input vector).
+        `inhibiting` (opt-in: a second top-k fold per batch, about +25% of the time
+        on the notebook-shaped workload, make bench T2) keeps the windows of lowest
+        pre-activation; `contexts` (opt-in: about +3% of the time and ~5x the
+        payload at top-100) keeps each window's whole example. `pattern_share`: see
+        `patterns.py`.
 
     Example:
         report = tb_filters.interpret(model, x_test, vocab="word_index.json", top_k=10)
@@ -105,18 +87,15 @@ def interpret(
             print(f.index, [w.words for w in f.windows[:3]], f.dead, f.effects[:1])
         report = tb_filters.interpret(model, texts=["not good at all", ...], tokenizer="tokenizer.json")
     """
-    batch_size = checks.integer_at_least("batch_size", batch_size)
+    options = Options.build(options, **option_values)
     tokenized = None
     if texts is not None or sequences is None or tokenizer is not None:
         chains = chains_lib.find_chains(model, checks.layer_names(layers))
         tokenized, vocab = texts_lib.tokenized_input(model, chains, sequences, texts, tokenizer, vocab)
         sequences = tokenized.ids
-    options = assemble.Options(**checks.detects_options(slot_top_n, min_count, pattern_share),
-                               inhibiting=bool(inhibiting), contexts=bool(contexts))
-    run = start(model, layers, vocab, top_k, distinct, batches_lib.known_examples(sequences), inputs=inputs,
-                class_names=class_names, effects=effects, effect_examples=effect_examples,
-                duplicate_threshold=duplicate_threshold, options=options)
-    for batch in batches_lib.batches(sequences, int(batch_size)):
+    run = start(model, layers, vocab, options=options, inputs=inputs,
+                expected_examples=batches_lib.known_examples(sequences))
+    for batch in batches_lib.batches(sequences, options.batch_size):
         run.feed(batch)
         if progress is not None:
             progress(run.examples)
@@ -128,29 +107,22 @@ def start(
     model: Any,
     layers: str | Sequence[str] | None = None,
     vocab: Any = None,
-    top_k: int = 10,
-    distinct: bool = True,
-    expected_examples: int | None = None,
+    *,
+    options: Options | None = None,
     inputs: Mapping[str, Any] | None = None,
-    class_names: Sequence[str] | None = None,
-    effects: bool = True,
-    effect_examples: int = effects_lib.DEFAULT_EXAMPLES,
-    duplicate_threshold: float = redundancy.DUPLICATE_THRESHOLD,
-    options: "assemble.Options | None" = None,
+    expected_examples: int | None = None,
+    **option_values: Any,
 ) -> "_Run":
     """A run to feed batch by batch, each with its first example's global index;
     `run.layer_states()` is its mergeable state (tb_filters.beam folds shards so),
-    `run.described` what its report says besides the numbers.
-    `options`: what else to keep (slot preferences, inhibiting windows, contexts)."""
+    `run.described` what its report says besides the numbers. Arguments as `interpret`'s."""
     backends.check_backend()
-    top_k = checks.integer_at_least("top_k", top_k)
-    effect_examples = checks.integer_at_least("effect_examples", effect_examples, minimum=0)
-    duplicate_threshold = checks.number_between("duplicate_threshold", duplicate_threshold, -1.0, 1.0)
+    options = Options.build(options, **option_values)
     chains = chains_lib.find_chains(model, checks.layer_names(layers))
     vocabulary = vocab_lib.load_vocabulary(vocab, model)
-    sample = effects_lib.Sample(model, chains, effects_lib.check_inputs(model, chains, inputs), class_names,
-                                effect_examples, bool(effects), expected_examples, duplicate_threshold)
-    return _Run(model, chains, vocabulary, int(top_k), bool(distinct), expected_examples, sample, options)
+    sample = effects_lib.Sample(model, chains, effects_lib.check_inputs(model, chains, inputs), options,
+                                expected_examples)
+    return _Run(model, chains, vocabulary, options, expected_examples, sample)
 
 
 class _Run:
@@ -161,20 +133,16 @@ class _Run:
         model: Any,
         chains: list[chains_lib.Chain],
         vocabulary: vocab_lib.Vocabulary,
-        top_k: int,
-        distinct: bool,
+        options: Options,
         expected_examples: int | None,
         sample: effects_lib.Sample,
-        options: "assemble.Options | None" = None,
     ):
         self.model = model
-        self.options = options or assemble.Options()
+        self.options = options
         self.sample = sample
         self.expected_examples = expected_examples
         self.chains = chains
         self.vocabulary = vocabulary
-        self.top_k = top_k
-        self.distinct = distinct
         self.examples = 0
         self.length: int | None = None
         self.rows = 0
@@ -215,8 +183,8 @@ class _Run:
         return state_lib.Layout(
             name=chain.name,
             num_filters=int(chain.conv.filters),
-            top_k=self.top_k,
-            distinct=self.distinct,
+            top_k=self.options.top_k,
+            distinct=self.options.distinct,
             span=receptive.compose(steps),
             input_length=length,
             output_length=output_length,

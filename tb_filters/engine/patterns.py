@@ -2,7 +2,7 @@
 
 The rule. A window's positive total is the sum of its positive per-slot
 contributions. Slot j is part of the window's pattern when its contribution
-is at least `share` of that total (DEFAULT_SHARE = 0.2: on a kernel of 5 a
+is at least `share` of that total (0.2 by default: on a kernel of 5 a
 slot carrying no more than an even share stays in, filler words carrying a
 tenth each drop out); when no slot reaches it, the slot with the largest
 contribution alone. A window without any positive contribution (its
@@ -21,8 +21,9 @@ from __future__ import annotations
 from typing import Sequence
 
 from tb_filters.format.report import Pattern, Window
+from tb_filters.options import Options
 
-DEFAULT_SHARE = 0.2
+DEFAULT_SHARE = Options().pattern_share
 
 
 def pattern_slots(contributions: Sequence[float], share: float = DEFAULT_SHARE) -> tuple[int, ...]:

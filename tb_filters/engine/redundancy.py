@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-DUPLICATE_THRESHOLD = 0.95
+from tb_filters.options import Options
+
+DUPLICATE_THRESHOLD = Options().duplicate_threshold
 
 _SELU_FLOOR = -1.7580993408473766  # -scale * alpha
 _FLOORS = {"tanh": -1.0, "softsign": -1.0, "elu": -1.0, "hard_tanh": -1.0, "selu": _SELU_FLOOR}

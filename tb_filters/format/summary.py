@@ -118,6 +118,21 @@ def write_report(logdir: str, report, step: int, wall_time: float | None = None,
     return final_path
 
 
+def read_report(path: str) -> report_lib.Report:
+    """The Report in one event file (`write_report`'s, or Beam's WriteReport's), read by
+    TensorBoard's own loader: local paths, and gs:// etc. where TensorFlow is installed."""
+    from tensorboard.backend.event_processing import event_file_loader
+
+    layers = {}
+    for event in event_file_loader.EventFileLoader(path).Load():
+        for value in event.summary.value:
+            if value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME:
+                payload = tensor_util.make_ndarray(value.tensor).item()
+                layer = report_lib.from_proto(metadata.parse_layer_report(payload))
+                layers[layer.name] = layer
+    return report_lib.Report(layers=layers)
+
+
 def _tensorflow():
     """TensorFlow, imported on first write only: the plugin reads this package at
     TensorBoard's start, and readers of reports never pay for TensorFlow."""

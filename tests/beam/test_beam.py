@@ -20,6 +20,7 @@ import tb_filters  # noqa: E402
 from tb_filters import beam as tb_beam  # noqa: E402
 from tb_filters.beam import io as beam_io  # noqa: E402
 from tb_filters.errors import FiltersError  # noqa: E402
+from tb_filters.format import summary  # noqa: E402
 from tests.helpers.readback import listing, read_reports  # noqa: E402
 from tests.helpers.text_models import chain_model, conv, notebook_model, token_data  # noqa: E402
 
@@ -152,7 +153,7 @@ def test_a_retried_write_finds_its_file_and_writes_no_second(tmp_path, data):
     first = beam_io.write_once(report, str(tmp_path), 1, write.suffix)
     assert beam_io.write_once(report, str(tmp_path), 1, write.suffix) == first
     assert os.listdir(tmp_path) == [os.path.basename(first)]
-    assert beam_io.read_report(first) == report
+    assert summary.read_report(first) == report
 
 
 def test_merge_states_combine_fn_is_order_free(data):
@@ -225,3 +226,48 @@ def test_interpret_refuses_bad_numbers_at_construction():
     with pytest.raises(FiltersError, match="top_k >= 1"):
         tb_beam.Interpret("m.keras", top_k=0)
     assert isinstance(tb_beam.Interpret("m.keras"), beam.PTransform)
+
+
+def assert_effects_equal(got: tb_filters.LayerReport, want: tb_filters.LayerReport) -> None:
+    """Effects, dead and duplicate filters: float64 means of float32 outputs, from batches of other
+    shapes on the workers, so equal to float32 rounding; names, counts and flags exactly."""
+    assert (got.output_names, got.effects_note, got.sample_examples) == (
+        want.output_names, want.effects_note, want.sample_examples)
+    for g, w in zip(got.filters, want.filters, strict=True):
+        assert (g.dead, g.duplicate_of) == (w.dead, w.duplicate_of), f"filter {w.index}"
+        assert [e.output for e in g.effects] == [e.output for e in w.effects]
+        for ge, we in zip(g.effects, w.effects):
+            assert ge.mean == pytest.approx(we.mean, rel=1e-4, abs=1e-6), f"filter {w.index} {we.output}"
+            assert ge.mean_abs == pytest.approx(we.mean_abs, rel=1e-4, abs=1e-6), f"filter {w.index} {we.output}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("effects", [True, False], ids=["effects", "no-effects"])
+def test_cli_options_reach_the_beam_workers(tmp_path, shards, data, model_path, effects):
+    from tb_filters.cli import commands
+
+    meta = np.random.default_rng(4).random((len(data), 24), dtype=np.float32)
+    np.save(tmp_path / "meta.npy", meta)
+    np.save(tmp_path / "all.npy", data)
+    (tmp_path / "classes.txt").write_text("positive\n")
+    (tmp_path / "vocab.txt").write_text("".join(f"w{i}\n" for i in range(int(data.max()) + 1)))
+    options = ["--vocab", str(tmp_path / "vocab.txt"), "--input", f"meta={tmp_path / 'meta.npy'}",
+               "--class-names", str(tmp_path / "classes.txt"), "--effect-examples", "150", "--top-k", "3",
+               "--batch-size", "32", "--slot-top-n", "4", "--min-count", "2", "--pattern-share", "0.3",
+               "--duplicate-threshold", "0.5", "--inhibiting", *([] if effects else ["--no-effects"])]
+    runs = {"local": ["--data", str(tmp_path / "all.npy")],
+            "beam": ["--data", shards, "--runner", "DirectRunner", *IN_MEMORY]}
+    for name, how in runs.items():
+        argv = ["interpret", model_path, "--logdir", str(tmp_path / name), *how, *options]
+        assert commands.main(argv) == 0, name
+    local, beamed = (read_reports(tmp_path / name)["."] for name in runs)
+    assert_reports_equal({tag: steps[0] for tag, steps in beamed.items()},
+                         tb_filters.Report(layers={tag: steps[0] for tag, steps in local.items()}))
+    for tag in local:
+        got, want = beamed[tag][0], local[tag][0]
+        assert want.sample_examples == 150
+        if tag == "conv_1":  # fed by the embedding: slot preferences and patterns are defined
+            assert (want.slot_top_n, want.pattern_share) == (4, 0.3)
+        assert want.output_names == (("positive",) if effects else ())
+        assert want.duplicate_threshold == 0.5
+        assert_effects_equal(got, want)

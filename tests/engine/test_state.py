@@ -270,7 +270,7 @@ def model(name: str) -> keras.Model:
 
 
 # Everything a filter detects, the opt-in tables too: their states merge like the top-k's.
-DETECTS = assemble.Options(inhibiting=True, contexts=True)
+DETECTS = tb_filters.Options(inhibiting=True, contexts=True)
 
 
 def engine_states(net, tokens, first, top_k, distinct, batch_size):
