@@ -197,7 +197,7 @@ def written_files(logdir: str, suffix: str) -> list[str]:
 
 
 def write_once(report, logdir: str, step: int, suffix: str) -> str:
-    from tb_filters.format import summary
+    from tb_filters.format import files, summary
 
     done = written_files(logdir, suffix) if FileSystems.exists(logdir) else []
     if done:
@@ -207,7 +207,7 @@ def write_once(report, logdir: str, step: int, suffix: str) -> str:
     with tempfile.TemporaryDirectory() as local:
         written = summary.write_report(local, report, step, suffix=suffix)
         final = FileSystems.join(logdir, os.path.basename(written))
-        temp = FileSystems.join(logdir, f"{summary.TEMP_PREFIX}{uuid.uuid4().hex}.tmp")
+        temp = FileSystems.join(logdir, files.temporary_name())
         with open(written, "rb") as source, FileSystems.create(temp) as target:
             target.write(source.read())
         FileSystems.rename([temp], [final])

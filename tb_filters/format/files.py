@@ -48,12 +48,17 @@ def _create_temporary(folder: str, suffix: str) -> str:
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     while True:
-        temp_path = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(8)}{suffix}")
+        temp_path = os.path.join(folder, temporary_name(suffix))
         try:
             os.close(os.open(temp_path, flags, _OPEN_MODE))
             return temp_path
         except FileExistsError:
             continue
+
+
+def temporary_name(suffix: str = ".tmp") -> str:
+    """A fresh temporary file name (no folder): also for writers to other file systems (Beam's)."""
+    return f"{TEMP_PREFIX}{secrets.token_hex(8)}{suffix}"
 
 
 def write_json(path: str, data: Any) -> None:
