@@ -24,7 +24,8 @@ AVAILABILITY = {
     filters_pb2.TURNED_OFF: TURNED_OFF,
 }
 AVAILABILITY_PB = {text: value for value, text in AVAILABILITY.items()}
-DETECTS_FEATURES = ("slot_preferences", "patterns", "contexts", "inhibiting")
+# The report's optional features, each with a `{feature}_availability` in the payload.
+DETECTS_FEATURES = ("slot_preferences", "patterns", "contexts", "inhibiting", "signatures", "intervals")
 
 # The payload version that added effects, dead and duplicate filters: older
 # payloads leave those unknown rather than empty.

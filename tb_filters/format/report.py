@@ -8,6 +8,8 @@ import dataclasses
 import math
 from typing import Iterator, NamedTuple
 
+import numpy as np
+
 from tb_filters.format import metadata, payload
 from tb_filters.format.payload import COMPUTED as COMPUTED
 from tb_filters.format.payload import DETECTS_FEATURES as DETECTS_FEATURES
@@ -127,6 +129,19 @@ class Context:
 
 
 @dataclasses.dataclass(frozen=True)
+class Interval:
+    """Activations in [low, high) (a positive histogram bucket; the lowest is (0, 1/64)): their exact
+    count, their share of all positions, and up to `LayerReport.interval_samples` windows sampled
+    uniformly at random (the smallest hashes of (example, position)), ascending by that hash."""
+
+    low: float
+    high: float
+    count: int
+    share: float
+    windows: tuple[Window, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class FilterReport:
     index: int
     windows: tuple[Window, ...]
@@ -140,6 +155,8 @@ class FilterReport:
     slot_preferences: tuple[SlotPreference, ...] | None = None
     patterns: tuple[Pattern, ...] | None = None
     inhibiting: tuple[Window, ...] | None = None  # lowest pre-activation first
+    intervals: tuple[Interval, ...] | None = None  # positive histogram buckets with positions, ascending
+    active_examples: int | None = None  # examples on which it is > 0 somewhere; None: not in the report
 
     @property
     def summary(self) -> str:
@@ -199,6 +216,18 @@ class LayerReport:
     slot_min_count: int = 0
     pattern_share: float = 0.0
     examples: dict[int, Context] | None = None  # example index -> Context, for every window's example
+    signatures: str = NOT_IN_REPORT
+    intervals: str = NOT_IN_REPORT
+    probe_examples: int = 0  # the first this many examples are the probe of the signatures
+    probe_fingerprint: str = ""  # a digest of the probe's token ids: runs compare when these are equal
+    signature_matrix: bytes = b""  # float16 little-endian [filters, probe_examples]; see `signature_array`
+    interval_samples: int = 0  # windows sampled per interval at most
+
+    def signature_array(self) -> np.ndarray:
+        """[filters, probe_examples] float32: each filter's maximum activation over positions on
+        each probe example (stored as float16: about 3 significant digits)."""
+        matrix = np.frombuffer(self.signature_matrix, dtype="<f2").astype(np.float32)
+        return matrix.reshape(len(self.filters), self.probe_examples)
 
     def to_summary_json(self) -> dict[str, str]:
         """{"Filter_i": one-line summary}, keyed like the notebook's export."""
@@ -297,7 +326,7 @@ _LAYER = _plain_fields(LayerReport, filters_pb2.LayerReport,
 _GEOMETRY = _plain_fields(LayerGeometry, filters_pb2.LayerGeometry)
 _FILTER = _plain_fields(FilterReport, filters_pb2.FilterReport,
                         handled=("windows", "stats", "effects", "duplicate_of", "duplicate_correlation",
-                                 "slot_preferences", "patterns", "inhibiting"))
+                                 "slot_preferences", "patterns", "inhibiting", "intervals"))
 _STATS = _plain_fields(FilterStats, filters_pb2.Stats)
 _WINDOW = _plain_fields(Window, filters_pb2.Window, handled=("tokens", "contributions", "originals"))
 _SCORE = _plain_fields(TokenScore, filters_pb2.TokenScore, handled=("token",))
@@ -347,6 +376,10 @@ def _filter_to_proto(f: FilterReport, table: dict[str, int]) -> filters_pb2.Filt
         pb.duplicate_correlation = f.duplicate_correlation or 0.0
     pb.windows.extend(_window_to_proto(w, table) for w in f.windows)
     pb.inhibiting.extend(_window_to_proto(w, table) for w in f.inhibiting or ())
+    for interval in f.intervals or ():
+        pb.intervals.append(filters_pb2.Interval(
+            low=interval.low, high=interval.high, count=interval.count,
+            windows=[_window_to_proto(w, table) for w in interval.windows]))
     for slot in f.slot_preferences or ():
         pb.slot_preferences.append(filters_pb2.SlotPreference(
             slot=slot.slot,
@@ -416,6 +449,11 @@ def _filter_from_proto(f: filters_pb2.FilterReport, table: payload.TokenTable, p
         )),
         inhibiting=present("inhibiting", tuple(_window_from_proto(w, table, has_contributions)
                                                for w in f.inhibiting)),
+        intervals=present("intervals", tuple(
+            Interval(low=i.low, high=i.high, count=i.count, share=i.count / max(1, f.stats.positions),
+                     windows=tuple(_window_from_proto(w, table, has_contributions) for w in i.windows))
+            for i in f.intervals
+        )),
         **_matter_from_proto(f, pb),
         **_plain_from_proto(f, _FILTER),
     )
