@@ -1,6 +1,6 @@
 // What the `runs` route lists, and how a wanted view is made valid for it.
 
-import { PAGE_SIZE, SORTS } from "./state.js";
+import { ALIGNS, PAGE_SIZE, SORTS } from "./state.js";
 
 const DEFAULT_RUNS_PICKED = 2;
 
@@ -93,7 +93,8 @@ export class Catalog {
       : Math.min(Math.max(0, wanted.offset), pageOffset(Math.max(0, total - 1)));
     const sort = SORTS.includes(wanted.sort) ? wanted.sort : "index";
     const output = Number.isInteger(wanted.output) && wanted.output >= 0 ? wanted.output : 0;
-    return { runs, layer, step, filter, offset, sort, output };
+    const align = ALIGNS.includes(wanted.align) ? wanted.align : "match";
+    return { runs, layer, step, filter, offset, sort, output, align };
   }
 }
 

@@ -8,6 +8,7 @@ export const SORT_LABELS = {
   abs_effect: "|effect| on output",
   max: "max activation",
   rate: "activation rate",
+  least_shared: "least shared",
 };
 
 /** The filter indices of `overview` in the order `sort` (on output `output`) puts them. */
@@ -22,7 +23,10 @@ export function filterOrder(overview, sort, output) {
   return positions.map((i) => overview.index[i]);
 }
 
-/** The column a sort reads, or null (index order, or effects not computed). */
+/**
+ * The column a sort reads, or null (index order, or effects not computed).
+ * "least_shared" reads the `match` route, not the overview (matching.js's leastSharedOrder).
+ */
 export function sortValues(overview, sort, output) {
   if (sort === "effect") return overview.effect_mean[output] || null;
   if (sort === "abs_effect") return overview.effect_mean_abs[output] || null;

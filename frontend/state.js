@@ -1,4 +1,4 @@
-// The view state and its URL-hash form: #runs=a,b&layer=conv1d&step=3&filter=7&sort=effect&output=1
+// The view state and its URL-hash form: #runs=a,b&layer=conv1d&step=3&filter=7&sort=effect&output=1&align=index
 //
 // Each value is percent-encoded as a whole, because that is what survives
 // TensorBoard: switching tabs, it decodes every hash value and encodes it
@@ -9,10 +9,14 @@
 export const PAGE_SIZE = 64;
 
 // How the cards can be ordered (order.js); "index" is the default and is left out of links.
-export const SORTS = ["index", "effect", "abs_effect", "max", "rate"];
+export const SORTS = ["index", "effect", "abs_effect", "max", "rate", "least_shared"];
+
+// How runs side by side line up (matching.js): each other run's matched filter
+// beside the first run's, or the same index. "match" is the default and is left out of links.
+export const ALIGNS = ["match", "index"];
 
 export function emptyView() {
-  return { runs: [], layer: null, step: null, filter: null, offset: 0, sort: "index", output: 0 };
+  return { runs: [], layer: null, step: null, filter: null, offset: 0, sort: "index", output: 0, align: "match" };
 }
 
 export function parseHash(hash) {
@@ -35,6 +39,8 @@ export function parseHash(hash) {
       state.sort = SORTS.includes(raw) ? raw : "index";
     } else if (key === "output") {
       state.output = Math.max(0, parseInteger(raw) ?? 0);
+    } else if (key === "align") {
+      state.align = ALIGNS.includes(raw) ? raw : "match";
     }
   }
   if (state.filter !== null && state.filter >= 0) {
@@ -53,12 +59,13 @@ export function formatHash(state) {
   if (state.filter !== null) parts.push(`filter=${state.filter}`);
   if (state.sort && state.sort !== "index") parts.push(`sort=${state.sort}`);
   if (state.output) parts.push(`output=${state.output}`);
+  if (state.align && state.align !== "match") parts.push(`align=${state.align}`);
   return parts.join("&");
 }
 
 /** True when the hash carries any of our keys (vs. TensorBoard's own "#filters"). */
 export function hasViewKeys(hash) {
-  return /(^|[#&])(runs|layer|step|filter|sort|output)=/.test(String(hash || ""));
+  return /(^|[#&])(runs|layer|step|filter|sort|output|align)=/.test(String(hash || ""));
 }
 
 function joinRuns(runs) {

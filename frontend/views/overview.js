@@ -41,7 +41,7 @@ export function overviewView(overview, view, on) {
         title: "one cell per filter, coloured by its effect on the chosen output; click a cell to go to its card",
       }),
       outputPicker(outputs, output, on.output),
-      sortPicker(view.sort, outputs.length > 0, on.sort),
+      sortPicker(view.sort, outputs.length > 0, view.runs.length > 1, on.sort),
       legend(overview),
     ]),
     outputs.length ? null : el("p", { className: "note effects-note", text: effectsAbsentLine(overview.effects_note) }),
@@ -105,10 +105,11 @@ const SORT_MEANINGS = {
   abs_effect: "|effect|: the mean absolute change of the chosen output when the filter is zeroed, largest first",
   max: "largest activation over all positions, largest first",
   rate: "activation rate: fraction of positions where the filter is above 0, highest first",
+  least_shared: "best correlation with any other picked run's filters, lowest first: what the first run learned alone",
 };
 
-function sortPicker(sort, hasEffects, onSort) {
-  const choices = SORTS.filter((s) => hasEffects || !s.includes("effect"));
+function sortPicker(sort, hasEffects, severalRuns, onSort) {
+  const choices = SORTS.filter((s) => (hasEffects || !s.includes("effect")) && (severalRuns || s !== "least_shared"));
   const select = el("select", {
     className: "sort-select",
     attrs: { "aria-label": "order of the filter cards" },
