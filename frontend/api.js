@@ -96,8 +96,37 @@ export function fetchContext({ run, layer, step, example, signal }) {
   return getRoute("context", [["run", run], ["layer", layer], ["step", step], ["example", example]], signal);
 }
 
+const matchCache = new Map();
+
+/**
+ * The `match` answer: each filter of `run` at `step` matched to `otherRun`'s at
+ * `otherStep` ({comparable, note, cka, shared, matches: [...]}), cached by both
+ * steps' wall times (a step written again is matched again).
+ */
+export function fetchMatch({ run, otherRun, layer, step, otherStep, wallTimes, signal }) {
+  const params = [["run", run], ["run", otherRun], ["layer", layer], ["step", step], ["other_step", otherStep]];
+  return cached(matchCache, JSON.stringify([wallTimes ?? null, params]), () => getRoute("match", params, signal));
+}
+
+const dynamicsCache = new Map();
+
+/** The `dynamics` answer: per filter of (run, layer), its correlation with the latest step at every step, cached by `stepsKey`. */
+export function fetchDynamics({ run, layer, stepsKey, signal }) {
+  const params = [["run", run], ["layer", layer]];
+  return cached(dynamicsCache, JSON.stringify([stepsKey ?? null, params]), () => getRoute("dynamics", params, signal));
+}
+
+async function cached(cache, key, fetchAnswer) {
+  if (cache.has(key)) return cache.get(key);
+  const answer = await fetchAnswer();
+  cache.set(key, answer);
+  if (cache.size > PAGE_CACHE_SIZE) cache.delete(cache.keys().next().value);
+  return answer;
+}
+
 async function getRoute(route, params, signal) {
-  return reviveFloats(await getJson(route, params, signal), FLOAT_FIELDS[route]);
+  // A route without floats has no FLOAT_FIELDS entry until its shape is declared.
+  return reviveFloats(await getJson(route, params, signal), FLOAT_FIELDS[route] ?? {});
 }
 
 // Where each route's floats sit (http_api.md): FLOAT marks a float, [x] an array

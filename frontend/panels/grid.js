@@ -2,13 +2,18 @@
 // new view and shows them, one row per filter; before that, the loading note,
 // the listing's error or the empty state. What it shows goes to the store as
 // `shown`, which the summary, the pagers and the history panel follow.
+// With several runs, each other run is matched to the first (the `match`
+// route) and, aligned by match, its column holds the matched filters; each
+// run's `dynamics` puts a sparkline on its cards.
 
 import * as api from "../api.js";
 import { nearestStep, pageOffset } from "../catalog.js";
+import { comparable, leastSharedOrder, matchedRows, otherIndices } from "../matching.js";
 import { filterOrder } from "../order.js";
 import { markFetched, markRendered } from "../marks.js";
 import { PAGE_SIZE } from "../state.js";
 import { latestRequest } from "../store.js";
+import { navigate } from "../transitions.js";
 import { clear, el } from "../views/dom.js";
 import { WINDOWS_SHOWN } from "../views/filter_card.js";
 import { filterGrid } from "../views/grid.js";
@@ -24,6 +29,7 @@ export function gridPanel(store) {
     (signal) => fetchColumns(state, signal),
     ({ columns, order }) => showColumns({ ...state, view: { ...state.view, offset: order.offset } }, columns, order),
   );
+  const go = (change, scrollTo) => store.set(navigate(store.state, change, scrollTo));
   const showColumns = ({ view, catalog, scrollTo }, columns, order) => {
     markFetched();
     show(filterGrid(columns, {
@@ -31,13 +37,19 @@ export function gridPanel(store) {
       indices: order.indices,
       limit: PAGE_SIZE,
       output: view.output,
+      align: view.align,
       highlight: (token) => Boolean(store.state.highlight?.(token)),
       loadAll: (run, step, index) => fetchWholeFilter(catalog, view.layer, run, step, index),
       loadContext: (run, step, example) => api.fetchContext({ run, layer: view.layer, step, example }),
       onHistory: (index) => store.set({ historyFor: index }),
+      onAlign: (align) => go({ align }, null),
+      // That run first, on its matched filter: a view of its own, with its own link.
+      onOpenMatch: (run, index) => go({ runs: [run, ...view.runs.filter((r) => r !== run)], filter: index, offset: pageOffset(index) }),
     }));
     if (view.filter !== null) focusRow(root, view.filter, scrollTo === "filter");
-    store.set({ shown: { view, columns } });
+    const aligned = columns.some((column) => column.rows);
+    const total = (aligned && columns[0].page?.num_filters) || catalog.filterCount(view.runs, view.layer);
+    store.set({ shown: { view, columns, total } });
     if (scrollTo === "top") window.scrollTo(0, 0);
     markRendered();
   };
@@ -64,48 +76,115 @@ export function gridPanel(store) {
 
 /**
  * The page's filters in the view's order: index order pages by offset; any other
- * sort follows the first run's overview (so runs side by side keep one order),
- * and a linked filter lands on the page that holds it.
+ * sort follows the first run's overview, or for "least shared" its matches (so
+ * runs side by side keep one order), and a linked filter lands on the page that holds it.
  */
-async function pageOrder({ view, catalog }, signal) {
+async function pageOrder({ view, catalog }, matches, signal) {
   if (view.sort === "index") return { offset: view.offset, indices: null };
-  const run = view.runs[0];
-  const info = catalog.layer(run, view.layer);
-  const step = nearestStep(info.steps, view.step);
-  const overview = await api.fetchOverview({
-    run, layer: view.layer, step, wallTime: catalog.wallTime(run, view.layer, step), signal,
-  });
-  const order = filterOrder(overview, view.sort, view.output);
+  const order = view.sort === "least_shared"
+    ? leastSharedOrder([...matches.values()])
+    : filterOrder(await fetchFirstOverview(view, catalog, signal), view.sort, view.output);
+  if (!order) return { offset: view.offset, indices: null }; // nothing matched: index order
   const position = view.filter !== null ? order.indexOf(view.filter) : -1;
   const offset = position >= 0 ? pageOffset(position) : view.offset;
   return { offset, indices: order.slice(offset, offset + PAGE_SIZE) };
 }
 
+function fetchFirstOverview(view, catalog, signal) {
+  const run = view.runs[0];
+  const info = catalog.layer(run, view.layer);
+  const step = nearestStep(info.steps, view.step);
+  return api.fetchOverview({ run, layer: view.layer, step, wallTime: catalog.wallTime(run, view.layer, step), signal });
+}
+
 async function fetchColumns(state, signal) {
+  const matches = await fetchMatches(state, signal);
   let order;
   try {
-    order = await pageOrder(state, signal);
+    order = await pageOrder(state, matches, signal);
   } catch (e) {
     if (signal.aborted) throw e;
     order = { offset: state.view.offset, indices: null }; // no overview: index order
   }
-  return { columns: await fetchRunColumns(state, order, signal), order };
+  const [columns, dynamics] = await Promise.all([
+    fetchRunColumns(state, order, matches, signal), fetchAllDynamics(state, signal),
+  ]);
+  return { columns: columns.map((column, i) => ({ ...column, dynamics: dynamics[i] })), order };
 }
 
-/** Each picked run's page of filters and its overview, at that run's step nearest the slider's. */
-function fetchRunColumns({ view, catalog }, order, signal) {
+/**
+ * Each other run's `match` answer against the first run, at the steps the grid
+ * shows (a Map run -> answer); an answer that failed is {run, other_run, error}.
+ */
+async function fetchMatches({ view, catalog }, signal) {
+  const [first, ...others] = view.runs;
+  const firstInfo = catalog.layer(first, view.layer);
+  if (!firstInfo || !others.length) return new Map();
+  const step = nearestStep(firstInfo.steps, view.step);
+  const answers = await Promise.all(others.filter((run) => catalog.layer(run, view.layer)).map(async (run) => {
+    const otherStep = nearestStep(catalog.layer(run, view.layer).steps, view.step);
+    const wallTimes = [catalog.wallTime(first, view.layer, step), catalog.wallTime(run, view.layer, otherStep)];
+    try {
+      return await api.fetchMatch({ run: first, otherRun: run, layer: view.layer, step, otherStep, wallTimes, signal });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      return { run: first, other_run: run, error: e.message };
+    }
+  }));
+  return new Map(answers.map((answer) => [answer.other_run, answer]));
+}
+
+/** Each picked run's `dynamics` of the layer, or null (one step, or the route failed: no sparklines). */
+function fetchAllDynamics({ view, catalog }, signal) {
   return Promise.all(view.runs.map(async (run) => {
     const info = catalog.layer(run, view.layer);
-    const column = { run, step: null, requestedStep: view.step, page: null, overview: null, error: null };
+    if (!info || info.steps.length < 2) return null;
+    try {
+      return await api.fetchDynamics({ run, layer: view.layer, stepsKey: catalog.historyKey([run], view.layer), signal });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      return null;
+    }
+  }));
+}
+
+/**
+ * The first run's filters on this page: the sorted ones, or from the offset on.
+ * Aligned by match, the other runs' columns fetch these filters' matches.
+ */
+function firstRunRows({ view, catalog }, order) {
+  if (order.indices) return order.indices;
+  const total = catalog.layer(view.runs[0], view.layer)?.num_filters ?? 0;
+  const rows = [];
+  for (let index = order.offset; index < Math.min(total, order.offset + PAGE_SIZE); index += 1) rows.push(index);
+  return rows;
+}
+
+/**
+ * Each picked run's page of filters and its overview, at that run's step nearest
+ * the slider's. Aligned by match, another run's page holds the first run's rows'
+ * matched filters, and its `rows` says which is whose.
+ */
+function fetchRunColumns(state, order, matches, signal) {
+  const { view, catalog } = state;
+  const firstRows = firstRunRows(state, order);
+  return Promise.all(view.runs.map(async (run, position) => {
+    const info = catalog.layer(run, view.layer);
+    const match = position > 0 ? matches.get(run) ?? null : null;
+    const rows = view.align === "match" && comparable(match) ? matchedRows(firstRows, match) : null;
+    const column = { run, step: null, requestedStep: view.step, page: null, overview: null, error: null, match, rows };
     if (!info) return { ...column, error: `No layer "${view.layer}" in this run.` };
     const step = nearestStep(info.steps, view.step);
     const wallTime = catalog.wallTime(run, view.layer, step);
+    const pageAt = rows ? { offset: 0, indices: otherIndices(rows) } : order;
     try {
       const [page, overview] = await Promise.all([
-        api.fetchFilterPage({
-          run, layer: view.layer, step, wallTime,
-          offset: order.offset, limit: PAGE_SIZE, windowsLimit: WINDOWS_SHOWN, indices: order.indices, signal,
-        }),
+        rows && !pageAt.indices.length
+          ? null
+          : api.fetchFilterPage({
+            run, layer: view.layer, step, wallTime,
+            offset: pageAt.offset, limit: PAGE_SIZE, windowsLimit: WINDOWS_SHOWN, indices: pageAt.indices, signal,
+          }),
         // The cards' effect lines only: without it they are left out, the cards still shown.
         api.fetchOverview({ run, layer: view.layer, step, wallTime, signal }).catch((e) => {
           if (signal.aborted) throw e;

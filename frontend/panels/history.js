@@ -59,10 +59,21 @@ export function historyPanel(store, grid) {
   return { root };
 }
 
-/** The histories depend on the filter, the layer, the runs and every step of theirs. */
-function historiesKey({ historyFor, view, catalog }) {
+/** The histories depend on the filter (each run's: its match), the layer, the runs and every step of theirs. */
+function historiesKey({ historyFor, view, catalog, shown }) {
   const { runs, layer } = view;
-  return JSON.stringify([historyFor, layer, runs, catalog.historyKey(runs, layer)]);
+  const filters = runs.map((run) => filterOf(shown, run, historyFor));
+  return JSON.stringify([filters, layer, runs, catalog.historyKey(runs, layer)]);
+}
+
+/**
+ * A run's filter in the row of the first run's `index`: the same index, or,
+ * lined up by match, its matched filter. Across one run's steps a filter
+ * keeps its index, so each history follows that filter.
+ */
+function filterOf(shown, run, index) {
+  const column = shown?.columns.find((c) => c.run === run);
+  return column?.rows?.get(index)?.other ?? index;
 }
 
 function panelContext(store) {
@@ -76,11 +87,11 @@ function panelContext(store) {
   };
 }
 
-function fetchHistories({ historyFor, view }, signal) {
+function fetchHistories({ historyFor, view, shown }, signal) {
   return Promise.all(view.runs.map(async (run) => {
     try {
       return await api.fetchFilterHistory({
-        run, layer: view.layer, filter: historyFor, windowsLimit: HISTORY_WINDOWS, signal,
+        run, layer: view.layer, filter: filterOf(shown, run, historyFor), windowsLimit: HISTORY_WINDOWS, signal,
       });
     } catch (e) {
       return { run, error: e.message };

@@ -15,7 +15,9 @@ export function pagerPanel(store) {
     clear(root);
     if (!shown) return;
     const { runs, layer, offset } = shown.view;
-    root.appendChild(pager({ offset, limit: PAGE_SIZE, total: catalog.filterCount(runs, layer), onPage }));
+    // Lined up by match, the rows are the first run's filters only.
+    const total = shown.total ?? catalog.filterCount(runs, layer);
+    root.appendChild(pager({ offset, limit: PAGE_SIZE, total, onPage }));
   });
   return { root };
 }

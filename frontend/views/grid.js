@@ -1,34 +1,46 @@
-// The page of filters: one row per filter, one column per picked run, so the
-// same filter of two runs sits side by side.
+// The page of filters: one row per filter of the first run, one column per
+// picked run. Another run's column shows its matched filter (matching.js),
+// or, aligned by index, the filter with the same index.
 
+import { filterDynamics } from "../dynamics.js";
 import { LAYER_FACTS_MEANING, effectLine, layerDescription, pageLabel } from "../format.js";
+import { matchMark } from "../matching.js";
 import { el } from "./dom.js";
 import { filterCard, missingCard } from "./filter_card.js";
+import { compareBar, matchBadge } from "./match.js";
+import { dynamicsLine } from "./sparkline.js";
 
 /**
  * columns: one per picked run, in order:
  *   {run, step, requestedStep, page (the `filters` answer) | null, overview (the `overview` answer) | null,
- *    error: string | null}
+ *    error: string | null, match (the `match` answer against the first run) | null,
+ *    rows (matching.matchedRows: the row's filter -> this run's match) | null when aligned by index,
+ *    dynamics (the `dynamics` answer) | null}
  * options: {offset, limit, indices (the rows in a sorted order, or null: index order from offset),
- *           output (the chosen output's index), highlight(token), loadAll(run, step, index),
- *           loadContext(run, step, example), onHistory(index)}
+ *           output (the chosen output's index), align (the view's), highlight(token), loadAll(run, step, index),
+ *           loadContext(run, step, example), onHistory(index), onAlign(align), onOpenMatch(run, index)}
  */
 export function filterGrid(columns, options) {
   const compare = columns.length > 1;
+  const aligned = columns.some((column) => column.rows);
   const grid = el("div", {
     className: compare ? "grid compare" : "grid single",
     style: { "--columns": columns.length },
+    dataset: { align: aligned ? "match" : "index" },
   });
+  if (compare) grid.appendChild(compareBar(columns, options.align, aligned, options.onAlign));
   if (compare) grid.appendChild(columnHeader(columns));
-  for (const index of rowIndices(columns, options)) {
+  for (const index of rowIndices(columns, options, aligned)) {
     grid.appendChild(filterRow(index, columns, options));
   }
   return grid;
 }
 
-function rowIndices(columns, { offset, limit, indices: sorted }) {
+/** Lined up by match, the rows are the first run's filters; by index, every index any run has. */
+function rowIndices(columns, { offset, limit, indices: sorted }, aligned) {
   if (sorted) return sorted;
-  const total = Math.max(0, ...columns.map((c) => (c.page ? c.page.num_filters : 0)));
+  const counted = aligned ? columns.slice(0, 1) : columns;
+  const total = Math.max(0, ...counted.map((c) => (c.page ? c.page.num_filters : 0)));
   const indices = [];
   for (let index = offset; index < Math.min(total, offset + limit); index += 1) indices.push(index);
   return indices;
@@ -45,7 +57,11 @@ function columnHeader(columns) {
 }
 
 function filterRow(index, columns, options) {
-  const found = columns.map((column) => ({ column, filter: filterAt(column, index) }));
+  const found = columns.map((column) => {
+    const match = column.rows ? column.rows.get(index) ?? null : null;
+    const shown = column.rows ? match?.other ?? null : index;
+    return { column, match, shown, filter: shown === null ? null : filterAt(column, shown) };
+  });
   const scale = Math.max(0, ...found.map(({ filter }) => (filter ? rowScale(filter) : 0)));
   const history = el("button", {
     className: "history-button",
@@ -60,23 +76,38 @@ function filterRow(index, columns, options) {
     dataset: { filter: index },
   }, [
     el("div", { className: "row-head" }, [el("h3", { text: `Filter ${index}` }), history]),
-    el("div", { className: "row-columns" }, found.map(({ column, filter }) => (
+    el("div", { className: "row-columns" }, found.map(({ column, match, shown, filter }) => (
       filter
-        ? filterCard({
+        ? decorated(filterCard({
           filter,
           page: column.page,
           scale,
           run: column.run,
           step: column.step,
           requestedStep: column.requestedStep,
-          effect: column.overview ? effectLine(column.overview, index, options.output) : null,
+          effect: column.overview ? effectLine(column.overview, shown, options.output) : null,
           highlight: options.highlight,
-          loadAll: () => options.loadAll(column.run, column.step, index),
+          loadAll: () => options.loadAll(column.run, column.step, shown),
           loadContext: (example) => options.loadContext(column.run, column.step, example),
-        })
-        : missingCard(column.run, missingReason(column, index))
+        }), column, match, columns[0].run, options)
+        : missingCard(column.run, missingReason(column, shown ?? index, Boolean(column.rows)))
     ))),
   ]);
+}
+
+/** The card's match mark (another run lined up by match) and its dynamics, under its head. */
+function decorated(card, column, match, firstRun, options) {
+  const head = card.querySelector(".card-head") || card;
+  if (match) {
+    const mark = matchMark(match, firstRun, column.run);
+    head.appendChild(matchBadge(mark, column.run, () => options.onOpenMatch(column.run, mark.filter)));
+  }
+  const dynamics = filterDynamics(column.dynamics, Number(card.dataset.filter));
+  if (dynamics) {
+    const thresholds = { correlation: column.dynamics.correlation_threshold, jaccard: column.dynamics.jaccard_threshold };
+    head.appendChild(dynamicsLine(dynamics, thresholds));
+  }
+  return card;
 }
 
 function filterAt(column, index) {
@@ -91,8 +122,9 @@ function rowScale(filter) {
   return Math.max(top, Number.isFinite(filter.stats.max) ? filter.stats.max : 0);
 }
 
-function missingReason(column, index) {
+function missingReason(column, index, aligned) {
   if (column.error) return column.error;
+  if (aligned) return "No matched filter.";
   if (column.page && index >= column.page.num_filters) {
     return `This run's layer has ${column.page.num_filters} filters only.`;
   }

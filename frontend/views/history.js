@@ -24,12 +24,14 @@ export function historyPanel({ index, layer, histories, currentStep, onStep, onC
       close,
     ]),
     el("div", { className: "history-columns", style: { "--columns": histories.length } },
-      histories.map((history) => historyColumn(history, currentStep, onStep))),
+      histories.map((history) => historyColumn(history, index, currentStep, onStep))),
   ]);
 }
 
-function historyColumn(history, currentStep, onStep) {
-  const column = el("div", { className: "history-column" }, [el("h3", { className: "run-name", text: history.run })]);
+function historyColumn(history, index, currentStep, onStep) {
+  // A run lined up by match follows its matched filter: named, as its index differs.
+  const name = history.filter !== undefined && history.filter !== index ? `${history.run} · filter ${history.filter}` : history.run;
+  const column = el("div", { className: "history-column" }, [el("h3", { className: "run-name", text: name })]);
   if (history.error) {
     column.appendChild(el("p", { className: "note", text: history.error }));
     return column;

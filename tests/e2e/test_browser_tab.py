@@ -313,5 +313,5 @@ def test_view_hash_round_trips_any_run_and_layer_name(page, tensorboard):
         names,
     )
     expected = {"runs": names, "layer": names[1], "step": 12, "filter": 70, "offset": 64,
-                "sort": "index", "output": 0}  # the default card order, left out of the hash
+                "sort": "index", "output": 0, "align": "match"}  # the defaults, left out of the hash
     assert parsed == [expected, expected]
