@@ -107,6 +107,9 @@ class Options:
     pattern_share: float = _option(
         0.2, "a slot is part of a window's pattern when its contribution is at least this share of the "
              "window's positive total", check=checks.share, metavar="S")
+    probe_examples: int = _option(
+        2048, "each filter's signature (its maximum activation on each of the first N examples, the probe), "
+              "what matches filters across runs (0: none)", check=_at_least(0), metavar="N")
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -8,6 +8,7 @@ vocabulary once.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,7 @@ def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vo
         slot_min_count=options.min_count if preferences is not None else 0,
         pattern_share=options.pattern_share if embedded else 0.0,
         examples=_contexts(layer_state, vocabulary) if options.contexts else None,
+        **_signatures(layer_state),
     )
 
 
@@ -119,6 +121,30 @@ def _matter(chain: Chain, layer_state: LayerState, described: Described) -> list
         {"effects": effects[f], "dead": dead[f], "duplicate_of": of[f], "duplicate_correlation": correlation[f]}
         for f in range(filters)
     ]
+
+
+def _signatures(layer_state: LayerState) -> dict[str, Any]:
+    """The probe's signatures as float16 [filters, probe] bytes, and the fingerprint of its token ids.
+    Values beyond float16's range are clipped to it (a signature keeps its finite shape)."""
+    if not layer_state.layout.probe_examples:
+        return {"signatures": TURNED_OFF}
+    state = layer_state.arrays
+    probed = min(layer_state.layout.probe_examples, layer_state.examples)
+    matrix = np.clip(state["signature"][:probed].T, -_FLOAT16_MAX, _FLOAT16_MAX).astype("<f2")
+    return {
+        "signatures": COMPUTED,
+        "probe_examples": probed,
+        "probe_fingerprint": probe_fingerprint(state["probe_hash"][:probed]),
+        "signature_matrix": matrix.tobytes(),
+    }
+
+
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def probe_fingerprint(example_hashes: np.ndarray) -> str:
+    """Equal for equal probe token ids in the same order (hashing.example_hashes of each example)."""
+    return hashlib.sha256(np.ascontiguousarray(example_hashes, "<i8").tobytes()).hexdigest()
 
 
 def _availability(defined: bool, wanted: bool) -> str:

@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tb_filters.engine import backends
+from tb_filters.engine import backends, hashing
 from tb_filters.engine import chains as chains_lib
 from tb_filters.engine import state as state_lib
 from tb_filters.engine.state import Described
@@ -237,7 +237,11 @@ def _ancestors(tensors: Sequence[Any]) -> list:
 class Sample:
     """The examples with global index below `limit` (0: all) of an interpret run, batch
     by batch, as additive arrays of each layer's state (state.sample_fields): a shard
-    fed its own batches holds its part of the sample, and merged parts are the whole."""
+    fed its own batches holds its part of the sample, and merged parts are the whole.
+
+    The signatures ride on the same forward pass: each example below `probe` gets its row of
+    maxima over positions per filter (the default probe lies inside the default sample, so
+    they cost a reduction; a smaller sample runs the forward pass up to the probe)."""
 
     def __init__(
         self,
@@ -252,6 +256,7 @@ class Sample:
         self.chains = list(chains)
         self.inputs = dict(inputs)
         self.limit = limit
+        self.probe = options.probe_examples
         self.duplicate_threshold = options.duplicate_threshold
         self.compiled = _compiled(model, self.chains)
         self.splits = self.compiled.splits if effects else {}
@@ -280,8 +285,8 @@ class Sample:
             self.splits = {}
         if self.splits and expected_examples is not None:
             self._check_rows(expected_examples if limit == 0 else min(limit, expected_examples))
-        self.sums = {chain.name: state_lib.empty_arrays(state_lib.sample_fields(int(chain.conv.filters), self.outputs))
-                     for chain in self.chains}
+        self.sums = {chain.name: state_lib.empty_arrays(
+            state_lib.sample_fields(int(chain.conv.filters), self.outputs, self.probe)) for chain in self.chains}
 
     @property
     def outputs(self) -> int:
@@ -303,12 +308,17 @@ class Sample:
     def feed(self, ids: np.ndarray, valid: int, first: int) -> None:
         """`ids` [rows, L] int32 holding examples first.. (rows past `valid` are padding)."""
         take = valid if self.limit == 0 else min(valid, self.limit - first)
+        probed = min(valid, self.probe - first)
+        if take <= 0 and probed <= 0:
+            return
+        functions = self.compiled.functions
+        activations = functions["forward"](tf.constant(ids))
+        if probed > 0:
+            self._signatures(ids, activations, first, probed)
         if take <= 0:
             return
         others = self._other_rows(ids.shape[0], take, first)
-        functions = self.compiled.functions
         take_t = tf.constant(take, tf.int32)
-        activations = functions["forward"](tf.constant(ids))
         for chain in self.chains:
             acts = activations[chain.name]
             sums = self.sums[chain.name]
@@ -319,6 +329,14 @@ class Sample:
             sums["sample_products"] += products.numpy()
             if chain.name in self.splits:
                 self._effects(functions, chain, ids, acts, others, take_t)
+
+    def _signatures(self, ids: np.ndarray, activations: Mapping[str, tf.Tensor], first: int, probed: int) -> None:
+        """Rows first..first + probed - 1 of each layer's signature (maxima over positions) and probe hashes."""
+        hashes = hashing.example_hashes(ids[:probed])
+        for chain in self.chains:
+            sums = self.sums[chain.name]
+            sums["signature"][first: first + probed] = tf.reduce_max(activations[chain.name][:probed], axis=1).numpy()
+            sums["probe_hash"][first: first + probed] = hashes
 
     def _other_rows(self, rows: int, take: int, first: int) -> dict[str, tf.Tensor]:
         if not self.splits:

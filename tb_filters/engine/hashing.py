@@ -63,6 +63,19 @@ def window_hashes(layout: Any, token_ids: np.ndarray) -> np.ndarray:
     return h.view(np.int64) & np.int64(_LOW_63_BITS)
 
 
+def example_hashes(token_ids: np.ndarray) -> np.ndarray:
+    """int64 [rows]: a hash of each row's token ids, all 64 bits (the signatures' probe fingerprint).
+    Each mixing step is a bijection of the running hash, so rows differing in one token always
+    hash differently; other pairs collide with odds around 2**-64."""
+    columns = np.asarray(token_ids).astype(np.int64).view(np.uint64)
+    mix, shift = np.uint64(MIX), np.uint64(SHIFT)
+    h = np.full(columns.shape[0], columns.shape[1], np.uint64)
+    for column in columns.T:
+        h = (h ^ column) * mix
+        h ^= h >> shift
+    return h.view(np.int64)
+
+
 def tensorflow_window_hashes(layout: Any, xla: bool) -> Callable:
     """token ids [B, input_length] -> int64 hashes >= 0 [B * output_length]: `window_hashes`
     in TensorFlow, an XLA kernel with `xla`, else traced into the caller's graph."""

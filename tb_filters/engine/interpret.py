@@ -192,6 +192,7 @@ class _Run:
             outputs=self.sample.outputs,
             inhibiting=self.options.inhibiting,
             token_count_size=token_count_size,
+            probe_examples=self.sample.probe,
         )
 
     def feed(self, batch: np.ndarray, first_example: int | None = None) -> None:

@@ -96,15 +96,16 @@ class Layout:
     outputs: int = 0  # model output units with effects in the state (effects.py); 0: none
     inhibiting: bool = False  # keeps the bottom-k table of pre-activations too
     token_count_size: int = 0  # token ids counted (0: none), for slot preferences
+    probe_examples: int = 0  # the signatures' probe: examples below this global index (0: no signatures)
 
     @property
     def width(self) -> int:
         return self.span.width
 
     def for_step(self) -> "Layout":
-        """Only what the compiled step reads: the sample's outputs and the token counts are summed
-        outside it, so runs differing only there (effects on or off) share one compiled step."""
-        return dataclasses.replace(self, outputs=0, token_count_size=0)
+        """Only what the compiled step reads: the sample's outputs and signatures and the token counts
+        are computed outside it, so runs differing only there (effects on or off) share one compiled step."""
+        return dataclasses.replace(self, outputs=0, token_count_size=0, probe_examples=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,7 +292,8 @@ class _Entries:
 
 def layer_fields(layout: Layout) -> tuple[Any, ...]:
     """Every field of a layer's state, with its kind."""
-    return step_fields(layout) + sample_fields(layout.num_filters, layout.outputs) + count_fields(layout)
+    return (step_fields(layout) + sample_fields(layout.num_filters, layout.outputs, layout.probe_examples)
+            + count_fields(layout))
 
 
 def step_fields(layout: Layout) -> tuple[Any, ...]:
@@ -316,8 +318,11 @@ def inhibiting_windows(layout: Layout) -> Windows | None:
     return next((f for f in step_fields(layout) if isinstance(f, Windows) and f.lowest_first), None)
 
 
-def sample_fields(filters: int, outputs: int) -> tuple[Any, ...]:
-    """The sample (effects.py): sums over the first effect_examples examples by global index."""
+def sample_fields(filters: int, outputs: int, probe: int = 0) -> tuple[Any, ...]:
+    """The sample (effects.py): sums over the first effect_examples examples by global index, and
+    the signatures: per probe example (global index < `probe`) each filter's maximum over positions
+    and a hash of its token ids. Each probe row is written by the one part holding its example and
+    is 0 elsewhere, so adding parts assembles the rows exactly."""
     return (
         Additive("sample_examples", (), np.int64),
         Additive("sample_sum", (filters,), np.float64),
@@ -325,6 +330,8 @@ def sample_fields(filters: int, outputs: int) -> tuple[Any, ...]:
         Additive("sample_products", (filters, filters), np.float64),
         *((Additive("effect_sum", (filters, outputs), np.float64),
            Additive("effect_abs_sum", (filters, outputs), np.float64)) if outputs else ()),
+        *((Additive("signature", (probe, filters), np.float32),
+           Additive("probe_hash", (probe,), np.int64)) if probe else ()),
     )
 
 
