@@ -5,6 +5,7 @@ Public API:
     Options(top_k=..., ...)                  every interpretation option, for every path
     FiltersCallback(sequences, vocab, ...)   a Keras callback
     summary.filters / summary.write_report   TensorBoard summaries
+    match(a, b) / dynamics(steps)            filters matched across runs, and through training
     FiltersError                             bad input
 
 Heavy modules (TensorFlow, Keras) load on first use: TensorBoard imports this
@@ -24,12 +25,16 @@ _LAZY = {
     "interpret": ("tb_filters.engine.interpret", "interpret"),
     "FiltersCallback": ("tb_filters.callback", "FiltersCallback"),
     "summary": ("tb_filters.format.summary", None),
+    "match": ("tb_filters.format.compare", "match"),
+    "dynamics": ("tb_filters.format.compare", "dynamics"),
 }
 
 __all__ = [
     "interpret",
     "FiltersCallback",
     "summary",
+    "match",
+    "dynamics",
     "FiltersError",
     "Options",
     "Report",
