@@ -176,6 +176,16 @@ export const FLOAT_FIELDS = {
     patterns: [{ activation: FLOAT }],
   },
   context: {},
+  match: {
+    cka: FLOAT,
+    threshold: FLOAT,
+    matches: [{ best_correlation: FLOAT, one_to_one_correlation: FLOAT }],
+  },
+  dynamics: {
+    correlation_threshold: FLOAT,
+    jaccard_threshold: FLOAT,
+    filters: [{ correlation: [FLOAT], jaccard: [FLOAT] }],
+  },
 };
 // END generated
 

@@ -58,6 +58,8 @@ class FiltersPlugin(base_plugin.TBPlugin):
             "/compare": self._serve_compare,
             "/search": self._serve_search,
             "/context": self._serve_context,
+            "/match": self._serve_match,
+            "/dynamics": self._serve_dynamics,
             **self._static.routes(),
         }
 
@@ -122,6 +124,20 @@ class FiltersPlugin(base_plugin.TBPlugin):
             run=params.text(request, "run"), layer=params.text(request, "layer"),
             step=params.integer(request, "step", None),
             example=params.required_integer(request, "example", low=0))
+        return self._respond(request, result)
+
+    @wrappers.Request.application
+    def _serve_match(self, request: wrappers.Request) -> wrappers.Response:
+        result = queries.match_impl(
+            self._store, *params.where(request),
+            runs=params.pair(request, "run"), layer=params.text(request, "layer"),
+            step=params.integer(request, "step", None), other_step=params.integer(request, "other_step", None))
+        return self._respond(request, result)
+
+    @wrappers.Request.application
+    def _serve_dynamics(self, request: wrappers.Request) -> wrappers.Response:
+        result = queries.dynamics_impl(self._store, *params.where(request),
+                                       run=params.text(request, "run"), layer=params.text(request, "layer"))
         return self._respond(request, result)
 
     @wrappers.Request.application

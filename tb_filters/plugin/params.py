@@ -95,3 +95,12 @@ def choice(request: wrappers.Request, name: str, choices: tuple[str, ...]) -> st
         raise tb_errors.InvalidArgumentError(
             f"Expected {name} in {choices}. Received: {name}={shown(value)}")
     return value
+
+
+def pair(request: wrappers.Request, name: str) -> list[str]:
+    """A parameter given exactly twice (`run=A&run=B`), in the order given."""
+    values = texts(request, name, required=True, most=2)
+    if len(values) != 2:
+        raise tb_errors.InvalidArgumentError(
+            f"Expected two values of {name} ({name}=A&{name}=B). Received: {len(values)} value")
+    return values

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from tensorboard import errors as tb_errors
 
+from tb_filters.format import compare, payload
 from tb_filters.plugin import views
 from tb_filters.plugin.messages import quoted
 from tb_filters.plugin.store import LayerStep, ReportStore, Series
@@ -244,3 +245,74 @@ def _search_result(layer_step: LayerStep, filter_index: int, ranks: set[int]) ->
     window = layer_step.proto.filters[layer_step.positions[filter_index]].windows[rank]
     return views.search_hit(layer_step.run, layer_step.layer, layer_step.step, filter_index,
                             rank, len(ranks), window, layer_step.table)
+
+
+# Matched filters and training dynamics (compare.py) ------------------------------------------------
+
+# A 1024 x 1024 match with its null takes about a second; bigger layers are matched outside the tab.
+MAX_MATCH_FILTERS = 1024
+MAX_MATCH_PROBE = 16384
+
+
+def match_impl(store: ReportStore, ctx, experiment: str, runs: Sequence[str], layer: str,
+               step: int | None, other_step: int | None) -> dict[str, Any]:
+    """Each filter of `runs[0]`'s layer matched with `runs[1]`'s (see compare.py)."""
+    run, other_run = runs
+    first = store.series(ctx, experiment, run, layer).at(step)
+    second = store.series(ctx, experiment, other_run, layer).at(other_step)
+    note = _match_note(store, experiment, first, second)
+
+    def answer(matched=None) -> dict[str, Any]:
+        return views.match(run, other_run, layer, first.step, second.step, first.num_filters, second.num_filters,
+                           note, matched, second.filter_indices)
+
+    if note:
+        return answer()
+    return store.computed(("match", first.serial, second.serial), lambda: answer(compare.match_arrays(
+        first.step_data().signatures, second.step_data().signatures, first.filter_indices)),
+        size=200 * first.num_filters)
+
+
+def _match_note(store: ReportStore, experiment: str, first: LayerStep, second: LayerStep) -> str:
+    """Why the two steps cannot be matched; "" when they can."""
+    a, b = first.proto, second.proto
+    note = compare.comparable(first.run, payload.availability_of(a, "signatures"), a.probe_examples,
+                              a.probe_fingerprint, second.run, payload.availability_of(b, "signatures"),
+                              b.probe_examples, b.probe_fingerprint)
+    if note:
+        return note
+    if max(first.num_filters, second.num_filters) > MAX_MATCH_FILTERS or a.probe_examples > MAX_MATCH_PROBE:
+        return (f"too big to match here: {first.num_filters} and {second.num_filters} filters on {a.probe_examples} "
+                f"probe examples (at most {MAX_MATCH_FILTERS} filters and {MAX_MATCH_PROBE} examples); "
+                "use tb_filters.match or tb-filters match")
+    if a.probe_examples < 2 or not (first.num_filters and second.num_filters):
+        return f"nothing to match: {first.num_filters} and {second.num_filters} filters on {a.probe_examples} " \
+               "probe examples"
+    for layer_step in (first, second):
+        try:
+            layer_step.step_data()
+        except payload.CorruptReport as e:
+            store.mark_corrupt(experiment, layer_step, f"report is inconsistent: {e}")
+            return f"unreadable signatures in {layer_step.run} at step {layer_step.step}: {e}"
+    return ""
+
+
+def dynamics_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str) -> dict[str, Any]:
+    """Each filter of the layer's latest step, followed through the run's steps (see compare.py)."""
+    series = store.series(ctx, experiment, run, layer)
+    latest = series.at(None)
+    if latest.num_filters > MAX_MATCH_FILTERS * 4:
+        raise tb_errors.NotFoundError(f"Layer {quoted(layer)} of run {quoted(run)} has {latest.num_filters} filters: "
+                                      f"more than the {MAX_MATCH_FILTERS * 4} the tab follows")
+    layer_steps = list(series.steps.values())
+    readable = []
+    for layer_step in layer_steps:
+        try:
+            readable.append((layer_step, layer_step.step_data()))
+        except payload.CorruptReport as e:
+            store.mark_corrupt(experiment, layer_step, f"report is inconsistent: {e}")
+    if not readable:
+        raise tb_errors.NotFoundError(f"Layer {quoted(layer)} of run {quoted(run)} has no readable step")
+    key = ("dynamics", tuple(s.serial for s, _ in readable))
+    return store.computed(key, lambda: views.dynamics(run, layer, compare.dynamics_of([d for _, d in readable])),
+                          size=100 * latest.num_filters * len(readable))

@@ -22,7 +22,7 @@ import numpy as np
 from tensorboard import errors as tb_errors
 from tensorboard.data import provider as tb_provider
 
-from tb_filters.format import metadata, payload
+from tb_filters.format import compare, metadata, payload
 from tb_filters.format.proto import filters_pb2
 from tb_filters.plugin import jsontext, views
 from tb_filters.plugin.jsontext import EncodedJson
@@ -36,6 +36,8 @@ DEFAULT_DOWNSAMPLE = 100
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
 # Characters of cached per-filter JSON.
 DEFAULT_FRAGMENT_CHARS = 256 * 1024 * 1024
+# Bytes of cached match and dynamics answers (a 1024-filter match is ~0.2 MB of dicts).
+DEFAULT_RESULT_BYTES = 64 * 1024 * 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +75,7 @@ class LayerStep:
         self._detects_hits: tuple[dict, dict] | None = None
         self._contexts: dict[int, filters_pb2.Context] | None = None
         self._context_strings: dict[int, str] | None = None
+        self._step_data: compare.StepData | None = None
 
     @property
     def positions(self) -> dict[int, int]:
@@ -98,6 +101,34 @@ class LayerStep:
 
     def histogram_edges(self) -> list[float]:
         return list(self.proto.histogram_edges)
+
+    @property
+    def filter_indices(self) -> list[int]:
+        """`FilterReport.index` of each filter, in the report's order (the signatures' rows)."""
+        return [f.index for f in self.proto.filters]
+
+    def step_data(self) -> compare.StepData:
+        """The signatures (decoded once: float16 [filters, probe] -> float32) and each filter's distinct
+        top windows, as compare.py reads them; CorruptReport when the signatures do not fit the filters."""
+        with self._lock:
+            if self._step_data is None:
+                pb = self.proto
+                self._step_data = compare.StepData(
+                    self.step, pb.probe_fingerprint, self._signatures(),
+                    tuple(self.filter_indices),
+                    tuple(frozenset(tuple(w.token_ids) for w in f.windows) for f in pb.filters))
+            return self._step_data
+
+    def _signatures(self) -> np.ndarray | None:
+        pb = self.proto
+        if payload.availability_of(pb, "signatures") != payload.COMPUTED:
+            return None
+        expected = len(pb.filters) * pb.probe_examples * 2
+        if len(pb.signature_matrix) != expected or pb.probe_examples < 0:
+            raise payload.CorruptReport(f"its signatures hold {len(pb.signature_matrix)} bytes, not {expected} "
+                                        f"({len(pb.filters)} filters x {pb.probe_examples} probe examples x 2)")
+        matrix = np.frombuffer(pb.signature_matrix, dtype="<f2").astype(np.float32)
+        return matrix.reshape(len(pb.filters), pb.probe_examples)
 
     def filter_object(self, index: int, windows_limit: int | None) -> dict[str, Any]:
         if self._computed is None:
@@ -212,13 +243,15 @@ class ReportStore:
                  downsample: int = DEFAULT_DOWNSAMPLE,
                  cache_bytes: int = DEFAULT_CACHE_BYTES,
                  fragment_chars: int = DEFAULT_FRAGMENT_CHARS,
-                 samples_kept: int | None = None):
+                 samples_kept: int | None = None,
+                 result_bytes: int = DEFAULT_RESULT_BYTES):
         self._provider = data_provider
         self._downsample = downsample
         # Steps TensorBoard keeps per layer (None: all); fewer than written means a sample.
         self.samples_kept = samples_kept
         self._series = SizedLru(cache_bytes, lambda s: s.nbytes)
         self._fragments = SizedLru(fragment_chars, len)
+        self._results = SizedLru(result_bytes, lambda entry: entry[0])
         # Steps found corrupt after parsing, per exact series: the listing does
         # not change when they are found, so they are remembered here.
         self._corrupt: dict[tuple[str, str, str], tuple[Hashable, Skipped]] = {}
@@ -312,6 +345,17 @@ class ReportStore:
         # A copy: the cached series may be in use by another request.
         steps = {step: s for step, s in series.steps.items() if step != skipped.step}
         return dataclasses.replace(series, steps=steps, skipped=[*series.skipped, skipped])
+
+    # Computed answers ---------------------------------------------------------
+
+    def computed(self, key: Hashable, make, size: int) -> Any:
+        """`make()`, kept under `key` (which must identify its inputs exactly: the reports' serials)
+        at an estimated `size` bytes; two requests at once may both compute it."""
+        entry = self._results.get(key)
+        if entry is None:
+            entry = (size, make())
+            self._results.put(key, entry)
+        return entry[1]
 
     # JSON ------------------------------------------------------------------
 

@@ -314,9 +314,59 @@ CONTEXT = Shape("context", (
     Key("padding", ListOf(BOOL), "per token: id -1 or `LayerReport.padding_id`"),
 ), message="Context")
 
+MATCH_ENTRY = Shape("match entry", (
+    Key("filter", INT, "a filter of `run` (`FilterReport.index`)"),
+    Key("best", INT, "the filter of `other_run` its signature correlates with most"),
+    Key("best_correlation", FLOAT, "that Pearson correlation of signatures"),
+    Key("one_to_one", INT, "its filter of `other_run` in the one-to-one assignment; null when `other_run` has "
+        "fewer filters and it got none", nullable=True),
+    Key("one_to_one_correlation", FLOAT, "that correlation; null with `one_to_one`", nullable=True),
+    Key("shared", BOOL, "`best_correlation` is above `threshold`"),
+))
+
+MATCH = Shape("match", (
+    Key("run", STR, "the first `run` asked"),
+    Key("other_run", STR, "the second `run` asked"),
+    Key("layer", STR, "as asked"),
+    Key("step", INT, "`run`'s step: `step` as asked, else its latest"),
+    Key("other_step", INT, "`other_run`'s step: `other_step` as asked, else its latest"),
+    Key("comparable", BOOL, "both steps hold signatures on the same probe (and not too many filters)"),
+    Key("note", STR, "why not comparable: \"different probes: ...\", \"no signatures in ...\"; \"\" when comparable"),
+    Key("probe_examples", INT, "`LayerReport.probe_examples` of both; null when not comparable", nullable=True),
+    Key("cka", FLOAT, "linear CKA of the two signature matrices; null when not comparable", nullable=True),
+    Key("threshold", FLOAT, "the null's threshold a best correlation must beat to be shared; null when not "
+        "comparable", nullable=True),
+    Key("shared", INT, "how many filters of `run` are shared; null when not comparable", nullable=True),
+    Key("filters", INT, "how many filters `run`'s layer has"),
+    Key("other_filters", INT, "how many filters `other_run`'s layer has"),
+    Key("matches", ListOf(MATCH_ENTRY), "one per filter of `run`, in its report's order; empty when not comparable"),
+))
+
+DYNAMICS_FILTER = Shape("dynamics filter", (
+    Key("filter", INT, "a filter of the latest step (`FilterReport.index`)"),
+    Key("correlation", ListOf(FLOAT, nullable_items=True),
+        "per step: its signature's correlation with its signature at `latest`; null without signatures there"),
+    Key("jaccard", ListOf(FLOAT, nullable_items=True),
+        "per step: Jaccard index of its distinct top windows (token ids) and those at `latest`; null when "
+        "neither has windows or the step lacks the filter"),
+    Key("settled_step", INT, "the first step from which both stay at or above their thresholds through `latest`; "
+        "null when none before `latest`", nullable=True),
+))
+
+DYNAMICS = Shape("dynamics", (
+    Key("run", STR, "as asked"),
+    Key("layer", STR, "as asked"),
+    Key("steps", ListOf(INT), "the readable steps, ascending"),
+    Key("latest", INT, "the last of `steps`"),
+    Key("correlation_threshold", FLOAT, "what `correlation` must stay at or above to settle (0.9)"),
+    Key("jaccard_threshold", FLOAT, "what `jaccard` must stay at or above to settle (0.5)"),
+    Key("note", STR, "what is missing, e.g. steps without signatures; \"\" when nothing is"),
+    Key("filters", ListOf(DYNAMICS_FILTER), "one per filter of the latest step, in its report's order"),
+))
+
 # Each route's answer, in http_api.md's order.
 ROUTES = {"runs": RUNS, "filters": FILTERS_PAGE, "overview": OVERVIEW, "filter": FILTER_HISTORY,
-          "compare": COMPARE, "search": SEARCH, "context": CONTEXT}
+          "compare": COMPARE, "search": SEARCH, "context": CONTEXT, "match": MATCH, "dynamics": DYNAMICS}
 
 
 # Derivations ---------------------------------------------------------------------------------------
@@ -464,3 +514,31 @@ def search_hit(run: str, layer: str, step: int, filter_index: int, rank: int, ma
     return SEARCH_HIT.make(run=run, layer=layer, step=step, filter=filter_index, rank=rank,
                            activation=window.activation, matches=matches,
                            tokens=table.tokens_or_blank(window.token_refs), count=window.count)
+
+
+def match(run: str, other_run: str, layer: str, step: int, other_step: int, filters: int, other_filters: int,
+          note: str, matched: Any = None, other_indices: list[int] | None = None) -> dict[str, Any]:
+    """The `match` answer from a `compare.LayerMatch` (its `best` and `one_to_one` row positions of
+    `other_run`'s report, `other_indices` their filter indices); not comparable when `matched` is None."""
+    entries = [] if matched is None else [
+        MATCH_ENTRY.make(filter=f.index, best=other_indices[f.best], best_correlation=f.best_correlation,
+                         one_to_one=None if f.one_to_one is None else other_indices[f.one_to_one],
+                         one_to_one_correlation=f.one_to_one_correlation, shared=f.shared)
+        for f in matched.filters]
+    return MATCH.make(run=run, other_run=other_run, layer=layer, step=step, other_step=other_step,
+                      comparable=matched is not None, note=note,
+                      probe_examples=None if matched is None else matched.probe_examples,
+                      cka=None if matched is None else matched.cka,
+                      threshold=None if matched is None else matched.threshold,
+                      shared=None if matched is None else matched.shared_count,
+                      filters=filters, other_filters=other_filters, matches=entries)
+
+
+def dynamics(run: str, layer: str, result: Any) -> dict[str, Any]:
+    """The `dynamics` answer from a `compare.LayerDynamics`."""
+    return DYNAMICS.make(
+        run=run, layer=layer, steps=list(result.steps), latest=result.latest,
+        correlation_threshold=result.correlation_threshold, jaccard_threshold=result.jaccard_threshold,
+        note=result.note,
+        filters=[DYNAMICS_FILTER.make(filter=f.index, correlation=list(f.correlation), jaccard=list(f.jaccard),
+                                      settled_step=f.settled_step) for f in result.filters])

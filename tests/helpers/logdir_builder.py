@@ -141,7 +141,18 @@ def synthetic_layer_report(
         patterns=report_lib.COMPUTED, contexts=report_lib.COMPUTED, inhibiting=report_lib.COMPUTED,
         slot_top_n=SLOT_TOP_N, slot_min_count=3, pattern_share=0.2,
         examples=_contexts(rng, filters, input_length, vocabulary), **effects,
+        **synthetic_signatures(num_filters, min(num_examples, SYNTHETIC_PROBE), np.random.default_rng(seed + 2)),
     )
+
+
+SYNTHETIC_PROBE = 64  # probe examples of the synthetic signatures: the same probe in every run
+
+
+def synthetic_signatures(num_filters: int, probe_examples: int, rng) -> dict:
+    """LayerReport fields of signatures: relu-like maxima, float16, on one probe shared by every run."""
+    matrix = np.maximum(rng.normal(0.5, 1.0, (num_filters, probe_examples)), 0.0).astype("<f2")
+    return dict(signatures=report_lib.COMPUTED, probe_examples=probe_examples,
+                probe_fingerprint=f"synthetic-probe-{probe_examples}", signature_matrix=matrix.tobytes())
 
 
 SYNTHETIC_OUTPUTS = ("negative", "positive")

@@ -100,6 +100,10 @@ def _answers(served, layer: report_lib.LayerReport) -> dict[str, list]:
                                             ("step", 0)])],
         "search": [served.json("search", {"token": "a", "mode": "substring", "limit": 1000})],
         "context": [served.json("context", {"run": RUN, "layer": LAYER, "example": example})],
+        "match": [served.json("match", [("run", RUN), ("run", RUN), ("layer", LAYER), ("step", 0)]),
+                  served.json("match", [("run", RUN), ("run", "v1run"), ("layer", LAYER)])],
+        "dynamics": [served.json("dynamics", {"run": RUN, "layer": LAYER}),
+                     served.json("dynamics", {"run": "v1run", "layer": "conv1d"})],
     }
 
 
