@@ -18,15 +18,18 @@ from tb_filters.engine import redundancy, slots
 from tb_filters.engine import vocab as vocab_lib
 from tb_filters.engine.chains import Chain
 from tb_filters.engine.contributions import contributions
+from tb_filters.engine import state as state_lib
 from tb_filters.engine.state import Described, LayerState, Layout
 from tb_filters.format.report import (
     COMPUTED,
     NOT_DEFINED,
     TURNED_OFF,
     Context,
+    HISTOGRAM_EDGES,
     Effect,
     FilterReport,
     FilterStats,
+    Interval,
     LayerGeometry,
     LayerReport,
     Report,
@@ -63,6 +66,7 @@ def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vo
     bias = _bias(chain.conv)
     positions_seen = examples * plan.output_length
     matter = _matter(chain, layer_state, described)
+    intervals = _intervals(chain, layer_state, vocabulary)
     filters = tuple(
         FilterReport(
             index=f,
@@ -72,6 +76,8 @@ def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vo
             slot_preferences=None if preferences is None else preferences[f],
             patterns=patterns_lib.patterns(windows[f], options.pattern_share) if embedded else None,
             inhibiting=None if inhibiting is None else inhibiting[f],
+            intervals=None if intervals is None else intervals[f],
+            active_examples=int(state["active_examples"][f]),
             **matter[f],
         )
         for f in range(plan.num_filters)
@@ -92,6 +98,8 @@ def layer_report(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vo
         patterns=_availability(embedded, True),
         contexts=COMPUTED if options.contexts else TURNED_OFF,
         inhibiting=COMPUTED if plan.inhibiting else TURNED_OFF,
+        intervals=COMPUTED if plan.interval_samples else TURNED_OFF,
+        interval_samples=plan.interval_samples,
         slot_top_n=options.slot_top_n if preferences is not None else 0,
         slot_min_count=options.min_count if preferences is not None else 0,
         pattern_share=options.pattern_share if embedded else 0.0,
@@ -145,6 +153,34 @@ _FLOAT16_MAX = float(np.finfo(np.float16).max)
 def probe_fingerprint(example_hashes: np.ndarray) -> str:
     """Equal for equal probe token ids in the same order (hashing.example_hashes of each example)."""
     return hashlib.sha256(np.ascontiguousarray(example_hashes, "<i8").tobytes()).hexdigest()
+
+
+def _intervals(chain: Chain, layer_state: LayerState, vocabulary: vocab_lib.Vocabulary
+               ) -> list[tuple[Interval, ...]] | None:
+    """Per filter, each positive histogram bucket holding some position: its exact count (the
+    histogram's; the lowest bucket's exact zeros are not positive) and its sampled windows."""
+    field = state_lib.interval_samples(layer_state.layout)
+    if field is None:
+        return None
+    plan, state = layer_state.layout, layer_state.arrays
+    filters, buckets = plan.num_filters, state_lib.POSITIVE_BUCKETS
+    counts = state["histogram"][state_lib.FIRST_POSITIVE_BUCKET:].T.copy()  # [filters, buckets]
+    counts[:, 0] = state["positive"] - counts[:, 1:].sum(axis=1)
+    # One row of windows per filter (contributions are computed per filter), split by bucket after:
+    # each bucket's sampled entries come first in its slots.
+    table = {column: array.reshape((filters, -1) + array.shape[3:]) for column, array in field.table(state).items()}
+    table["count"] = np.ones(table["flat"].shape, np.int64)
+    windows = _table_windows(chain, plan, table, vocabulary)
+    ends = np.cumsum(np.isfinite(field.table(state)["value"]).sum(axis=2), axis=1).tolist()
+    edges = HISTOGRAM_EDGES[state_lib.FIRST_POSITIVE_BUCKET:]
+    positions = max(1, layer_state.examples * plan.output_length)
+    return [
+        tuple(Interval(low=float(edges[b]), high=float(edges[b + 1]), count=int(counts[f, b]),
+                       share=int(counts[f, b]) / positions,
+                       windows=windows[f][(ends[f][b - 1] if b else 0):ends[f][b]])
+              for b in range(buckets) if counts[f, b])
+        for f in range(filters)
+    ]
 
 
 def _availability(defined: bool, wanted: bool) -> str:

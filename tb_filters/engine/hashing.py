@@ -96,3 +96,41 @@ def tensorflow_window_hashes(layout: Any, xla: bool) -> Callable:
         return tf.reshape(tf.bitwise.bitwise_and(tf.bitcast(h, tf.int64), tf.constant(_LOW_63_BITS, tf.int64)), [-1])
 
     return tf.function(hash_windows, jit_compile=True, autograph=False) if xla else hash_windows
+
+
+# --- position hashes: the interval samples' uniform, reproducible order --------------------------
+
+# splitmix64's finalizer (Steele, Lea, Flood 2014): a bijection of 64 bits whose every output bit
+# depends on every input bit, so hashes of consecutive (example, position) keys look independent.
+_SPLITMIX_ADD = 0x9E3779B97F4A7C15
+_SPLITMIX_MUL_1 = 0xBF58476D1CE4E5B9
+_SPLITMIX_MUL_2 = 0x94D049BB133111EB
+# No position hashes to this: it marks an empty sample slot and sorts after every position.
+NO_SAMPLE = 2**63 - 1
+
+
+def position_hashes(examples: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """int64 in [0, NO_SAMPLE) per (global example index, output position): the key
+    example * 2**32 + position through splitmix64, top bit dropped (numpy)."""
+    key = (np.asarray(examples, np.int64).astype(np.uint64) << np.uint64(32)) + np.asarray(positions).astype(np.uint64)
+    z = key + np.uint64(_SPLITMIX_ADD)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_SPLITMIX_MUL_1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_SPLITMIX_MUL_2)
+    z ^= z >> np.uint64(31)
+    return np.minimum(z.view(np.int64) & np.int64(_LOW_63_BITS), np.int64(NO_SAMPLE - 1))
+
+
+def tensorflow_position_hashes(examples: Any, positions: Any) -> Any:
+    """`position_hashes` in TensorFlow (int64 tensors of one shape), bit for bit."""
+    import tensorflow as tf
+
+    def u64(value):
+        return tf.constant(value, tf.uint64)
+
+    key = tf.bitwise.left_shift(tf.cast(examples, tf.uint64), u64(32)) + tf.cast(positions, tf.uint64)
+    z = key + u64(_SPLITMIX_ADD)
+    z = (z ^ tf.bitwise.right_shift(z, u64(30))) * u64(_SPLITMIX_MUL_1)
+    z = (z ^ tf.bitwise.right_shift(z, u64(27))) * u64(_SPLITMIX_MUL_2)
+    z = z ^ tf.bitwise.right_shift(z, u64(31))
+    h = tf.bitwise.bitwise_and(tf.bitcast(z, tf.int64), tf.constant(_LOW_63_BITS, tf.int64))
+    return tf.minimum(h, tf.constant(NO_SAMPLE - 1, tf.int64))

@@ -192,6 +192,7 @@ class _Run:
             outputs=self.sample.outputs,
             inhibiting=self.options.inhibiting,
             token_count_size=token_count_size,
+            interval_samples=self.options.interval_samples,
             probe_examples=self.sample.probe,
         )
 

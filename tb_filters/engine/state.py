@@ -19,6 +19,9 @@ field has a kind with one merge rule:
                                    first (counts added, the best value, the first
                                    occurrence's index and payload). `lowest_first`
                                    keeps the k lowest values instead (bottom-k).
+    Samples(prefix, s, ...)        per filter and positive histogram bucket, the s
+                                   entries of smallest position hash (then global
+                                   flat index): a bottom-s by hash, see below.
 
 `layer_fields(layout)` lists a layer's fields, in three groups by who computes
 them: `step_fields` (the compiled step builds its initial tensors from their
@@ -61,6 +64,13 @@ of exact per-partial counts: a window above the k-th value of the merge was
 above each partial's k-th value, so each partial holding it kept it.
 
 The in-process engine's one stream needs no settling: step.py's argument.
+
+Interval samples are exact for the same reason as raw windows, more simply:
+an entry's key (hash of its example and position, then its flat index) and
+its bucket are properties of the position alone, partial states hold
+disjoint positions, and the s smallest keys of a union are the s smallest of
+the parts' s smallest. The kept s are a uniform sample of the bucket's
+positions, reproducible, and independent of batching and sharding.
 """
 
 from __future__ import annotations
@@ -72,11 +82,15 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from tb_filters.engine import receptive, redundancy
-from tb_filters.engine.hashing import EMPTY_HASH, window_hashes
+from tb_filters.engine.hashing import EMPTY_HASH, NO_SAMPLE, window_hashes
 from tb_filters.errors import FiltersError
-from tb_filters.format.report import NUM_BUCKETS
+from tb_filters.format.report import HISTOGRAM_EDGES, NUM_BUCKETS
 
 UNSETTLED = -1  # a distinct count the merge could not know; `settle` recounts it
+# The positive histogram buckets, each an interval of the interval samples: [0, 1/64) (positives only,
+# exact zeros counted apart) up to [64, inf).
+POSITIVE_BUCKETS = sum(1 for edge in HISTOGRAM_EDGES[:-1] if edge >= 0)
+FIRST_POSITIVE_BUCKET = NUM_BUCKETS - POSITIVE_BUCKETS
 INHIBITING = "inhibiting_"  # prefix of the bottom-k table of pre-activations (windows that switch a filter off)
 
 
@@ -96,6 +110,7 @@ class Layout:
     outputs: int = 0  # model output units with effects in the state (effects.py); 0: none
     inhibiting: bool = False  # keeps the bottom-k table of pre-activations too
     token_count_size: int = 0  # token ids counted (0: none), for slot preferences
+    interval_samples: int = 0  # windows sampled per positive histogram bucket (0: no interval samples)
     probe_examples: int = 0  # the signatures' probe: examples below this global index (0: no signatures)
 
     @property
@@ -241,6 +256,51 @@ class Windows:
         return arrays[self.key("count")] == UNSETTLED
 
 
+@dataclasses.dataclass(frozen=True)
+class Samples:
+    """[filters, POSITIVE_BUCKETS, s] tables, ascending by (`hash`, `flat`): per filter and positive
+    histogram bucket, the s positions of smallest hashing.position_hashes among those whose activation
+    falls in it. Columns `hash` int64 (NO_SAMPLE when empty), `flat` int64 (-1), `value` float32 (the
+    activation; -inf), `rows` [..., width] int32 (the example's token ids; -1)."""
+
+    filters: int
+    s: int
+    width: int
+    prefix: str = "interval_"
+    columns: tuple[str, ...] = ("hash", "flat", "value", "rows")
+
+    def key(self, column: str) -> str:
+        return self.prefix + column
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.key(c) for c in self.columns)
+
+    def empty(self) -> dict[str, np.ndarray]:
+        shape = (self.filters, POSITIVE_BUCKETS, self.s)
+        return {
+            self.key("hash"): np.full(shape, NO_SAMPLE, np.int64),
+            self.key("flat"): np.full(shape, -1, np.int64),
+            self.key("value"): np.full(shape, -np.inf, np.float32),
+            self.key("rows"): np.full(shape + (self.width,), -1, np.int32),
+        }
+
+    def table(self, arrays: Mapping[str, Any]) -> dict[str, Any]:
+        return {column: arrays[self.key(column)] for column in self.columns}
+
+    def merge(self, a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        joined = {c: np.concatenate([a[self.key(c)], b[self.key(c)]], axis=2) for c in self.columns}
+        groups, both = self.filters * POSITIVE_BUCKETS, 2 * self.s
+        group = np.repeat(np.arange(groups), both)
+        order = np.lexsort((joined["flat"].ravel(), joined["hash"].ravel(), group)).reshape(groups, both)
+        keep = order[:, : self.s].ravel()
+        result = {}
+        for column, array in joined.items():
+            flat = array.reshape((groups * both,) + array.shape[3:])
+            result[self.key(column)] = flat[keep].reshape((self.filters, POSITIVE_BUCKETS, self.s) + array.shape[3:])
+        return result
+
+
 @dataclasses.dataclass
 class _Entries:
     """Non-empty table entries as flat columns, with their filter."""
@@ -307,11 +367,18 @@ def step_fields(layout: Layout) -> tuple[Any, ...]:
         Minimum("min", (f,), np.float32),
         Additive("positive", (f,), np.int64),
         Additive("histogram", (NUM_BUCKETS, f), np.int64),
+        Additive("active_examples", (f,), np.int64),  # examples with some activation > 0
     )
+    if layout.interval_samples:
+        fields += (Samples(f, layout.interval_samples, layout.input_length),)
     if layout.inhibiting:
         fields += (Windows(f, layout.top_k, layout.input_length, layout.distinct, prefix=INHIBITING,
                            lowest_first=True, payload=ROWS),)
     return fields
+
+
+def interval_samples(layout: Layout) -> Samples | None:
+    return next((f for f in step_fields(layout) if isinstance(f, Samples)), None)
 
 
 def inhibiting_windows(layout: Layout) -> Windows | None:

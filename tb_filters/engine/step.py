@@ -151,6 +151,8 @@ def _fold(layout: Layout, batch: _Batch, state: dict) -> tuple[dict, tf.Tensor]:
     new.update(_fold_stats(layout, stats, state))
     fold_top_k = _fold_distinct if layout.distinct else _fold_raw
     new.update(fold_top_k(layout, batch, stats, state))
+    if layout.interval_samples:
+        new.update(_fold_intervals(layout, batch, stats, state))
     return new, _non_finite(batch, stats)
 
 
@@ -243,6 +245,8 @@ def _fold_stats(layout: Layout, stats: _BatchStats, state: dict) -> dict:
         # The zero bucket's row holds only the small positives now.
         "positive": state["positive"] + tf.reduce_sum(stats.counts[_ZERO_BUCKET:NUM_BUCKETS], axis=0),
         "histogram": state["histogram"] + histogram,
+        "active_examples": state["active_examples"] + tf.reduce_sum(
+            tf.cast(stats.example_maxima > 0, tf.int64), axis=0),  # padding rows hold -inf
     }
 
 
@@ -371,6 +375,115 @@ def _fold_distinct(layout: Layout, batch: _Batch, stats: "_BatchStats", state: d
     return batch.kernels.merge({key: kept[key] for key in candidates}, candidates)
 
 
+# --- interval samples ------------------------------------------------------------
+
+
+# A batch's own hash bound lets through about this many positions per (filter, bucket); fewer
+# than the s wanted (s <= 5) happens with odds below e**-25 (Chernoff), and then the batch is
+# selected again without it (exact either way).
+_EXPECTED_PER_BUCKET = 60
+
+
+def _fold_intervals(layout: Layout, batch: _Batch, stats: "_BatchStats", state: dict) -> dict:
+    """Per filter and positive bucket, the s smallest (position hash, flat index) of the state
+    and the batch (state.Samples).
+
+    Only positions hashing at most their (filter, bucket)'s bound can enter: the state's s-th
+    hash once it holds s (most buckets after a batch or two, leaving a handful of candidates), else
+    a bound that about _EXPECTED_PER_BUCKET of the batch's positions in the bucket pass (hashes are
+    uniform: E / count of the hash range). One fused pass over the batch finds the positions with
+    some candidate; only those are looked at again. If a batch bound let fewer than s through
+    where more existed, the batch is selected again with the state's bounds alone."""
+    field = state_lib.interval_samples(layout)
+    table = field.table(state)
+    s, filters, buckets = field.s, layout.num_filters, state_lib.POSITIVE_BUCKETS
+    no_sample = tf.constant(hashing.NO_SAMPLE, tf.int64)
+    state_bound = tf.transpose(table["hash"][:, :, s - 1])  # [buckets, F]; NO_SAMPLE until s are kept
+    in_batch = stats.counts[_ZERO_BUCKET:NUM_BUCKETS]  # [buckets, F], exact zeros counted apart
+    share = _EXPECTED_PER_BUCKET / tf.cast(tf.maximum(in_batch, 1), tf.float64)
+    batch_bound = tf.where(in_batch > _EXPECTED_PER_BUCKET, tf.cast(share * 2.0**63, tf.int64), no_sample)
+    first_example = batch.first_flat // layout.output_length
+
+    def candidates(bound):
+        has = batch.kernels.interval_positions(batch.acts, first_example, batch.valid_rows, bound)
+        positions = tf.where(tf.reshape(has, [-1]))[:, 0]
+        acts = tf.gather(batch.flat, positions)
+        hashes = hashing.tensorflow_position_hashes(first_example + positions // layout.output_length,
+                                                    positions % layout.output_length)
+        where = tf.where(_below_bound(acts, hashes, bound))
+        values = tf.gather_nd(acts, where)
+        bucket = _buckets(values) - _ZERO_BUCKET
+        return (tf.gather(positions, where[:, 0]), tf.cast(where[:, 1], tf.int32) * buckets + bucket,
+                tf.gather(hashes, where[:, 0]), values)
+
+    found = candidates(tf.minimum(state_bound, batch_bound))
+    counted = tf.transpose(tf.reshape(
+        tf.math.unsorted_segment_sum(tf.ones_like(found[1]), found[1], filters * buckets), [filters, buckets]))
+    below = tf.transpose(tf.reduce_sum(tf.cast(table["hash"] <= tf.transpose(batch_bound)[:, :, None], tf.int32), 2))
+    wanting = (batch_bound < state_bound) & (counted + below < s) & (counted < tf.cast(in_batch, tf.int32))
+    position, group, hashes, values = tf.cond(tf.reduce_any(wanting), lambda: candidates(state_bound), lambda: found)
+    batch_entries = {"hash": hashes, "flat": batch.first_flat + position, "value": values}
+    return {field.key(column): value for column, value in
+            _smallest_hashes(layout, batch, table, batch_entries, group, position, s).items()}
+
+
+def _below_bound(acts, hashes, bound):
+    """[N, F]: positive activations whose position hash is at most their (bucket, filter)'s bound."""
+    filters = acts.shape[-1]
+    bucket = tf.clip_by_value(_buckets(acts) - _ZERO_BUCKET, 0, state_lib.POSITIVE_BUCKETS - 1)
+    limit = tf.gather(tf.reshape(bound, [-1]), bucket * filters + tf.range(filters))
+    return (acts > 0) & (hashes[:, None] <= limit)
+
+
+def _interval_positions(acts, first_example, valid_rows, bound):
+    """[B, L]: valid positions where some filter is a candidate (one fusable pass over the batch)."""
+    rows, length, filters = acts.shape
+    example = first_example + tf.range(rows, dtype=tf.int64)[:, None]
+    hashes = hashing.tensorflow_position_hashes(tf.broadcast_to(example, [rows, length]),
+                                                tf.broadcast_to(tf.range(length, dtype=tf.int64), [rows, length]))
+    below = tf.reshape(_below_bound(tf.reshape(acts, [-1, filters]), tf.reshape(hashes, [-1]), bound),
+                       [rows, length, filters])
+    return tf.reduce_any(below, axis=2) & (tf.range(rows) < valid_rows)[:, None]
+
+
+def _smallest_hashes(layout: Layout, batch: _Batch, table: dict, batch_entries: dict, group, position, s: int) -> dict:
+    """The s smallest (hash, flat) per group of the kept entries and the candidates, ascending."""
+    groups = layout.num_filters * state_lib.POSITIVE_BUCKETS
+    kept = {column: tf.reshape(table[column], [-1]) for column in ("hash", "flat", "value")}
+    hashes = tf.concat([kept["hash"], batch_entries["hash"]], axis=0)
+    flats = tf.concat([kept["flat"], batch_entries["flat"]], axis=0)
+    values = tf.concat([kept["value"], batch_entries["value"]], axis=0)
+    groups_of = tf.concat([tf.repeat(tf.range(groups), s), group], axis=0)
+    entries = tf.shape(hashes, out_type=tf.int64)[0]
+    largest = tf.constant(np.iinfo(np.int64).max, tf.int64)
+    picks = []
+    for _ in range(s):
+        smallest = tf.math.unsorted_segment_min(hashes, groups_of, groups)
+        at_smallest = hashes == tf.gather(smallest, groups_of)
+        first = tf.math.unsorted_segment_min(tf.where(at_smallest, flats, largest), groups_of, groups)
+        picked = at_smallest & (flats == tf.gather(first, groups_of)) & (hashes < hashing.NO_SAMPLE)
+        picks.append(tf.math.unsorted_segment_min(tf.where(picked, tf.range(entries), entries), groups_of, groups))
+        hashes = tf.where(picked, largest, hashes)
+    pick = tf.stack(picks, axis=1)  # [groups, s]: an entry, or `entries` for none
+    empty = pick >= entries
+    pick = tf.minimum(pick, entries - 1)
+    all_hashes = tf.concat([kept["hash"], batch_entries["hash"]], axis=0)
+    kept_count = tf.cast(groups * s, tf.int64)
+    from_batch = pick >= kept_count
+    kept_rows = tf.gather(tf.reshape(table["rows"], [groups * s, -1]), tf.minimum(pick, kept_count - 1))
+    batch_rows = batch.example_rows(tf.gather(tf.concat([position, [0]], axis=0),
+                                              tf.clip_by_value(pick - kept_count, 0, tf.shape(position, tf.int64)[0])))
+    shape = [layout.num_filters, state_lib.POSITIVE_BUCKETS, s]
+    return {
+        "hash": tf.reshape(tf.where(empty, tf.constant(hashing.NO_SAMPLE, tf.int64), tf.gather(all_hashes, pick)),
+                           shape),
+        "flat": tf.reshape(tf.where(empty, tf.constant(-1, tf.int64), tf.gather(flats, pick)), shape),
+        "value": tf.reshape(tf.where(empty, tf.constant(-np.inf, tf.float32), tf.gather(values, pick)), shape),
+        "rows": tf.reshape(tf.where(empty[..., None], -1, tf.where(from_batch[..., None], batch_rows, kept_rows)),
+                           shape + [-1]),
+    }
+
+
 # --- inhibiting windows ---------------------------------------------------------
 
 
@@ -406,10 +519,11 @@ class _Kernels:
     histogram_slots: Callable
     example_reductions: Callable
     merge: Callable
+    interval_positions: Callable
 
 
 def _kernels(xla: bool) -> _Kernels:
-    functions = (_histogram_slots, _example_reductions, _merge)
+    functions = (_histogram_slots, _example_reductions, _merge, _interval_positions)
     if xla:
         functions = tuple(tf.function(f, jit_compile=True, autograph=False) for f in functions)
     return _Kernels(xla, *functions)

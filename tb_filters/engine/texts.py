@@ -242,8 +242,9 @@ def _checked_texts(texts: Any) -> list[str]:
 
 def with_originals(report: Report, tokenized: TokenizedTexts) -> Report:
     """The report with each window's original text per slot ("" for padding and outside the text),
-    top and inhibiting windows alike."""
-    examples = [w.example for layer in report for f in layer.filters for w in f.windows + (f.inhibiting or ())]
+    top, inhibiting and interval windows alike."""
+    examples = [w.example for layer in report for f in layer.filters
+                for w in f.windows + (f.inhibiting or ()) + tuple(w for i in f.intervals or () for w in i.windows)]
     originals = tokenized.originals(examples)
     return Report(layers={name: _layer_with_originals(layer, originals) for name, layer in report.layers.items()})
 
@@ -251,7 +252,10 @@ def with_originals(report: Report, tokenized: TokenizedTexts) -> Report:
 def _layer_with_originals(layer: LayerReport, originals: dict[int, list[str] | None]) -> LayerReport:
     filters = tuple(
         dataclasses.replace(f, windows=_windows_with_originals(f.windows, originals),
-                            inhibiting=None if f.inhibiting is None else _windows_with_originals(f.inhibiting, originals))
+                            inhibiting=None if f.inhibiting is None else _windows_with_originals(f.inhibiting, originals),
+                            intervals=None if f.intervals is None else tuple(
+                                dataclasses.replace(i, windows=_windows_with_originals(i.windows, originals))
+                                for i in f.intervals))
         for f in layer.filters
     )
     return dataclasses.replace(layer, filters=filters)
