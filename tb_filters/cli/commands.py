@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="One pass over SEQ; each conv filter's top-k token windows are written to DIR "
                     "as a `filters` summary (one tag per layer) for TensorBoard's Filters tab.",
     ))
+    match = commands.add_parser(
+        "match", help="which filters of two runs do the same thing (shared) and which only one run has",
+        description="Matches each layer's filters of RUN_A and RUN_B (their latest reports) by the correlation of "
+                    "their signatures, and prints the shared filters and those only in one run, with their summaries.")
+    match.add_argument("run_a", metavar="RUN_A", help="a run directory of filters reports (e.g. logs/kernel3)")
+    match.add_argument("run_b", metavar="RUN_B", help="another run directory, interpreted on the same probe")
+    match.add_argument("--layer", action="append", metavar="NAME", dest="layers",
+                       help="a layer to match; repeat for several (default: every layer both runs hold)")
     demo = commands.add_parser("demo", help="train two small text CNNs on a synthetic corpus, with FiltersCallback")
     demo.add_argument("--logdir", required=True, help="writes runs kernel3/ and kernel5/ here")
     demo.add_argument("--epochs", type=int, default=4, help="epochs per model (default: 4)")
@@ -111,6 +119,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command == "demo":
                 written.append("the demo's reports so far")
                 return _run_demo(args)
+            if args.command == "match":
+                from tb_filters.cli import match
+
+                match.run(args.run_a, args.run_b, args.layers)
+                return EXIT_OK
             if args.runner:
                 return _run_interpret_beam(args, beam_args, written)
             return _run_interpret(args, written)
