@@ -141,6 +141,7 @@ const FILTER_FLOATS = {
   slot_preferences: [{ raises: [TOKEN_SCORE_FLOATS], lowers: [TOKEN_SCORE_FLOATS] }],
   patterns: [{ activation: FLOAT }],
   inhibiting: [WINDOW_FLOATS],
+  intervals: [{ low: FLOAT, high: FLOAT, share: FLOAT, windows: [WINDOW_FLOATS] }],
   bias: FLOAT,
   stats: { max: FLOAT, min: FLOAT, mean: FLOAT, positive_fraction: FLOAT },
   windows: [WINDOW_FLOATS],

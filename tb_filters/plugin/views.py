@@ -165,6 +165,13 @@ _PATTERN_KEYS = (
 )
 PATTERN = Shape("pattern", _PATTERN_KEYS, message="Pattern")
 
+INTERVAL = Shape("interval", (
+    *_fields({"low": FLOAT, "high": FLOAT, "count": INT}),
+    Key("share", FLOAT, "`count` / `stats.positions`: the interval's share of all positions"),
+    Key("windows", ListOf(WINDOW), "`Interval.windows`: sampled uniformly, ascending by the hash of (example, "
+                                   "position)"),
+), message="Interval")
+
 FILTER = Shape("filter", (
     Key("summary", STR, "one line from the slot preferences, else the best pattern, else the best window"),
     Key("slot_preferences", ListOf(SLOT), "`FilterReport.slot_preferences`; null unless computed",
@@ -175,6 +182,10 @@ FILTER = Shape("filter", (
     Key("num_inhibiting", INT, "how many `FilterReport.inhibiting`; null unless computed", nullable=True),
     Key("inhibiting", ListOf(WINDOW), "`FilterReport.inhibiting` (up to `windows_limit`); null unless computed",
         nullable=True),
+    Key("intervals", ListOf(INTERVAL), "`FilterReport.intervals`: one per positive histogram bucket holding some "
+                                       "position, ascending; null unless computed", nullable=True),
+    Key("active_examples", INT, "`FilterReport.active_examples`: examples on which it is > 0 somewhere; null when "
+                                "not in the report", nullable=True),
     *_fields({"index": INT, "bias": FLOAT}),
     Key("stats", STATS, field="stats"),
     Key("num_windows", INT, "how many `FilterReport.windows`"),
@@ -410,6 +421,9 @@ def filter_object(f: filters_pb2.FilterReport, table: TokenTable, span_width: in
         num_inhibiting=len(f.inhibiting) if computed["inhibiting"] else None,
         inhibiting=[_window_object(index, rank, w, table, span_width, has_contributions)
                     for rank, w in enumerate(inhibiting)] if computed["inhibiting"] else None,
+        intervals=[_interval_object(index, i, f.stats.positions, table, span_width, has_contributions)
+                   for i in f.intervals] if computed["intervals"] else None,
+        active_examples=payload.optional(f, "active_examples"),
         num_windows=len(f.windows),
         windows=window_objects,
     )
@@ -423,6 +437,13 @@ def _window_object(filter_index: int, rank: int, w: filters_pb2.Window, table: T
         raise CorruptReport(
             f"window {rank} of filter {filter_index} does not match its span of {span_width} slots") from None
     return WINDOW.make(w, tokens=tokens, contributions=contributions, originals=originals)
+
+
+def _interval_object(filter_index: int, interval: filters_pb2.Interval, positions: int, table: TokenTable,
+                     span_width: int, has_contributions: bool) -> dict[str, Any]:
+    return INTERVAL.make(interval, share=interval.count / max(1, positions), windows=[
+        _window_object(filter_index, rank, w, table, span_width, has_contributions)
+        for rank, w in enumerate(interval.windows)])
 
 
 def _summary(f: filters_pb2.FilterReport, table: TokenTable) -> str:

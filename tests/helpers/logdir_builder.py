@@ -139,7 +139,7 @@ def synthetic_layer_report(
         name=name, geometry=geometry, top_k=top_k, distinct=True, num_examples=num_examples,
         filters=filters, has_contributions=True, slot_preferences=report_lib.COMPUTED,
         patterns=report_lib.COMPUTED, contexts=report_lib.COMPUTED, inhibiting=report_lib.COMPUTED,
-        slot_top_n=SLOT_TOP_N, slot_min_count=3, pattern_share=0.2,
+        intervals=report_lib.COMPUTED, interval_samples=INTERVAL_SAMPLES, slot_top_n=SLOT_TOP_N, slot_min_count=3, pattern_share=0.2,
         examples=_contexts(rng, filters, input_length, vocabulary), **effects,
         **synthetic_signatures(num_filters, min(num_examples, SYNTHETIC_PROBE), np.random.default_rng(seed + 2)),
     )
@@ -240,7 +240,33 @@ def _with_detects(rng, f, top_k, geometry, vocabulary, num_examples, positions):
         inhibiting=_own_examples(inhibiting, (2 * f.index + 1) * top_k),
         patterns=patterns.patterns(f.windows),
         slot_preferences=tuple(_slot(rng, j, vocabulary) for j in range(geometry.span_width)),
+        intervals=_intervals(f, _own_examples(f.windows, 2 * f.index * top_k)),
+        active_examples=num_examples // 2 + f.index % (num_examples // 2 or 1),
     )
+
+
+INTERVAL_SAMPLES = 2
+
+
+def _intervals(f, windows) -> tuple:
+    """One interval per positive histogram bucket holding positions, its windows the filter's top windows
+    (their examples have contexts) moved inside it; drawn from no generator, so every other draw stays."""
+    import dataclasses
+
+    edges = report_lib.HISTOGRAM_EDGES
+    first = edges.index(0.0)
+    result = []
+    for b in range(first, report_lib.NUM_BUCKETS):
+        count = f.stats.histogram[b]
+        if not count:
+            continue
+        low, high = edges[b], edges[b + 1]
+        inside = float(np.float32(low * 1.5 if low else high / 2))
+        windows = tuple(dataclasses.replace(w, activation=inside, count=1)
+                        for w in windows[(b - first) % 3:][:INTERVAL_SAMPLES])
+        result.append(report_lib.Interval(low=low, high=high, count=count, share=count / f.stats.positions,
+                                          windows=windows))
+    return tuple(result)
 
 
 def _own_examples(windows, first: int):
