@@ -357,6 +357,53 @@ def payload_rows(spec: PluginWorkload) -> list[Measurement]:
     ]
 
 
+MATCH_PROBE = 2048  # the default probe_examples
+
+
+def match_rows(spec: PluginWorkload, requests: int = 20) -> list[Measurement]:
+    """The `match` route for two 1024-filter layers on a 2048-example probe, through the real plugin
+    in-process: the first request (decode, correlations, null, assignment, CKA) and the cached ones.
+    Run b is run a's filters permuted with 1% noise (all shared); run c is unrelated."""
+    import urllib.parse
+
+    from tb_filters.format import report as report_lib
+    from tb_filters.format import summary
+    from tests.helpers.logdir_builder import synthetic_layer_report
+    from tests.helpers.plugin_harness import serve
+
+    rng = np.random.default_rng(0)
+    signatures = np.maximum(rng.normal(0.5, 1.0, (spec.num_filters, MATCH_PROBE)), 0.0)
+    order = rng.permutation(spec.num_filters)
+    layers = {"a": signatures, "b": signatures[order] + rng.normal(0, 0.01, signatures.shape),
+              "c": np.maximum(rng.normal(0.5, 1.0, signatures.shape), 0.0)}
+    base = synthetic_layer_report(spec.layer, spec.num_filters, 1, 3, workload.vocabulary(1000), seed=0, detects=False)
+    with tempfile.TemporaryDirectory(prefix="tb_filters-bench-match-") as logdir:
+        for run, matrix in layers.items():
+            layer = dataclasses.replace(base, signatures=report_lib.COMPUTED, probe_examples=MATCH_PROBE,
+                                        probe_fingerprint="bench", signature_matrix=matrix.astype("<f2").tobytes())
+            summary.write_report(os.path.join(logdir, run), report_lib.Report({spec.layer: layer}), 0)
+        served = serve(logdir)
+        rows = []
+        for other, what in (("b", "a permuted copy"), ("c", "an unrelated run")):
+            query = urllib.parse.urlencode([("run", "a"), ("run", other), ("layer", spec.layer)])
+            seconds, answers = [], []
+            for _ in range(1 + requests):
+                started = time.perf_counter()
+                response = served.client.get("/data/plugin/filters/match?" + query)
+                seconds.append(time.perf_counter() - started)
+                answers.append(response.status_code == 200 and json.loads(response.data)["comparable"])
+            shared = json.loads(response.data)["shared"]
+            rows += [
+                Measurement("T4", f"route `match`, {spec.num_filters} x {spec.num_filters} filters on a "
+                            f"{MATCH_PROBE}-example probe, {what}, first request", seconds[0] * 1000, "ms",
+                            detail=f"decode, correlations, null, assignment and CKA; {shared} shared",
+                            passed=None if all(answers) else False),
+                Measurement("T4", f"route `match`, {spec.num_filters} x {spec.num_filters} filters, {what}, cached, "
+                            "median", float(np.median(seconds[1:])) * 1000, "ms", detail=f"{requests} requests"),
+            ]
+    return rows
+
+
 def measure(spec: PluginWorkload, sizes: Sizes, parts: set[str], log=print) -> list[Measurement]:
     """Builds the log dir, starts TensorBoard once, and runs the requested parts."""
     with tempfile.TemporaryDirectory(prefix="tb_filters-bench-") as logdir:
@@ -373,4 +420,6 @@ def measure(spec: PluginWorkload, sizes: Sizes, parts: set[str], log=print) -> l
                 rows += overview_rows(server.port, spec, sizes)
             if "LOAD" in parts:
                 rows += load_rows(server, spec, expected, sizes)
+    if "MATCH" in parts:  # in-process, on log dirs of its own
+        rows += match_rows(spec)
     return rows
