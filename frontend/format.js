@@ -95,7 +95,13 @@ const FEATURES = {
   patterns: { name: "patterns", turnOn: null },
   contexts: { name: "contexts", turnOn: "--contexts / contexts=True" },
   inhibiting: { name: "inhibiting windows", turnOn: "--inhibiting / inhibiting=True" },
+  intervals: { name: "across its range", turnOn: "--interval-samples N / interval_samples=N" },
 };
+
+/** An interval of activation as written: "(0, 0.0156)", "[0.5, 1)", "[64, +∞)". */
+export function intervalLabel(low, high) {
+  return `${low === 0 ? "(" : "["}${formatNumber(low)}, ${formatNumber(high)})`;
+}
 
 /**
  * Why a report lacks a feature, and what to do about it, from its availability

@@ -6,6 +6,7 @@ import { formatCount, formatNumber, formatPercent } from "../format.js";
 import { inhibitingSection, patternsSection, slotPreferencesSection, summaryLine } from "./detects.js";
 import { el } from "./dom.js";
 import { histogramSparkline } from "./histogram.js";
+import { rangeSection } from "./intervals.js";
 import { topWindows } from "./windows.js";
 
 export { WINDOWS_SHOWN } from "./windows.js";
@@ -41,6 +42,7 @@ export function filterCard(options) {
     windows.forEach((node) => card.appendChild(node));
   }
   card.appendChild(inhibitingSection(filter, detects, options));
+  card.appendChild(rangeSection(filter, detects, options));
   return card;
 }
 
