@@ -33,6 +33,9 @@ class EngineSizes:
     speedup_target: float = 100.0
     time_ratio_target: float = 1.5
     rss_target_mb: float = 300.0
+    signature_examples: int = 200_000  # SIG: the first this many sequences (a few minutes for its four calls)
+    signature_target: float = 1.05
+    signature_repeats: int = 5  # timed calls of each variant: the cost is a few ms, the noise of shared cores more
 
     @classmethod
     def quick(cls) -> "EngineSizes":
@@ -148,6 +151,77 @@ def t2_rows(w: Workload, log=print) -> list[Measurement]:
                     "bare forward pass", plain_s / forward_s, "x", limit=w.sizes.time_ratio_target,
                     detail=f"interpret {plain_s:.1f} s: slot preferences cost {interpret_s / plain_s:.2f}x"),
     ]
+
+
+def signature_rows(w: Workload, log=print) -> list[Measurement]:
+    """SIG: T2's call (distinct, slot preferences and patterns on) with the default signatures over
+    the same without them (probe_examples=0). Both warmed up, then timed alternately, the best of each
+    kept: other work on the machine slows one call, not the variant. The ratio is of the process's
+    CPU time (what the signatures add is work; wall time on shared cores swings by 2x between calls),
+    the wall-time ratio beside it."""
+    import tb_filters
+
+    n = min(len(w.tokens), w.sizes.signature_examples)
+    tokens, batch, probe = w.tokens[:n], w.sizes.batch_size, tb_filters.Options().probe_examples
+    wall: dict[int, list[float]] = {0: [], probe: []}
+    cpu: dict[int, list[float]] = {0: [], probe: []}
+    for probe_examples in wall:
+        _interpret(w, w.tokens[: 2 * batch], distinct=True, probe_examples=probe_examples)
+    for _ in range(w.sizes.signature_repeats):
+        for probe_examples in wall:
+            started = time.process_time()
+            layer, seconds = _interpret(w, tokens, distinct=True, probe_examples=probe_examples)
+            cpu[probe_examples].append(time.process_time() - started)
+            wall[probe_examples].append(seconds)
+            if probe_examples:
+                computed = layer.signatures == "computed" and layer.probe_examples == min(probe, n)
+                payload = len(layer.signature_matrix)
+    for name, times in (("wall", wall), ("CPU", cpu)):
+        log(f"  {n:,} sequences, {name} time: with signatures {min(times[probe]):.2f} s, without "
+            f"{min(times[0]):.2f} s (every call: {', '.join(f'{t:.2f}' for t in times[probe])} / "
+            f"{', '.join(f'{t:.2f}' for t in times[0])} s)")
+    ratio = min(cpu[probe]) / min(cpu[0])
+    own = _signature_work(w, tokens)
+    log(f"  the signatures' own work inside one call: {own * 1000:.1f} ms")
+    return [
+        Measurement("SIG", f"interpret with signatures (probe {probe:,}) / without, CPU time, {n:,} sequences "
+                    f"(memmap), {w.sizes.filters} filters of {LAYER}", ratio, "x", limit=w.sizes.signature_target,
+                    detail=f"best of {w.sizes.signature_repeats}: CPU {min(cpu[probe]):.2f} s vs {min(cpu[0]):.2f} s, "
+                    f"wall {min(wall[probe]):.2f} s vs {min(wall[0]):.2f} s ({min(wall[probe]) / min(wall[0]):.3f}x); "
+                    f"batch {batch}; signatures computed: {'yes' if computed else 'NO'}",
+                    passed=None if computed else False),
+        Measurement("SIG", "the signatures' own work (maxima over positions, token hashes, float16 bytes and "
+                    "fingerprint), timed inside one call, / interpret's best time without them", own / min(wall[0]),
+                    "x", limit=w.sizes.signature_target - 1,
+                    detail=f"{own * 1000:.1f} ms of {min(wall[0]):.2f} s: what the ratio above cannot resolve"),
+        Measurement("SIG", f"signature payload per layer ({w.sizes.filters} filters x {min(probe, n):,} probe "
+                    "examples, float16)", payload / 1024, "KiB", detail="2 bytes x filters x probe examples"),
+    ]
+
+
+def _signature_work(w: Workload, tokens) -> float:
+    """Seconds spent in the signatures' own steps (effects.Sample._signatures per probe batch,
+    assemble._signatures per layer) during one interpret call, each wrapped with a timer."""
+    from tb_filters.engine import assemble, effects
+
+    spent = [0.0]
+
+    def timed(function):
+        def run(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - started
+        return run
+
+    originals = effects.Sample._signatures, assemble._signatures
+    effects.Sample._signatures, assemble._signatures = timed(originals[0]), timed(originals[1])
+    try:
+        _interpret(w, tokens, distinct=True)
+    finally:
+        effects.Sample._signatures, assemble._signatures = originals
+    return spent[0]
 
 
 def _t2_row(w: Workload, what: str, interpret_s: float, forward_s: float, stats_agree: bool) -> Measurement:

@@ -25,7 +25,7 @@ if REPO not in sys.path:
 from benchmarks import table  # noqa: E402
 from benchmarks.table import Measurement  # noqa: E402
 
-PARTS = ("T1", "T2", "T3", "EFF", "T4", "LOAD", "BEAM")
+PARTS = ("T1", "T2", "T3", "EFF", "SIG", "T4", "LOAD", "BEAM")
 RESULTS = os.path.join(REPO, "benchmarks", "RESULTS.md")
 NOTES = [
     "T1's baseline is the notebook's method reimplemented: per filter a new Keras sub-model "
@@ -49,6 +49,12 @@ NOTES = [
     "second calls (each variant warmed up once); 'without' still finds dead and duplicate filters. The "
     "1024-filter layer is tokens -> embedding -> Conv1D(1024, 3) -> global max pool -> dense(1). The overview "
     "rows time the route on T4's log dir (1024 filters).",
+    "SIG: the cost of the filter signatures (issue 17: each filter's maximum activation on each of the first "
+    "2,048 sequences, the default probe_examples) as a ratio to interpret with probe_examples=0, in the process's "
+    "CPU time (on shared cores wall time swings by 2x between calls; its ratio is in the notes), T2's call on the "
+    "first 200,000 sequences of T2's token file; both variants warmed up, then timed five times alternately, the "
+    "best of each kept. The default probe lies inside the default effect_examples sample, whose forward pass the "
+    "signatures share.",
     "T4: the log dir is written by tests/helpers/logdir_builder.py (1024 filters x top-100 x 10 steps, three "
     "tokens per window with contributions, token ids drawn from a 50,000-token vocabulary). Route latency pages through the "
     "latest step, one request at a time after the warm-ups (the plugin caches each page's JSON, so a page's "
@@ -96,7 +102,8 @@ def _engine_parts(parts: set[str], quick: bool) -> list[Measurement]:
           f"{time.perf_counter() - started:.1f} s", flush=True)
     rows: list[Measurement] = []
     for part, measure in (("T1", engine_targets.t1_rows), ("T2", engine_targets.t2_rows),
-                          ("T3", engine_targets.t3_rows), ("EFF", effects_targets.effect_rows)):
+                          ("T3", engine_targets.t3_rows), ("EFF", effects_targets.effect_rows),
+                          ("SIG", engine_targets.signature_rows)):
         if part in parts:
             rows += _guarded(part, lambda: measure(w))
     return rows
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(table.header_lines(info)), flush=True)
     started = time.perf_counter()
     rows: list[Measurement] = []
-    if parts & {"T1", "T2", "T3", "EFF"}:
+    if parts & {"T1", "T2", "T3", "EFF", "SIG"}:
         rows += _engine_parts(parts, args.quick)
     if parts & {"T4", "LOAD", "EFF"}:
         rows += _guarded("T4/LOAD", lambda: _plugin_parts(parts, args.quick))

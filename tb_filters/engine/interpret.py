@@ -79,7 +79,9 @@ def interpret(
         on the notebook-shaped workload, make bench T2) keeps the windows of lowest
         pre-activation; `contexts` (opt-in: about +3% of the time and ~5x the
         payload at top-100) keeps each window's whole example. `pattern_share`: see
-        `patterns.py`.
+        `patterns.py`. `probe_examples`: each filter's signature, its maximum activation
+        on each of the first N examples (the probe; 2 bytes x filters x N per layer),
+        which tb_filters.match compares across runs probed on the same examples.
 
     Example:
         report = tb_filters.interpret(model, x_test, vocab="word_index.json", top_k=10)

@@ -60,7 +60,11 @@ def assert_reports_equal(got: dict, want: tb_filters.Report) -> None:
     assert list(got) == list(want.layers)
     for name, layer in want.layers.items():
         read = got[name]
-        assert dataclasses.replace(read, filters=()) == dataclasses.replace(layer, filters=())
+        # Shards batch examples apart: their float32 activations, hence the float16 signatures, may round apart.
+        assert (dataclasses.replace(read, filters=(), signature_matrix=b"")
+                == dataclasses.replace(layer, filters=(), signature_matrix=b""))
+        ulp = np.spacing(np.abs(layer.signature_array()).astype(np.float16)).astype(np.float32)
+        assert np.all(np.abs(read.signature_array() - layer.signature_array()) <= ulp), name
         for g, w in zip(read.filters, layer.filters, strict=True):
             assert g.windows == w.windows and g.bias == w.bias, f"{name} filter {w.index}"
             assert (g.inhibiting, g.patterns) == (w.inhibiting, w.patterns), f"{name} filter {w.index}"

@@ -58,6 +58,11 @@ def assert_same_answers(ours, theirs) -> None:
                 == [[t.id for t in s.raises + s.lowers] for s in b.slot_preferences or ()])
         assert a.stats.histogram == b.stats.histogram and a.stats.positions == b.stats.positions
         assert _floats(a) == pytest.approx(_floats(b), rel=1e-5, abs=1e-6), (ours.name, a.index)
+    # The signatures come from the backend's forward pass too, rounded to float16: within one ulp.
+    assert (ours.signatures, ours.probe_examples, ours.probe_fingerprint) == (
+        theirs.signatures, theirs.probe_examples, theirs.probe_fingerprint)
+    ulp = np.spacing(np.abs(theirs.signature_array()).astype(np.float16)).astype(np.float32)
+    assert np.all(np.abs(ours.signature_array() - theirs.signature_array()) <= ulp), ours.name
 
 
 def _identity(w) -> tuple:
