@@ -142,3 +142,58 @@ def _check_planted(layer, run: str, step: int) -> None:
         windows = layer.filters[index].windows
         if not windows or any(w.tokens[len(w.tokens) // 2] != token for w in windows):
             raise AssertionError(f"{run} step {step}: filter {index} does not find {token!r}")
+
+
+# The browser match test's log dir. "original" is the kernel-3 model at steps 0-2 (drifting like
+# kernel3 above, filters 0 and 1 planted); "permuted" is a copy of its last step with conv1d's
+# filters permuted (conv1d_b reads them permuted back): filter k of "permuted" is filter
+# MATCH_PERMUTATION[k] of "original", except that the copies of REPLACED got fresh random
+# kernels, so those filters are in "original" only. "other_data" is "permuted" probed on other
+# examples, which must never be matched.
+ORIGINAL_RUN, PERMUTED_RUN, OTHER_DATA_RUN = "original", "permuted", "other_data"
+MATCH_PERMUTATION = (5, 9, 0, 11, 3, 7, 1, 10, 2, 8, 4, 6)
+REPLACED = (4, 7, 10)
+
+
+def write_match_logdir(path: str | os.PathLike) -> str:
+    """Writes the three runs; returns the log dir."""
+    import tb_filters
+    from tb_filters.format import summary
+
+    logdir = os.fspath(path)
+    data = sequences()
+    interpret = lambda model, examples: tb_filters.interpret(  # noqa: E731
+        model, examples, layers=[LAYER, SECOND_LAYER], vocab=list(VOCABULARY), top_k=TOP_K, batch_size=64,
+        contexts=True)
+    model = build_model(3, seed=0)
+    base_kernel = model.get_layer(LAYER).get_weights()[0]
+    rng = np.random.default_rng(0)
+    for step in STEPS:
+        _set_step_weights(model, base_kernel, step, rng)
+        summary.write_report(os.path.join(logdir, ORIGINAL_RUN), interpret(model, data), step)
+    _permute_filters(model, MATCH_PERMUTATION)
+    inverse = {original: k for k, original in enumerate(MATCH_PERMUTATION)}
+    _replace_filters(model, [inverse[index] for index in REPLACED], rng)
+    report = interpret(model, data)
+    for index, token in PLANTED.items():  # the planted filters moved with the permutation
+        if any(w.tokens[len(w.tokens) // 2] != token for w in report[LAYER].filters[inverse[index]].windows):
+            raise AssertionError(f"permuted filter {inverse[index]} does not find {token!r}")
+    summary.write_report(os.path.join(logdir, PERMUTED_RUN), report, STEPS[-1])
+    summary.write_report(os.path.join(logdir, OTHER_DATA_RUN), interpret(model, sequences(seed=1)), STEPS[-1])
+    return logdir
+
+
+def _permute_filters(model, permutation) -> None:
+    conv, after = model.get_layer(LAYER), model.get_layer(SECOND_LAYER)
+    kernel, bias = conv.get_weights()
+    conv.set_weights([kernel[:, :, list(permutation)], bias[list(permutation)]])
+    next_kernel, next_bias = after.get_weights()
+    after.set_weights([next_kernel[:, list(permutation), :], next_bias])
+
+
+def _replace_filters(model, indices, rng: np.random.Generator) -> None:
+    conv = model.get_layer(LAYER)
+    kernel, bias = conv.get_weights()
+    fresh = rng.standard_normal(kernel[..., indices].shape).astype("float32") * kernel.std()
+    kernel[..., indices] = fresh
+    conv.set_weights([kernel, bias])

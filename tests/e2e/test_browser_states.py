@@ -72,7 +72,8 @@ def test_a_page_of_a_1024_filter_layer_and_its_pager(page, wide_tensorboard):
 
 
 def test_runs_with_other_steps_and_fewer_filters_side_by_side(page, wide_tensorboard):
-    page.goto(plugin_page_url(wide_tensorboard.url, "#runs=wide,late&layer=conv1d"))
+    # Lined up by index: each run's filter i side by side, and "late" out of filters from 16 on.
+    page.goto(plugin_page_url(wide_tensorboard.url, "#runs=wide,late&layer=conv1d&align=index"))
     wait_for_render(page.main_frame)
     expect(page.locator(".step-label")).to_contain_text(f"step {LATE_STEP}  (2 of 2)")
     # "wide" has no step 5: it shows its nearest earlier step, and says so.
