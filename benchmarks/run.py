@@ -25,7 +25,7 @@ if REPO not in sys.path:
 from benchmarks import table  # noqa: E402
 from benchmarks.table import Measurement  # noqa: E402
 
-PARTS = ("T1", "T2", "T3", "EFF", "SIG", "T4", "LOAD", "BEAM")
+PARTS = ("T1", "T2", "T3", "EFF", "SIG", "T4", "LOAD", "MATCH", "BEAM")
 RESULTS = os.path.join(REPO, "benchmarks", "RESULTS.md")
 NOTES = [
     "T1's baseline is the notebook's method reimplemented: per filter a new Keras sub-model "
@@ -66,6 +66,9 @@ NOTES = [
     "every answer is checked once the load is over (status 200, the step, the page's filter indices, each "
     "filter's window count and top window): parsing a 1.6 MB page takes the client ~100 ms of CPU, which "
     "would otherwise sit inside the other threads' timings and on the server's two cores.",
+    "MATCH: the match route (issue 17) in-process through the real plugin on two 1024-filter layers with a "
+    "2,048-example probe: the first request (decoding, correlations, the stratified null, the one-to-one "
+    "assignment, CKA) and the cached ones; one pair is a permuted copy (every filter shared), one unrelated.",
     "BEAM: the T1-T3 token file cut into 16 .npy shards, read by tb_filters.beam.ReadSequences and "
     "interpreted (conv_1, top-10 distinct, batch 1024) by Interpret on Beam's Python DirectRunner, the event "
     "file written by WriteReport; each Beam row is the whole pipeline (worker start-up and model loading "
@@ -161,8 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Measurement] = []
     if parts & {"T1", "T2", "T3", "EFF", "SIG"}:
         rows += _engine_parts(parts, args.quick)
-    if parts & {"T4", "LOAD", "EFF"}:
-        rows += _guarded("T4/LOAD", lambda: _plugin_parts(parts, args.quick))
+    if parts & {"T4", "LOAD", "EFF", "MATCH"}:
+        rows += _guarded("T4/LOAD/MATCH", lambda: _plugin_parts(parts, args.quick))
     if "BEAM" in parts:
         rows += _guarded("BEAM", lambda: _beam_parts(args.quick))
     elapsed = time.perf_counter() - started

@@ -31,10 +31,15 @@ of 64, threshold 0.07). The null here keeps what the layers have in common:
 3. Shuffle `a`'s signatures within each stratum, seeded (answers repeat), and take each
    shuffled filter's best correlation with `b`, over enough shuffles for at least
    `NULL_MAXIMA` (2048) such maxima.
-4. `threshold` is their `NULL_QUANTILE` (0.99) quantile, or `MIN_SHARED_CORRELATION` (0.5)
-   if that is higher; a filter is shared when its best correlation is above it. The floor
-   says what the null cannot: below r = 0.5 a filter shares less than a quarter of its
-   signature's variance with its best match, and is not the same detector.
+4. `threshold` is their `NULL_QUANTILE` (0.99) quantile, kept between
+   `MIN_SHARED_CORRELATION` (0.5) and `MAX_SHARED_THRESHOLD` (0.9); a filter is shared when
+   its best correlation is above it. The floor says what the null cannot: below r = 0.5 a
+   filter shares less than a quarter of its signature's variance with its best match, and
+   is not the same detector. The ceiling: when a layer's signatures are nearly low-rank (an
+   easy task, every filter one of two detectors: the demo's), the null climbs to 0.97 and
+   would call a filter matched at r = 0.94 "only in this run"; above r = 0.9 (81% of the
+   variance shared) the two filters do the same thing on this probe, even where the null
+   cannot tell which member of a cluster is the twin.
 
 If two runs were related only through the layer-wide factors, a filter's best correlation
 would be one more draw of that null: 1% of the filters would be called shared. Measured
@@ -82,6 +87,7 @@ NULL_SEED = 0
 # Below this, a filter shares less than a quarter of its signature's variance (r^2) with its best match:
 # not the same detector, whatever the null says (see the module's docstring).
 MIN_SHARED_CORRELATION = 0.5
+MAX_SHARED_THRESHOLD = 0.9
 MAX_NULL_SHUFFLES = 256
 CORRELATION_THRESHOLD = 0.9
 JACCARD_THRESHOLD = 0.5
@@ -258,7 +264,7 @@ def match_arrays(sa: np.ndarray, sb: np.ndarray, a_indices: Sequence[int] | None
     best = corr.argmax(axis=1)
     best_corr = corr[np.arange(corr.shape[0]), best]
     assigned = one_to_one(corr)
-    threshold = max(MIN_SHARED_CORRELATION, null_threshold(za, zb))
+    threshold = min(MAX_SHARED_THRESHOLD, max(MIN_SHARED_CORRELATION, null_threshold(za, zb)))
     indices = range(corr.shape[0]) if a_indices is None else a_indices
     filters = tuple(
         FilterMatch(index=int(i), best=int(best[r]), best_correlation=float(best_corr[r]),
