@@ -15,17 +15,17 @@ import numpy as np
 
 from tb_filters.engine import patterns as patterns_lib
 from tb_filters.engine import redundancy, slots
+from tb_filters.engine import state as state_lib
 from tb_filters.engine import vocab as vocab_lib
 from tb_filters.engine.chains import Chain
 from tb_filters.engine.contributions import contributions
-from tb_filters.engine import state as state_lib
 from tb_filters.engine.state import Described, LayerState, Layout
 from tb_filters.format.report import (
     COMPUTED,
+    HISTOGRAM_EDGES,
     NOT_DEFINED,
     TURNED_OFF,
     Context,
-    HISTOGRAM_EDGES,
     Effect,
     FilterReport,
     FilterStats,

@@ -75,9 +75,9 @@ class Split:
     """The model cut at a conv layer's ablation point."""
 
     point_layers: tuple  # channel-wise layers from the conv output to the point
-    rest: Any  # keras.Model: [point, *frontier] -> the reached model outputs other than the point, or None
+    rest: Any  # keras.Function: [point, *frontier] -> the reached model outputs other than the point, or None
     point_outputs: tuple[bool, ...]  # per reached model output: it is the point itself (Keras models no identity)
-    frontier: Any  # keras.Model: [token feed, *needed inputs] -> computed frontier tensors, or None
+    frontier: Any  # keras.Function: [token feed, *needed inputs] -> computed frontier tensors, or None
     frontier_kinds: tuple  # per rest input after the point: ("input", name) or ("computed", i)
     needs: tuple[str, ...]  # other model inputs, by name
     columns: np.ndarray  # output units the rest computes (the others do not depend on the layer: effect 0)
@@ -164,13 +164,23 @@ def split(model: Any, chain: chains_lib.Chain) -> Split:
             index += 1
     return Split(
         point_layers=tuple(point_layers),
-        rest=keras.Model([point, *frontier], beyond) if beyond else None,
+        rest=_subgraph([point, *frontier], beyond) if beyond else None,
         point_outputs=tuple(t is point for t in graph.outputs if id(t) in downstream),
-        frontier=keras.Model([chain.feed, *needed], computed) if computed else None,
+        frontier=_subgraph([chain.feed, *needed], computed) if computed else None,
         frontier_kinds=tuple(kinds),
         needs=tuple(t.name for t in needed),
         columns=np.flatnonzero(columns),
     )
+
+
+def _subgraph(inputs: list, outputs: list) -> Any:
+    """The user's model from intermediate tensors to outputs, run layer by layer at inference.
+
+    A `keras.Function`, not a `keras.Model`: a Model on intermediate tensors clones their
+    nodes into the user's layers, after which the user's `model.save()` fails ("could not
+    find node key"); a Function only reads the graph. Its layers run with `training` unset,
+    which outside `fit` is inference (dropout off, batch statistics frozen)."""
+    return keras.Function(inputs, outputs)
 
 
 def _consumers(graph: Any) -> dict[int, list]:
@@ -425,7 +435,7 @@ def _split_functions(split_: Split) -> dict:
         return tf.cast(acts, tf.float32)
 
     def outputs(point_value, frontier):
-        beyond = iter(_as_list(split_.rest([point_value, *frontier], training=False)) if split_.rest else [])
+        beyond = iter(_as_list(split_.rest([point_value, *frontier])) if split_.rest else [])
         result = [point_value if is_point else next(beyond) for is_point in split_.point_outputs]
         rows = point_value.shape[0]
         return tf.concat([tf.reshape(tf.cast(r, tf.float64), [rows, -1]) for r in result], axis=1)
@@ -450,7 +460,7 @@ def _split_functions(split_: Split) -> dict:
     }
     if split_.frontier is not None:
         functions["frontier"] = tf.function(
-            lambda ids, needed: _as_list(split_.frontier([ids, *needed], training=False)), autograph=False)
+            lambda ids, needed: _as_list(split_.frontier([ids, *needed])), autograph=False)
     return functions
 
 

@@ -321,3 +321,15 @@ def test_shards_merged_through_the_state_equal_one_shot(data):
             np.testing.assert_allclose(ours, theirs, atol=OUTPUT_ATOL)  # batches of other shapes round apart
         assert [f.duplicate_of for f in report[name].filters] == [f.duplicate_of for f in one_shot[name].filters]
         assert [f.dead for f in report[name].filters] == [f.dead for f in one_shot[name].filters]
+
+
+def test_the_model_still_saves_and_loads_after_its_effects_were_computed(tmp_path):
+    # Cutting the model at the ablation point must leave the user's graph as it was: a
+    # checkpoint after an epoch of FiltersCallback saves the same model.
+    model, data = notebook_model(), token_data(40)
+    meta = np.random.default_rng(2).random((len(data), 24), dtype=np.float32)
+    layer = tb_filters.interpret(model, data, inputs={"meta": meta})["conv_1"]
+    assert layer.output_names  # the effects ran, through the split
+    model.save(tmp_path / "after.keras")
+    loaded = keras.models.load_model(tmp_path / "after.keras")
+    np.testing.assert_array_equal(loaded.predict([data, meta], verbose=0), model.predict([data, meta], verbose=0))

@@ -139,7 +139,8 @@ def synthetic_layer_report(
         name=name, geometry=geometry, top_k=top_k, distinct=True, num_examples=num_examples,
         filters=filters, has_contributions=True, slot_preferences=report_lib.COMPUTED,
         patterns=report_lib.COMPUTED, contexts=report_lib.COMPUTED, inhibiting=report_lib.COMPUTED,
-        intervals=report_lib.COMPUTED, interval_samples=INTERVAL_SAMPLES, slot_top_n=SLOT_TOP_N, slot_min_count=3, pattern_share=0.2,
+        intervals=report_lib.COMPUTED, interval_samples=INTERVAL_SAMPLES, slot_top_n=SLOT_TOP_N, slot_min_count=3,
+        pattern_share=0.2,
         examples=_contexts(rng, filters, input_length, vocabulary), **effects,
         **synthetic_signatures(num_filters, min(num_examples, SYNTHETIC_PROBE), np.random.default_rng(seed + 2)),
     )

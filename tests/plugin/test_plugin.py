@@ -73,6 +73,10 @@ def expected_filter(f, has_contributions: bool, windows_limit: int | None = None
             for p in patterns],
         "num_inhibiting": None if f.inhibiting is None else len(f.inhibiting),
         "inhibiting": None if inhibiting is None else [_window_dict(w, has_contributions) for w in inhibiting],
+        "intervals": None if f.intervals is None else [
+            {"low": i.low, "high": "Infinity" if i.high == math.inf else i.high, "count": i.count, "share": i.share,
+             "windows": [_window_dict(w, has_contributions) for w in i.windows]} for i in f.intervals],
+        "active_examples": f.active_examples,
         "index": f.index,
         "bias": f.bias,
         "stats": {
