@@ -36,6 +36,9 @@ class EngineSizes:
     signature_examples: int = 200_000  # SIG: the first this many sequences (a few minutes for its four calls)
     signature_target: float = 1.05
     signature_repeats: int = 5  # timed calls of each variant: the cost is a few ms, the noise of shared cores more
+    interval_samples: int = 5  # INT: the issue's default, timed against interval_samples=0 on SIG's sequences
+    interval_time_target: float = 1.10
+    interval_payload_target: float = 1.25
 
     @classmethod
     def quick(cls) -> "EngineSizes":
@@ -196,6 +199,35 @@ def signature_rows(w: Workload, log=print) -> list[Measurement]:
                     detail=f"{own * 1000:.1f} ms of {min(wall[0]):.2f} s: what the ratio above cannot resolve"),
         Measurement("SIG", f"signature payload per layer ({w.sizes.filters} filters x {min(probe, n):,} probe "
                     "examples, float16)", payload / 1024, "KiB", detail="2 bytes x filters x probe examples"),
+    ]
+
+
+def interval_rows(w: Workload, log=print) -> list[Measurement]:
+    """INT: T2's call with interval samples (issue 18) over the same without them, timed as SIG is
+    (warmed up, alternately, best of each, CPU time), and the layer report's payload both ways."""
+    from tb_filters.format import report as report_lib
+
+    n, samples = min(len(w.tokens), w.sizes.signature_examples), w.sizes.interval_samples
+    cpu, layers = {0: [], samples: []}, {}
+    for variant in cpu:
+        _interpret(w, w.tokens[: 2 * w.sizes.batch_size], distinct=True, interval_samples=variant)
+    for _ in range(w.sizes.signature_repeats):
+        for variant in cpu:
+            started = time.process_time()
+            layers[variant], _ = _interpret(w, w.tokens[:n], distinct=True, interval_samples=variant)
+            cpu[variant].append(time.process_time() - started)
+    sizes = {variant: report_lib.to_proto(layer).ByteSize() for variant, layer in layers.items()}
+    log(f"  {n:,} sequences, CPU time: with {samples} samples per interval {min(cpu[samples]):.2f} s, without "
+        f"{min(cpu[0]):.2f} s; payload {sizes[samples]:,} vs {sizes[0]:,} bytes")
+    computed = layers[samples].intervals == "computed"
+    return [
+        Measurement("INT", f"interpret with interval_samples={samples} / without, CPU time, {n:,} sequences, "
+                    f"{w.sizes.filters} filters of {LAYER} (opt-in: over the target)", min(cpu[samples]) / min(cpu[0]),
+                    "x", limit=w.sizes.interval_time_target, passed=None if computed else False,
+                    detail=f"best of {w.sizes.signature_repeats}: {min(cpu[samples]):.2f} s vs {min(cpu[0]):.2f} s"),
+        Measurement("INT", f"layer report with interval_samples={samples} / without (top-{TOP_K}, defaults)",
+                    sizes[samples] / sizes[0], "x", limit=w.sizes.interval_payload_target,
+                    detail=f"{sizes[samples]:,} vs {sizes[0]:,} bytes"),
     ]
 
 

@@ -25,7 +25,7 @@ if REPO not in sys.path:
 from benchmarks import table  # noqa: E402
 from benchmarks.table import Measurement  # noqa: E402
 
-PARTS = ("T1", "T2", "T3", "EFF", "SIG", "T4", "LOAD", "MATCH", "BEAM")
+PARTS = ("T1", "T2", "T3", "EFF", "SIG", "INT", "T4", "LOAD", "MATCH", "BEAM")
 RESULTS = os.path.join(REPO, "benchmarks", "RESULTS.md")
 NOTES = [
     "T1's baseline is the notebook's method reimplemented: per filter a new Keras sub-model "
@@ -55,6 +55,9 @@ NOTES = [
     "first 200,000 sequences of T2's token file; both variants warmed up, then timed five times alternately, the "
     "best of each kept. The default probe lies inside the default effect_examples sample, whose forward pass the "
     "signatures share.",
+    "INT: the cost of interval samples (issue 18: per filter and positive histogram bucket, 5 windows "
+    "sampled by the smallest hashes of (example, position)) on SIG's sequences, timed as SIG is, and the "
+    "layer report's size with and without them; over the time target, so interval_samples is opt-in.",
     "T4: the log dir is written by tests/helpers/logdir_builder.py (1024 filters x top-100 x 10 steps, three "
     "tokens per window with contributions, token ids drawn from a 50,000-token vocabulary). Route latency pages through the "
     "latest step, one request at a time after the warm-ups (the plugin caches each page's JSON, so a page's "
@@ -106,7 +109,7 @@ def _engine_parts(parts: set[str], quick: bool) -> list[Measurement]:
     rows: list[Measurement] = []
     for part, measure in (("T1", engine_targets.t1_rows), ("T2", engine_targets.t2_rows),
                           ("T3", engine_targets.t3_rows), ("EFF", effects_targets.effect_rows),
-                          ("SIG", engine_targets.signature_rows)):
+                          ("SIG", engine_targets.signature_rows), ("INT", engine_targets.interval_rows)):
         if part in parts:
             rows += _guarded(part, lambda: measure(w))
     return rows
@@ -162,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(table.header_lines(info)), flush=True)
     started = time.perf_counter()
     rows: list[Measurement] = []
-    if parts & {"T1", "T2", "T3", "EFF", "SIG"}:
+    if parts & {"T1", "T2", "T3", "EFF", "SIG", "INT"}:
         rows += _engine_parts(parts, args.quick)
     if parts & {"T4", "LOAD", "EFF", "MATCH"}:
         rows += _guarded("T4/LOAD/MATCH", lambda: _plugin_parts(parts, args.quick))

@@ -136,6 +136,11 @@ def test_engine_targets_end_to_end_at_tiny_sizes(tmp_path):
     # The probes report how many examples their interpret saw.
     assert "1,200 vs 300 sequences" in memory.what and "peak (VmHWM) reset" in memory.detail
     assert memory.unit == "MB" and abs(memory.value) < 2_000
+    sampled = dataclasses.replace(sizes, signature_examples=600, signature_repeats=1)
+    time_ratio, payload_ratio = engine_targets.interval_rows(engine_targets.Workload(sampled, data_dir=str(tmp_path)),
+                                                             log=quiet)
+    assert time_ratio.value > 0 and time_ratio.passed is not False  # the intervals were computed
+    assert payload_ratio.value > 1 and payload_ratio.unit == "x"
 
 
 def test_effect_costs_at_tiny_sizes(tmp_path):

@@ -154,10 +154,11 @@ def run(
         run_dir = os.path.join(logdir, name)
         model = build_model(len(train.vocabulary), kernel_size, seed=seed)
         callbacks = [
-            # The demo shows everything the tab can: the opt-in windows that switch filters off and contexts too.
+            # The demo shows everything the tab can: the opt-in windows that switch filters off, contexts and
+            # interval samples too.
             # Its one sigmoid unit is the probability of a positive label: the tab names it so.
             FiltersCallback(held_out.sequences, vocab=held_out.vocabulary, layers=[LAYER_NAME], log_dir=run_dir,
-                            top_k=10, inhibiting=True, contexts=True, class_names=OUTPUT_NAMES),
+                            top_k=10, inhibiting=True, contexts=True, interval_samples=5, class_names=OUTPUT_NAMES),
             EpochScalars(run_dir),
         ]
         history = model.fit(train.sequences, train.labels, validation_data=(held_out.sequences, held_out.labels),

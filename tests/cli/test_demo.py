@@ -159,3 +159,15 @@ def test_kernel5_cards_show_fewer_patterns_than_windows_where_windows_share_patt
             for i in p.windows:
                 window = f.windows[i]
                 assert all(t is None or t == window.tokens[j] for j, t in enumerate(p.tokens))
+
+
+def test_the_demo_samples_every_filter_across_its_range(runs):
+    layer = read_reports(runs)["kernel3"][demo.LAYER_NAME][EPOCHS - 1]
+    assert layer.intervals == "computed" and layer.interval_samples == 5
+    for f in layer.filters:
+        assert f.intervals and f.active_examples is not None
+        for interval in f.intervals:
+            assert 0 < len(interval.windows) <= min(5, interval.count)
+            # Each sampled window lies in its interval (float32 activations, float64 edges).
+            assert all(interval.low <= w.activation < interval.high or (interval.low == 0 and w.activation > 0)
+                       for w in interval.windows)
