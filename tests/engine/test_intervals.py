@@ -26,7 +26,7 @@ from tb_filters.engine import state as state_lib
 from tb_filters.engine import step as step_lib
 from tb_filters.format.report import HISTOGRAM_EDGES
 from tests.engine.test_state import cuts, merge_in_tree
-from tests.helpers.text_models import chain_model, conv, kim_cnn, notebook_model, submodel_outputs, token_data
+from tests.helpers.text_models import chain_model, conv, engine_model, submodel_outputs, token_data
 from tests.helpers.tolerances import ACTIVATION_ATOL, ACTIVATION_RTOL
 
 EDGES = np.asarray(HISTOGRAM_EDGES)
@@ -82,19 +82,7 @@ def assert_intervals_match(layer, brute: list[list[tuple]], positions: int) -> N
                        and w.activation < interval.high for w in interval.windows)
 
 
-@functools.lru_cache(maxsize=None)
-def model(name: str) -> keras.Model:
-    if name == "notebook":
-        return notebook_model()
-    if name == "kim":
-        return kim_cnn()
-    # A dead relu filter (zero kernel, negative bias) beside live ones.
-    layer = conv(3, 3, "conv", activation="relu", padding="same")
-    built = chain_model(layer)
-    kernel, bias = layer.get_weights()
-    kernel[:, :, 0], bias[0] = 0.0, -1.0
-    layer.set_weights([kernel, bias])
-    return built
+model = functools.lru_cache(maxsize=None)(engine_model)  # built once per module: tracing is the cost
 
 
 def conv_layers(net: keras.Model) -> list[str]:

@@ -11,7 +11,6 @@ import functools
 
 import hypothesis
 import hypothesis.strategies as st
-import keras
 import numpy as np
 import pytest
 
@@ -20,7 +19,7 @@ from tb_filters.engine import assemble, hashing, receptive
 from tb_filters.engine import interpret as interpret_lib
 from tb_filters.engine import state as state_lib
 from tb_filters.format.report import HISTOGRAM_EDGES, NUM_BUCKETS
-from tests.helpers.text_models import chain_model, conv, kim_cnn, notebook_model, token_data
+from tests.helpers.text_models import engine_model, token_data
 from tests.helpers.tolerances import (
     ACTIVATION_ATOL,
     ACTIVATION_RTOL,
@@ -258,19 +257,7 @@ def test_bottom_k_windows_keep_the_lowest_first():
 # --- the engine: small real Keras models ---------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
-def model(name: str) -> keras.Model:
-    if name == "notebook":
-        return notebook_model()
-    if name == "kim":
-        return kim_cnn()
-    # A dead relu filter (zero kernel, negative bias): all its windows tie at 0.
-    layer = conv(3, 3, "conv", activation="relu", padding="same")
-    built = chain_model(layer)
-    kernel, bias = layer.get_weights()
-    kernel[:, :, 0], bias[0] = 0.0, -1.0
-    layer.set_weights([kernel, bias])
-    return built
+model = functools.lru_cache(maxsize=None)(engine_model)  # built once per module: tracing is the cost
 
 
 # Everything a filter detects, the opt-in tables too: their states merge like the top-k's.

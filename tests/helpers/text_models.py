@@ -104,3 +104,18 @@ def randomize_normalization(model: keras.Model, seed: int = 5) -> keras.Model:
             weights = [rng.uniform(0.5, 1.5, w.shape).astype(np.float32) for w in layer.get_weights()]
             layer.set_weights(weights)
     return model
+
+
+def engine_model(name: str) -> keras.Model:
+    """The engine tests' small models by name: "notebook", "kim", or "dead" (one conv whose filter 0
+    is dead: zero kernel, negative bias, so all its relu windows tie at 0, beside live ones)."""
+    if name == "notebook":
+        return notebook_model()
+    if name == "kim":
+        return kim_cnn()
+    layer = conv(3, 3, "conv", activation="relu", padding="same")
+    built = chain_model(layer)
+    kernel, bias = layer.get_weights()
+    kernel[:, :, 0], bias[0] = 0.0, -1.0
+    layer.set_weights([kernel, bias])
+    return built
