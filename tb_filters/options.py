@@ -113,7 +113,7 @@ class Options:
     interval_samples: int = _option(
         0, "per filter and activation interval (each positive histogram bucket), N windows sampled uniformly "
            "and reproducibly, the N smallest hashes of (example, position); 0: none (opt-in: at N=5 about "
-           "+40%% of the time and +22%% of the report size, make bench T2)", check=_at_least(0), metavar="N")
+           "+20-40%% of the time and +22%% of the report size, make bench INT)", check=_at_least(0), metavar="N")
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
