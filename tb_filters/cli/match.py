@@ -13,7 +13,7 @@ import os
 from typing import Callable
 
 from tb_filters.errors import FiltersError
-from tb_filters.format import compare, metadata
+from tb_filters.format import compare, metadata, summary
 from tb_filters.format import report as report_lib
 
 EVENT_FILES = "events.out.tfevents.*"
@@ -22,19 +22,12 @@ EVENT_FILES = "events.out.tfevents.*"
 def latest_reports(run_dir: str) -> dict[str, tuple[int, report_lib.LayerReport]]:
     """Layer -> (step, report) of its latest step over every event file of the run directory
     (the later-written report wins a step written twice, as in TensorBoard)."""
-    from tensorboard.backend.event_processing import event_file_loader
-    from tensorboard.util import tensor_util
-
     files = sorted(glob.glob(os.path.join(glob.escape(run_dir), EVENT_FILES))) if os.path.isdir(run_dir) else []
     found: dict[str, tuple[int, float, bytes]] = {}
     for path in files:
-        for event in event_file_loader.EventFileLoader(path).Load():
-            for value in event.summary.value:
-                if value.metadata.plugin_data.plugin_name != metadata.PLUGIN_NAME:
-                    continue
-                key = (int(event.step), float(event.wall_time))
-                if value.tag not in found or key >= found[value.tag][:2]:
-                    found[value.tag] = (*key, tensor_util.make_ndarray(value.tensor).item())
+        for step, wall_time, tag, payload in summary.read_payloads(path):
+            if tag not in found or (step, wall_time) >= found[tag][:2]:
+                found[tag] = (step, wall_time, payload)
     if not found:
         raise FiltersError(f"Expected a run directory holding filters reports. Received: {run_dir}"
                            f"{_runs_inside(run_dir)}")

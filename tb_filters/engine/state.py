@@ -167,8 +167,26 @@ class Minimum(_Elementwise):
     combine = staticmethod(np.minimum)
 
 
+class _Columns:
+    """A field of several arrays (its `columns`), each kept under the field's `prefix`."""
+
+    prefix: str
+    columns: tuple[str, ...]
+
+    def key(self, column: str) -> str:
+        return self.prefix + column
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.key(c) for c in self.columns)
+
+    def table(self, arrays: Mapping[str, Any]) -> dict[str, Any]:
+        """This field's arrays (or the step's tensors) by column name."""
+        return {column: arrays[self.key(column)] for column in self.columns}
+
+
 @dataclasses.dataclass(frozen=True)
-class Windows:
+class Windows(_Columns):
     """[filters, k] tables: `value` float32, `flat` int64 (example * output_length + position),
     `count` int64, payload columns [filters, k, width] int32 (the engine's: `rows`, each entry's
     whole example, width = input_length), `hash` int64 if distinct.
@@ -182,16 +200,9 @@ class Windows:
     lowest_first: bool = False
     payload: tuple[str, ...] = ("tokens",)
 
-    def key(self, column: str) -> str:
-        return self.prefix + column
-
     @property
     def columns(self) -> tuple[str, ...]:
         return ("value", "flat", "count") + self.payload + (("hash",) if self.distinct else ())
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(self.key(c) for c in self.columns)
 
     @property
     def empty_value(self) -> float:
@@ -218,10 +229,6 @@ class Windows:
             shape = (self.filters, self.k, self.width) if column in self.payload else (self.filters, self.k)
             result[column] = np.full(shape, fill, dtype)
         return result
-
-    def table(self, arrays: Mapping[str, Any]) -> dict[str, Any]:
-        """This field's arrays (or the step's tensors) by column name."""
-        return {column: arrays[self.key(column)] for column in self.columns}
 
     def canonical(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Empty entries hold the fill values (the engine leaves whatever its last top-k gathered)."""
@@ -257,7 +264,7 @@ class Windows:
 
 
 @dataclasses.dataclass(frozen=True)
-class Samples:
+class Samples(_Columns):
     """[filters, POSITIVE_BUCKETS, s] tables, ascending by (`hash`, `flat`): per filter and positive
     histogram bucket, the s positions of smallest hashing.position_hashes among those whose activation
     falls in it. Columns `hash` int64 (NO_SAMPLE when empty), `flat` int64 (-1), `value` float32 (the
@@ -269,13 +276,6 @@ class Samples:
     prefix: str = "interval_"
     columns: tuple[str, ...] = ("hash", "flat", "value", "rows")
 
-    def key(self, column: str) -> str:
-        return self.prefix + column
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(self.key(c) for c in self.columns)
-
     def empty(self) -> dict[str, np.ndarray]:
         shape = (self.filters, POSITIVE_BUCKETS, self.s)
         return {
@@ -284,9 +284,6 @@ class Samples:
             self.key("value"): np.full(shape, -np.inf, np.float32),
             self.key("rows"): np.full(shape + (self.width,), -1, np.int32),
         }
-
-    def table(self, arrays: Mapping[str, Any]) -> dict[str, Any]:
-        return {column: arrays[self.key(column)] for column in self.columns}
 
     def merge(self, a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         joined = {c: np.concatenate([a[self.key(c)], b[self.key(c)]], axis=2) for c in self.columns}

@@ -16,6 +16,7 @@ import itertools
 import os
 import socket
 import time
+from typing import Iterator
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.util import tensor_util
@@ -119,18 +120,24 @@ def write_report(logdir: str, report, step: int, wall_time: float | None = None,
 
 
 def read_report(path: str) -> report_lib.Report:
-    """The Report in one event file (`write_report`'s, or Beam's WriteReport's), read by
-    TensorBoard's own loader: local paths, and gs:// etc. where TensorFlow is installed."""
+    """The Report in one event file (`write_report`'s, or Beam's WriteReport's): local paths,
+    and gs:// etc. where TensorFlow is installed."""
+    layers = {}
+    for _, _, _, payload in read_payloads(path):
+        layer = report_lib.from_proto(metadata.parse_layer_report(payload))
+        layers[layer.name] = layer
+    return report_lib.Report(layers=layers)
+
+
+def read_payloads(path: str) -> Iterator[tuple[int, float, str, bytes]]:
+    """(step, wall time, tag, payload) of every `filters` summary in one event file, in file
+    order, read by TensorBoard's own loader; decode a payload with `metadata.parse_layer_report`."""
     from tensorboard.backend.event_processing import event_file_loader
 
-    layers = {}
     for event in event_file_loader.EventFileLoader(path).Load():
         for value in event.summary.value:
             if value.metadata.plugin_data.plugin_name == metadata.PLUGIN_NAME:
-                payload = tensor_util.make_ndarray(value.tensor).item()
-                layer = report_lib.from_proto(metadata.parse_layer_report(payload))
-                layers[layer.name] = layer
-    return report_lib.Report(layers=layers)
+                yield int(event.step), float(event.wall_time), value.tag, tensor_util.make_ndarray(value.tensor).item()
 
 
 def _tensorflow():
