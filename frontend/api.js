@@ -125,8 +125,8 @@ async function cached(cache, key, fetchAnswer) {
 }
 
 async function getRoute(route, params, signal) {
-  // A route without floats has no FLOAT_FIELDS entry until its shape is declared.
-  return reviveFloats(await getJson(route, params, signal), FLOAT_FIELDS[route] ?? {});
+  // Every route has an entry: FLOAT_FIELDS is rendered from all the routes' declared shapes.
+  return reviveFloats(await getJson(route, params, signal), FLOAT_FIELDS[route]);
 }
 
 // Where each route's floats sit (http_api.md): FLOAT marks a float, [x] an array

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
+
 from tb_filters.format.proto import filters_pb2
 
 # Whether a feature of "what a filter detects" is in a layer report.
@@ -49,6 +51,16 @@ def availability(pb: filters_pb2.LayerReport) -> dict[str, str]:
 def computed(pb: filters_pb2.LayerReport) -> dict[str, bool]:
     """Every feature of DETECTS_FEATURES -> whether its per-filter fields are filled."""
     return {feature: text == COMPUTED for feature, text in availability(pb).items()}
+
+
+def signatures(matrix: bytes, filters: int, probe_examples: int) -> np.ndarray:
+    """`signature_matrix` bytes (float16 little-endian, [filters, probe_examples]) as float32;
+    CorruptReport when they do not hold that many."""
+    expected = filters * probe_examples * 2
+    if len(matrix) != expected or probe_examples < 0:
+        raise CorruptReport(f"its signatures hold {len(matrix)} bytes, not {expected} "
+                            f"({filters} filters x {probe_examples} probe examples x 2)")
+    return np.frombuffer(matrix, dtype="<f2").astype(np.float32).reshape(filters, probe_examples)
 
 
 def optional(message, field: str):

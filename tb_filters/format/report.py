@@ -226,8 +226,7 @@ class LayerReport:
     def signature_array(self) -> np.ndarray:
         """[filters, probe_examples] float32: each filter's maximum activation over positions on
         each probe example (stored as float16: about 3 significant digits)."""
-        matrix = np.frombuffer(self.signature_matrix, dtype="<f2").astype(np.float32)
-        return matrix.reshape(len(self.filters), self.probe_examples)
+        return payload.signatures(self.signature_matrix, len(self.filters), self.probe_examples)
 
     def to_summary_json(self) -> dict[str, str]:
         """{"Filter_i": one-line summary}, keyed like the notebook's export."""

@@ -123,12 +123,7 @@ class LayerStep:
         pb = self.proto
         if payload.availability_of(pb, "signatures") != payload.COMPUTED:
             return None
-        expected = len(pb.filters) * pb.probe_examples * 2
-        if len(pb.signature_matrix) != expected or pb.probe_examples < 0:
-            raise payload.CorruptReport(f"its signatures hold {len(pb.signature_matrix)} bytes, not {expected} "
-                                        f"({len(pb.filters)} filters x {pb.probe_examples} probe examples x 2)")
-        matrix = np.frombuffer(pb.signature_matrix, dtype="<f2").astype(np.float32)
-        return matrix.reshape(len(pb.filters), pb.probe_examples)
+        return payload.signatures(pb.signature_matrix, len(pb.filters), pb.probe_examples)
 
     def filter_object(self, index: int, windows_limit: int | None) -> dict[str, Any]:
         if self._computed is None:
