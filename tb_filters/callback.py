@@ -88,7 +88,7 @@ class FiltersCallback(keras.callbacks.Callback):
         self.vocab = _load_vocab(vocab)
         self.layers = checks.layer_names(layers)
         self.log_dir = _check_log_dir(log_dir)
-        self.inputs = _check_inputs(inputs)
+        self.inputs = checks.named_inputs(inputs)
         self.written: list[tuple[int, str]] = []  # (epoch, event file) per report
         self._warned = False
 
@@ -148,14 +148,6 @@ def _check_sequences(sequences: Any) -> None:
             "Expected sequences that can be read every epoch (an array, a tf.data.Dataset, a list of batches). "
             f"Received: a one-shot iterator ({type(sequences).__name__})"
         )
-
-
-def _check_inputs(inputs: Any) -> dict[str, Any] | None:
-    if inputs is None:
-        return None
-    if not isinstance(inputs, dict) or not all(isinstance(name, str) for name in inputs):
-        raise FiltersError(f"Expected inputs as a dict {{input name: array}}. Received: {type(inputs).__name__}")
-    return dict(inputs)
 
 
 def _load_vocab(vocab: Any):

@@ -5,7 +5,7 @@ expected and what was received."""
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -39,6 +39,15 @@ def layer_names(layers: str | Sequence[Any] | None) -> list[str] | None:
             f"Received: {bad[0] if bad else 'an empty list'!r}"
         )
     return list(dict.fromkeys(names))
+
+
+def named_inputs(inputs: Any) -> dict[str, Any]:
+    """A model's other inputs, {input name: array}; None is none ({})."""
+    if inputs is None:
+        return {}
+    if not isinstance(inputs, Mapping) or not all(isinstance(name, str) for name in inputs):
+        raise FiltersError(f"Expected inputs as a dict {{input name: array}}. Received: {type(inputs).__name__}")
+    return dict(inputs)
 
 
 def token_ids(array: np.ndarray, what: str, hint: str = "", allow_empty: bool = False) -> np.ndarray:

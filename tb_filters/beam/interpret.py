@@ -168,11 +168,8 @@ class _Engine:
 
 def _sample_rows(inputs: Mapping[str, Any] | None, limit: int) -> tuple[tuple[str, np.ndarray], ...]:
     """The other inputs' rows the effects read: the sample is the first `limit` examples (0: all)."""
-    if inputs is None:
-        return ()
-    if not isinstance(inputs, Mapping):
-        raise FiltersError(f"Expected inputs as a dict {{input name: array}}. Received: {type(inputs).__name__}")
-    return tuple((name, np.asarray(array if limit == 0 else array[:limit])) for name, array in inputs.items())
+    return tuple((name, np.asarray(array if limit == 0 else array[:limit]))
+                 for name, array in checks.named_inputs(inputs).items())
 
 
 def _local_copy(path: str, folder: str) -> str:

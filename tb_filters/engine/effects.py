@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tb_filters import checks
 from tb_filters.engine import backends, hashing
 from tb_filters.engine import chains as chains_lib
 from tb_filters.engine import state as state_lib
@@ -120,13 +121,9 @@ def other_input_names(model: Any, chains: Sequence[chains_lib.Chain]) -> list[st
 
 def check_inputs(model: Any, chains: Sequence[chains_lib.Chain], inputs: Mapping[str, Any] | None) -> dict:
     """The other inputs as float/int arrays by name; unknown names are an error."""
-    if inputs is None:
-        return {}
-    if not isinstance(inputs, Mapping):
-        raise FiltersError(f"Expected inputs as a dict {{input name: array}}. Received: {type(inputs).__name__}")
     known = other_input_names(model, chains)
     arrays = {}
-    for name, value in inputs.items():
+    for name, value in checks.named_inputs(inputs).items():
         if name not in known:
             raise FiltersError(
                 f"Expected inputs named among the model's other inputs {known}. Received input name {name!r}"
