@@ -59,6 +59,11 @@ class ExpectedFilter:
 
 Expected = dict[int, list[ExpectedFilter]]  # step -> filters by index
 
+# A page as the tab asks it (frontend/panels/grid.js): closed cards of 10 windows; a card's
+# slot preferences, inhibiting windows and intervals come from `details` when it is opened.
+TAB_PAGE = {"parts": "card", "windows_limit": 10}
+ON_DEMAND = ("slot_preferences", "inhibiting", "intervals")
+
 
 def build_logdir(spec: PluginWorkload, path: str) -> Expected:
     """Writes the run with the plugin engineer's builder; returns what each step holds."""
@@ -78,8 +83,10 @@ def build_logdir(spec: PluginWorkload, path: str) -> Expected:
 
 
 def page_problems(status: int, body: bytes, spec: PluginWorkload, expected: Expected, step: int,
-                  offset: int, windows_limit: int | None = None) -> list[str]:
-    """Why a `filters` response is wrong, or [] when it is right."""
+                  offset: int, asked: dict | None = None) -> list[str]:
+    """Why a `filters` response to the `asked` parameters is wrong, or [] when it is right."""
+    asked = asked or {}
+    windows_limit, card = asked.get("windows_limit"), asked.get("parts") == "card"
     where = f"step {step} offset {offset}"
     if status != 200:
         return [f"{where}: status {status}: {body[:200]!r}"]
@@ -93,10 +100,14 @@ def page_problems(status: int, body: bytes, spec: PluginWorkload, expected: Expe
         return [f"{where}: filters {indices[:3]}...{indices[-3:]}, expected {wanted[0]}..{wanted[-1]}"]
     problems = []
     shown = spec.top_k if windows_limit is None else min(windows_limit, spec.top_k)
+    if card != bool(page["on_demand"]):
+        problems.append(f"{where}: on_demand is {page['on_demand']} for parts={asked.get('parts')}")
     for f in page["filters"]:
         truth = expected[step][f["index"]]
         first = f["windows"][0] if f["windows"] else {}
-        if (f["num_windows"], len(f["windows"])) != (truth.num_windows, shown):
+        if card and any(f[key] is not None for key in ON_DEMAND):
+            problems.append(f"{where}: filter {f['index']} of a card page holds an on-demand part")
+        elif (f["num_windows"], len(f["windows"])) != (truth.num_windows, shown):
             problems.append(f"{where}: filter {f['index']} has {len(f['windows'])} of {f['num_windows']} windows")
         elif (first["activation"], tuple(first["tokens"])) != (truth.first_activation, truth.first_tokens):
             problems.append(f"{where}: filter {f['index']} top window differs from the one written")
@@ -115,19 +126,19 @@ class Latencies:
 
 
 def sequential_latency(port: int, spec: PluginWorkload, expected: Expected, requests: int = 50,
-                       warmups: int = 5, windows_limit: int | None = None, step: int | None = None) -> Latencies:
+                       warmups: int = 5, asked: dict | None = None, step: int | None = None) -> Latencies:
     """Pages through one step (default: the latest) one request at a time, as a person paging would."""
     client = live_tensorboard.Client(port)
     step = spec.latest_step if step is None else step
     offsets = spec.page_offsets()
-    params = {} if windows_limit is None else {"windows_limit": windows_limit}
+    params = asked or {}
     seconds, problems, correct = [], [], 0
     try:
         for i in range(warmups + requests):
             offset = offsets[i % len(offsets)]
             status, body, took = client.get("filters", run=spec.run, layer=spec.layer, step=step,
                                             offset=offset, limit=spec.page_size, **params)
-            wrong = page_problems(status, body, spec, expected, step, offset, windows_limit)
+            wrong = page_problems(status, body, spec, expected, step, offset, params)
             problems += wrong
             correct += not wrong
             if i >= warmups:
@@ -163,7 +174,8 @@ def _one_client(port: int, spec: PluginWorkload, seed: int, requests: int,
             step, offset = rng.randrange(spec.steps), rng.choice(spec.page_offsets())
             try:
                 status, body, gzipped, took = client.get_raw("filters", run=spec.run, layer=spec.layer,
-                                                             step=step, offset=offset, limit=spec.page_size)
+                                                             step=step, offset=offset, limit=spec.page_size,
+                                                             **TAB_PAGE)
             except OSError as e:
                 problems.append(f"client {seed}: step {step} offset {offset}: {e}")
                 continue
@@ -189,7 +201,7 @@ def concurrent_load(port: int, spec: PluginWorkload, expected: Expected, clients
     correct = 0
     for a in answers:
         body = gzip.decompress(a.body) if a.gzipped else a.body
-        wrong = page_problems(a.status, body, spec, expected, a.step, a.offset)
+        wrong = page_problems(a.status, body, spec, expected, a.step, a.offset, TAB_PAGE)
         problems += wrong
         correct += not wrong
     return Latencies(tuple(a.seconds for a in answers), tuple(problems), correct, wall)
@@ -287,30 +299,65 @@ def overview_rows(port: int, spec: PluginWorkload, sizes: Sizes) -> list[Measure
     ]
 
 
+def details_latency(port: int, spec: PluginWorkload, requests: int = 50) -> Latencies:
+    """The `details` route as a card's opened section asks it: a filter no request has touched yet, each time."""
+    client = live_tensorboard.Client(port)
+    seconds, problems = [], []
+    try:
+        for index in range(requests):
+            status, body, took = client.get("details", run=spec.run, layer=spec.layer, step=spec.latest_step,
+                                            filter=index)
+            answer = json.loads(body) if status == 200 else {}
+            if answer.get("filter") != index or any(answer.get(key) is None for key in ON_DEMAND):
+                problems.append(f"details of filter {index}: status {status}: {body[:200]!r}")
+            seconds.append(took)
+    finally:
+        client.close()
+    return Latencies(tuple(seconds), tuple(problems), requests - len(problems))
+
+
+def page_bytes(port: int, spec: PluginWorkload, **asked) -> tuple[int, int]:
+    """(JSON bytes, bytes sent gzipped) of the first page of the latest step."""
+    client = live_tensorboard.Client(port)
+    try:
+        _, body, gzipped, _ = client.get_raw("filters", run=spec.run, layer=spec.layer, step=spec.latest_step,
+                                             offset=0, limit=spec.page_size, **asked)
+    finally:
+        client.close()
+    return len(gzip.decompress(body) if gzipped else body), len(body)
+
+
+def _latency_row(what: str, latency: Latencies, limit: float | None = None, note: str = "") -> Measurement:
+    return Measurement("T4", what, latency.percentile_ms(50), "ms", limit=limit,
+                       detail=f"p95 {latency.percentile_ms(95):.1f} ms over {len(latency.seconds)} requests"
+                       f"{note}; {_problem_note(latency.problems)}".rstrip("; "), passed=_failed_if(latency.problems))
+
+
 def t4_rows(port: int, spec: PluginWorkload, expected: Expected, sizes: Sizes) -> list[Measurement]:
     # First visits before anything else: every page of a step no request has touched yet.
     cold = sequential_latency(port, spec, expected, len(spec.page_offsets()), warmups=0,
-                              step=max(0, spec.latest_step - 1))
+                              step=max(0, spec.latest_step - 1), asked=TAB_PAGE)
+    shown = sequential_latency(port, spec, expected, sizes.route_requests, sizes.route_warmups, asked=TAB_PAGE)
     full = sequential_latency(port, spec, expected, sizes.route_requests, sizes.route_warmups)
-    shown = sequential_latency(port, spec, expected, sizes.route_requests, sizes.route_warmups,
-                               windows_limit=10)
+    details = details_latency(port, spec, sizes.route_requests)
+    (card_json, card_sent), (full_json, full_sent) = page_bytes(port, spec, **TAB_PAGE), page_bytes(port, spec)
     render = first_render(port, spec, expected, sizes.render_repeats)
     page = f"{spec.page_size} of {spec.num_filters} filters, top-{spec.top_k}, {spec.steps} steps"
     median_render = float(np.median(render.from_navigation_ms)) / 1000
+    cycling = f" cycling through the {len(spec.page_offsets())} pages after {sizes.route_warmups} warm-ups"
     return [
-        Measurement("T4", f"route `filters`, page of {page}, median", full.percentile_ms(50), "ms",
-                    limit=50, detail=f"p95 {full.percentile_ms(95):.1f} ms over {len(full.seconds)} requests "
-                    f"cycling through the {len(spec.page_offsets())} pages after {sizes.route_warmups} warm-ups; "
-                    f"{_problem_note(full.problems)}".rstrip("; "), passed=_failed_if(full.problems)),
-        Measurement("T4", "route `filters`, first visit of each page of an untouched step, median",
-                    cold.percentile_ms(50), "ms", detail=f"p95 {cold.percentile_ms(95):.1f} ms over "
-                    f"{len(cold.seconds)} pages; {_problem_note(cold.problems)}".rstrip("; "),
-                    passed=_failed_if(cold.problems)),
-        Measurement("T4", "route `filters` as the tab asks it (windows_limit=10), median",
-                    shown.percentile_ms(50), "ms", detail=f"p95 {shown.percentile_ms(95):.1f} ms; "
-                    f"{_problem_note(shown.problems)}".rstrip("; "), passed=_failed_if(shown.problems)),
+        _latency_row(f"route `filters`, first visit of a page as the tab asks it ({page}; closed cards, "
+                     "windows_limit=10), median", cold, limit=150, note=", one per page of an untouched step"),
+        _latency_row("route `filters` as the tab asks it, pages visited before, median", shown, limit=50,
+                     note=cycling),
+        _latency_row("route `filters`, the whole page (every window and part), median", full, note=cycling),
+        _latency_row("route `details` (a card's opened section), first visit of each filter, median", details,
+                     limit=50),
+        Measurement("T4", "JSON of a page as the tab asks it", card_json / 1000, "KB",
+                    detail=f"{card_sent / 1000:.0f} KB sent gzipped; the whole page: {full_json / 1000:.0f} KB "
+                    f"({full_sent / 1000:.0f} KB gzipped), {full_json / card_json:.1f}x"),
         Measurement("T4", "first render of that page in headless Chromium, median", median_render, "s",
-                    limit=1.0, detail=f"navigation to rendered over {len(render.from_navigation_ms)} fresh "
+                    limit=0.5, detail=f"navigation to rendered over {len(render.from_navigation_ms)} fresh "
                     f"contexts: {', '.join(f'{ms:.0f}' for ms in render.from_navigation_ms)} ms "
                     f"(render() alone: median {np.median(render.render_call_ms):.0f} ms); "
                     f"{_problem_note(render.problems)}".rstrip("; "), passed=_failed_if(render.problems)),
@@ -325,15 +372,16 @@ def load_rows(server: live_tensorboard.Server, spec: PluginWorkload, expected: E
     server_cpu = server.cpu_seconds() - cpu_before
     wanted = sizes.load_clients * sizes.load_requests
     return [
-        Measurement("LOAD", f"{sizes.load_clients} concurrent clients x {sizes.load_requests} pages: "
-                    "correct responses", load.correct, f"of {wanted}",
+        Measurement("LOAD", f"{sizes.load_clients} concurrent clients x {sizes.load_requests} pages as the tab "
+                    "asks them: correct responses", load.correct, f"of {wanted}",
                     passed=load.correct == wanted and not load.problems,
                     detail=_problem_note(load.problems)),
-        Measurement("LOAD", "latency under load, p50", load.percentile_ms(50), "ms",
-                    detail=f"p95 {load.percentile_ms(95):.0f} ms, max {load.percentile_ms(100):.0f} ms, "
+        Measurement("LOAD", "latency under load, p95", load.percentile_ms(95), "ms", limit=300,
+                    detail=f"p50 {load.percentile_ms(50):.0f} ms, max {load.percentile_ms(100):.0f} ms, "
                     f"{len(load.seconds) / load.wall_seconds:.1f} requests/s over {load.wall_seconds:.1f} s; TensorBoard "
                     f"used {server_cpu:.1f} s of CPU ({1000 * server_cpu / max(1, len(load.seconds)):.0f} ms a "
-                    "request); answers checked after the load, so the clients' JSON parsing stays out of the timings"),
+                    "request); random (step, page)s of closed cards (parts=card, windows_limit=10), answers "
+                    "checked after the load, so the clients' JSON parsing stays out of the timings"),
     ]
 
 

@@ -161,13 +161,15 @@ def tiny_plugin_workload():
     return plugin_targets.PluginWorkload(num_filters=80, top_k=5, steps=2, vocab_size=400)
 
 
-def _page(spec, expected, step, offset, tamper=None) -> bytes:
+def _page(spec, expected, step, offset, tamper=None, card=False) -> bytes:
+    shown = lambda i: min(expected[step][i].num_windows, 10) if card else expected[step][i].num_windows  # noqa: E731
     filters = [{"index": i, "num_windows": expected[step][i].num_windows,
                 "windows": [{"activation": expected[step][i].first_activation,
-                             "tokens": list(expected[step][i].first_tokens)}]
-                           + [{}] * (expected[step][i].num_windows - 1)}
+                             "tokens": list(expected[step][i].first_tokens)}] + [{}] * (shown(i) - 1),
+                **dict.fromkeys(plugin_targets.ON_DEMAND, None if card else [])}
                for i in range(offset, min(offset + spec.page_size, spec.num_filters))]
-    page = {"step": step, "offset": offset, "num_filters": spec.num_filters, "filters": filters}
+    page = {"step": step, "offset": offset, "num_filters": spec.num_filters, "filters": filters,
+            "on_demand": list(plugin_targets.ON_DEMAND) if card else []}
     if tamper:
         tamper(page)
     return json.dumps(page).encode()
@@ -186,19 +188,23 @@ def test_page_check_catches_wrong_answers(tiny_plugin_workload):
     assert check(_page(spec, expected, 1, 64, lambda p: p["filters"][3]["windows"][0].update(activation=9.0)))
     assert check(_page(spec, expected, 1, 64, lambda p: p["filters"][0]["windows"].pop()))
     assert plugin_targets.page_problems(500, b"oops", spec, expected, 1, 64)
+    tab = lambda body: plugin_targets.page_problems(200, body, spec, expected, 1, 64, plugin_targets.TAB_PAGE)  # noqa: E731
+    assert tab(_page(spec, expected, 1, 64, card=True)) == []
+    assert tab(_page(spec, expected, 1, 64))  # the whole page where closed cards were asked
+    assert tab(_page(spec, expected, 1, 64, lambda p: p["filters"][2].update(intervals=[]), card=True))
 
 
 def test_plugin_targets_against_a_live_tensorboard(tiny_plugin_workload):
     sizes = plugin_targets.Sizes(route_requests=4, route_warmups=1, render_repeats=1, load_clients=4,
                                  load_requests=3, load_time_limit=120)
     rows = plugin_targets.measure(tiny_plugin_workload, sizes, {"T4", "LOAD"}, log=lambda *a: None)
-    assert [r.target for r in rows] == ["T4"] * 5 + ["EFF"] * 2 + ["LOAD"] * 2
-    payload = rows[4]
+    assert [r.target for r in rows] == ["T4"] * 7 + ["EFF"] * 2 + ["LOAD"] * 2
+    payload = rows[6]
     assert payload.unit == "MB" and payload.value > 0 and "without them" in payload.detail
     wrong = [r for r in rows if r.passed is False]
     assert not wrong, [r.detail for r in wrong]
-    assert rows[6].unit == "KB" and 0 < rows[6].value < 100
-    correct = rows[7]
+    assert rows[8].unit == "KB" and 0 < rows[8].value < 100
+    correct = rows[9]
     assert (correct.value, correct.unit, correct.status) == (12, "of 12", "PASS")
     assert all(r.value > 0 for r in rows)
 

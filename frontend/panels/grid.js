@@ -41,6 +41,9 @@ export function gridPanel(store) {
       highlight: (token) => Boolean(store.state.highlight?.(token)),
       loadAll: (run, step, index) => fetchWholeFilter(catalog, view.layer, run, step, index),
       loadContext: (run, step, example) => api.fetchContext({ run, layer: view.layer, step, example }),
+      loadDetails: (run, step, filter) => api.fetchDetails({
+        run, layer: view.layer, step, filter, wallTime: catalog.wallTime(run, view.layer, step),
+      }),
       onHistory: (index) => store.set({ historyFor: index }),
       onAlign: (align) => go({ align }, null),
       // That run first, on its matched filter: a view of its own, with its own link.
@@ -183,7 +186,8 @@ function fetchRunColumns(state, order, matches, signal) {
           ? null
           : api.fetchFilterPage({
             run, layer: view.layer, step, wallTime,
-            offset: pageAt.offset, limit: PAGE_SIZE, windowsLimit: WINDOWS_SHOWN, indices: pageAt.indices, signal,
+            offset: pageAt.offset, limit: PAGE_SIZE, windowsLimit: WINDOWS_SHOWN, indices: pageAt.indices,
+            parts: "card", signal,
           }),
         // The cards' effect lines only: without it they are left out, the cards still shown.
         api.fetchOverview({ run, layer: view.layer, step, wallTime, signal }).catch((e) => {

@@ -3,7 +3,7 @@
 // that switch it off; or, for each one the report lacks, why and how to get it.
 
 import { absentFeatureLine, formatCount, formatNumber } from "../format.js";
-import { el, moreButton } from "./dom.js";
+import { el, lazyDetails, moreButton } from "./dom.js";
 import { windowList } from "./windows.js";
 
 const SUMMARY_MEANING = "what this filter detects, at a glance: " +
@@ -13,6 +13,14 @@ const SUMMARY_MEANING = "what this filter detects, at a glance: " +
 export function summaryLine(filter) {
   if (!filter.summary) return null;
   return el("div", { className: "filter-summary", text: filter.summary, title: SUMMARY_MEANING });
+}
+
+/**
+ * Whether the card's page left `feature` out (a `parts=card` page: http_api.md's
+ * `on_demand`), so its section fetches it from the `details` route when opened.
+ */
+export function onDemand(feature, options) {
+  return Boolean(options.loadDetails) && (options.page.on_demand || []).includes(feature);
 }
 
 /** Why a feature has nothing to show, and how to get it (format.js's absentFeatureLine). */
@@ -59,24 +67,27 @@ function patternRow(pattern) {
   ]);
 }
 
-export function slotPreferencesSection(filter, detects) {
-  if (!filter.slot_preferences) return absentNote("slot_preferences", detects.slot_preferences);
+export function slotPreferencesSection(filter, detects, options) {
+  const lazy = !filter.slot_preferences && onDemand("slot_preferences", options);
+  if (!filter.slot_preferences && !lazy) return absentNote("slot_preferences", detects.slot_preferences);
   const column = (slot) => el("div", { className: "slot" }, [
     el("div", { className: "slot-name", text: `slot ${slot.slot + 1}`,
       title: `slot ${slot.slot + 1} of the window: raising tokens above, lowering ones below` }),
     el("ol", { className: "raises" }, slot.raises.map((t) => scoreItem(t, "raises"))),
     el("ol", { className: "lowers" }, slot.lowers.map((t) => scoreItem(t, "lowers"))),
   ]);
+  const slots = (preferences) => el("div", { className: "slots" }, preferences.map(column));
   const min = detects.slot_min_count;
-  return el("details", { className: "slot-preferences" }, [
-    el("summary", {
-      text: "slot preferences",
-      title: `per slot, the tokens that raise the activation most (top) and lower it most (bottom): ` +
-        `score = the token's contribution in that slot; ` +
-        (min ? `tokens seen at least ${min} times in the data` : "every token of the vocabulary"),
-    }),
-    el("div", { className: "slots" }, filter.slot_preferences.map(column)),
-  ]);
+  const summary = el("summary", {
+    text: "slot preferences",
+    title: `per slot, the tokens that raise the activation most (top) and lower it most (bottom): ` +
+      `score = the token's contribution in that slot; ` +
+      (min ? `tokens seen at least ${min} times in the data` : "every token of the vocabulary"),
+  });
+  if (lazy) {
+    return lazyDetails("slot-preferences", summary, async () => slots((await options.loadDetails()).slot_preferences));
+  }
+  return el("details", { className: "slot-preferences" }, [summary, slots(filter.slot_preferences)]);
 }
 
 function scoreItem(t, direction) {
@@ -87,15 +98,18 @@ function scoreItem(t, direction) {
 }
 
 export function inhibitingSection(filter, detects, options) {
-  if (!filter.inhibiting) return absentNote("inhibiting", detects.inhibiting);
+  const lazy = !filter.inhibiting && onDemand("inhibiting", options);
+  if (!filter.inhibiting && !lazy) return absentNote("inhibiting", detects.inhibiting);
+  const title = "the inhibiting windows: those with the lowest pre-activation (before the activation function), " +
+    "lowest first";
+  if (lazy) {
+    const summary = el("summary", { text: `switched off by (${formatCount(filter.num_inhibiting ?? 0)})`, title });
+    return lazyDetails("inhibiting", summary,
+      async () => windowList((await options.loadDetails()).inhibiting, options, "window-off").list);
+  }
   const { list } = windowList(filter.inhibiting, options, "window-off");
   const shown = filter.inhibiting.length < (filter.num_inhibiting ?? 0)
     ? ` (${filter.inhibiting.length} of ${filter.num_inhibiting})`
     : "";
-  return el("details", { className: "inhibiting" }, [
-    el("summary", { text: `switched off by${shown}`,
-      title: "the inhibiting windows: those with the lowest pre-activation (before the activation function), " +
-        "lowest first" }),
-    list,
-  ]);
+  return el("details", { className: "inhibiting" }, [el("summary", { text: `switched off by${shown}`, title }), list]);
 }

@@ -92,3 +92,31 @@ export function moreButton({ className, list, total, what, shown, addFrom, items
   });
   return button;
 }
+
+/**
+ * A collapsed <details> whose content is fetched when it is first opened:
+ * build() resolves to its nodes. Until then it says "loading…"; a failed load
+ * says why, and the next opening tries again.
+ */
+export function lazyDetails(className, summary, build) {
+  const details = el("details", { className, dataset: { loaded: "no" } }, [summary]);
+  let loading = false;
+  details.addEventListener("toggle", async () => {
+    if (!details.open || loading || details.dataset.loaded === "yes") return;
+    loading = true;
+    while (summary.nextSibling) details.removeChild(summary.nextSibling);
+    const note = el("p", { className: "note loading", text: "loading…" });
+    details.appendChild(note);
+    try {
+      append(details, await build());
+      details.dataset.loaded = "yes";
+      note.remove();
+    } catch (e) {
+      note.className = "note load-error";
+      note.textContent = `could not load: ${e.message}`;
+    } finally {
+      loading = false;
+    }
+  });
+  return details;
+}

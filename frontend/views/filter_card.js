@@ -21,6 +21,7 @@ export { WINDOWS_SHOWN } from "./windows.js";
  *   run, step, requestedStep   for the caption
  *   loadAll      async () => the same filter with all its windows
  *   loadContext  async (example) => the `context` answer for that example
+ *   loadDetails  async () => the `details` answer: the parts of a `parts=card` page (page.on_demand)
  *   highlight    (token) => whether the search matches it: such tokens are outlined
  */
 export function filterCard(options) {
@@ -29,7 +30,7 @@ export function filterCard(options) {
   const card = el("article", { className: "filter-card", dataset: { run, filter: filter.index } }, [
     cardHead(options),
     patternsSection(filter, detects, page, options.loadAll),
-    slotPreferencesSection(filter, detects),
+    slotPreferencesSection(filter, detects, options),
   ]);
   const windows = topWindows(filter, options);
   // With patterns, the raw windows are on demand; without, they are the card.

@@ -18,7 +18,7 @@ import { dynamicsLine } from "./sparkline.js";
  *    dynamics (the `dynamics` answer) | null}
  * options: {offset, limit, indices (the rows in a sorted order, or null: index order from offset),
  *           output (the chosen output's index), align (the view's), highlight(token), loadAll(run, step, index),
- *           loadContext(run, step, example), onHistory(index), onAlign(align), onOpenMatch(run, index)}
+ *           loadContext(run, step, example), loadDetails(run, step, index), onHistory(index), onAlign(align), onOpenMatch(run, index)}
  */
 export function filterGrid(columns, options) {
   const compare = columns.length > 1;
@@ -89,6 +89,7 @@ function filterRow(index, columns, options) {
           highlight: options.highlight,
           loadAll: () => options.loadAll(column.run, column.step, shown),
           loadContext: (example) => options.loadContext(column.run, column.step, example),
+          loadDetails: () => options.loadDetails(column.run, column.step, shown),
         }), column, match, columns[0].run, options)
         : missingCard(column.run, missingReason(column, shown ?? index, Boolean(column.rows)))
     ))),

@@ -4,8 +4,8 @@
 // The rows are built when the section is first opened: a page of 64 cards builds none.
 
 import { formatCount, formatNumber, formatPercent, intervalLabel } from "../format.js";
-import { absentNote } from "./detects.js";
-import { el } from "./dom.js";
+import { absentNote, onDemand } from "./detects.js";
+import { el, lazyDetails } from "./dom.js";
 import { windowList } from "./windows.js";
 
 const RANGE_MEANING = "each interval of activation (the positive histogram buckets): its share of all positions " +
@@ -13,9 +13,9 @@ const RANGE_MEANING = "each interval of activation (the positive histogram bucke
 
 /** The density line and the collapsed "across its range" section, or why the report lacks it. */
 export function rangeSection(filter, detects, options) {
-  const intervals = filter.intervals
-    ? intervalsDetails(filter.intervals, options)
-    : absentNote("intervals", detects.intervals);
+  let intervals = absentNote("intervals", detects.intervals);
+  if (filter.intervals) intervals = intervalsDetails(filter.intervals, options);
+  else if (onDemand("intervals", options)) intervals = fetchedIntervals(filter, options);
   return el("section", { className: "range-section" }, [densityLine(filter, options.page), intervals]);
 }
 
@@ -41,6 +41,15 @@ function intervalsDetails(intervals, options) {
     intervals.slice().reverse().forEach((interval) => details.appendChild(intervalRow(interval, options)));
   });
   return details;
+}
+
+/** The section of a `parts=card` page: its intervals come from the `details` route when opened. */
+function fetchedIntervals(filter, options) {
+  const summary = el("summary", { text: `across its range (${filter.num_intervals} intervals)`, title: RANGE_MEANING });
+  return lazyDetails("intervals", summary, async () => {
+    const { intervals } = await options.loadDetails();
+    return intervals.slice().reverse().map((interval) => intervalRow(interval, options));
+  });
 }
 
 function intervalRow(interval, options) {

@@ -53,6 +53,7 @@ class FiltersPlugin(base_plugin.TBPlugin):
         return {
             "/runs": self._serve_runs,
             "/filters": self._serve_filters,
+            "/details": self._serve_details,
             "/filter": self._serve_filter,
             "/overview": self._serve_overview,
             "/compare": self._serve_compare,
@@ -86,8 +87,18 @@ class FiltersPlugin(base_plugin.TBPlugin):
             offset=params.integer(request, "offset", 0, low=0),
             limit=params.integer(request, "limit", DEFAULT_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE),
             windows_limit=params.integer(request, "windows_limit", None, low=0, high=MAX_WINDOWS),
-            indices=params.integers(request, "index", most=MAX_PAGE_SIZE, low=0))
+            indices=params.integers(request, "index", most=MAX_PAGE_SIZE, low=0),
+            parts=params.choice(request, "parts", queries.PARTS))
         return self._gzip.respond(request, lambda: to_json(page), page.identity)
+
+    @wrappers.Request.application
+    def _serve_details(self, request: wrappers.Request) -> wrappers.Response:
+        result = queries.details_impl(
+            self._store, *params.where(request),
+            run=params.text(request, "run"), layer=params.text(request, "layer"),
+            step=params.integer(request, "step", None),
+            filter_index=params.required_integer(request, "filter", low=0))
+        return self._respond(request, result)
 
     @wrappers.Request.application
     def _serve_overview(self, request: wrappers.Request) -> wrappers.Response:

@@ -8,6 +8,7 @@ spliced in, so a page costs one `json.dumps` of its small skeleton.
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 from typing import Any
@@ -25,7 +26,19 @@ def dumps(value: Any) -> str:
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except ValueError:
-        return json.dumps(json_util.Cleanse(value), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(finite(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def finite(value: Any) -> Any:
+    """`json_util.Cleanse`'s answer for the plain values routes send: it walks only dicts and
+    lists (Cleanse also visits every string and number, 5x slower on a filter's intervals)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else json_util.Cleanse(value)
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def to_json(obj: Any) -> str:

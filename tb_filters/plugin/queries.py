@@ -15,10 +15,13 @@ from tensorboard import errors as tb_errors
 
 from tb_filters.format import compare, payload
 from tb_filters.plugin import views
+from tb_filters.plugin.jsontext import EncodedJson
 from tb_filters.plugin.messages import quoted
 from tb_filters.plugin.store import LayerStep, ReportStore, Series
 
 SEARCH_MODES = ("exact", "substring")
+# What a `filters` page holds: everything, or what a closed card shows.
+PARTS = ("all", "card")
 
 
 def runs_impl(store: ReportStore, ctx, experiment: str) -> dict[str, Any]:
@@ -51,8 +54,10 @@ class Page(dict):
 
 def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
                  step: int | None, offset: int, limit: int,
-                 windows_limit: int | None, indices: Sequence[int] = ()) -> Page:
+                 windows_limit: int | None, indices: Sequence[int] = (), parts: str = "all") -> Page:
+    """`parts`: "all", or "card" for what a closed card shows (the rest comes from `details`)."""
     layer_step = store.series(ctx, experiment, run, layer).at(step)
+    card = parts == "card"
     if indices:  # an order of the reader's (the tab's sorted cards): the filters this run has
         indices = [i for i in dict.fromkeys(indices) if i in layer_step.positions]
     else:
@@ -67,10 +72,20 @@ def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
         num_filters=layer_step.num_filters,
         offset=offset,
         limit=limit,
-        filters=[store.filter_json(experiment, layer_step, i, windows_limit) for i in indices],
+        on_demand=views.on_demand(layer_step.computed, card),
+        filters=[store.filter_json(experiment, layer_step, i, windows_limit, card) for i in indices],
     ))
-    page.identity = ("filters", layer_step.serial, offset, limit, windows_limit, tuple(indices))
+    page.identity = ("filters", layer_step.serial, offset, limit, windows_limit, tuple(indices), card)
     return page
+
+
+def details_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str, step: int | None,
+                 filter_index: int) -> EncodedJson:
+    series = store.series(ctx, experiment, run, layer)
+    layer_step = series.at(step)
+    if filter_index not in layer_step.positions:
+        raise _no_filter(series, filter_index)
+    return store.details_json(experiment, layer_step, filter_index)
 
 
 def overview_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,

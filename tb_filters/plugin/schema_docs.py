@@ -71,14 +71,29 @@ def float_fields_js() -> str:
                 uses[id(inner)] = uses.get(id(inner), 0) + 1
     named = {id(s): s.name.upper().replace(" ", "_") + "_FLOATS" for s in shapes
              if uses.get(id(s), 0) > 1 and float_fields(s) is not None}
-    lines = []
-    for shape in reversed(shapes):  # a shape after the shapes it holds
-        if id(shape) in named:
-            lines.append(f"const {named[id(shape)]} = {_js_object(shape, named, '', top=True)};")
+    lines = [f"const {named[id(shape)]} = {_js_object(shape, named, '', top=True)};"
+             for shape in _inner_first(shapes) if id(shape) in named]
     routes = [f"  {route}: {_js_object(shape, named, '  ', top=True) or '{}'}," for route, shape in
               views.ROUTES.items()]
     lines += ["export const FLOAT_FIELDS = {", *routes, "};"]
     return "\n".join(lines)
+
+
+def _inner_first(shapes: list[views.Shape]) -> list[views.Shape]:
+    """`shapes`, each after every shape it holds (a JS const must be defined before its use)."""
+    ordered: dict[int, views.Shape] = {}
+
+    def visit(shape: views.Shape) -> None:
+        if id(shape) in ordered:
+            return
+        for key in shape.keys:
+            for inner in _shapes(key.kind):
+                visit(inner)
+        ordered[id(shape)] = shape
+
+    for shape in shapes:
+        visit(shape)
+    return list(ordered.values())
 
 
 def _js_value(kind: views.Kind, named: dict[int, str], indent: str) -> str:

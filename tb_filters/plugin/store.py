@@ -125,12 +125,22 @@ class LayerStep:
             return None
         return payload.signatures(pb.signature_matrix, len(pb.filters), pb.probe_examples)
 
-    def filter_object(self, index: int, windows_limit: int | None) -> dict[str, Any]:
+    @property
+    def computed(self) -> dict[str, bool]:
         if self._computed is None:
             self._computed = payload.computed(self.proto)
+        return self._computed
+
+    def filter_object(self, index: int, windows_limit: int | None, card: bool = False) -> dict[str, Any]:
         return views.filter_object(self.proto.filters[self.positions[index]], self.table,
                                    self.proto.geometry.span_width, self.proto.has_contributions,
-                                   windows_limit, self._computed)
+                                   windows_limit, self.computed, card)
+
+    def details(self, index: int) -> dict[str, Any]:
+        """The filter's on-demand parts (the `details` answer)."""
+        parts = views.details_parts(self.proto.filters[self.positions[index]], self.table,
+                                    self.proto.geometry.span_width, self.proto.has_contributions, self.computed)
+        return views.DETAILS.make(run=self.run, layer=self.layer, step=self.step, filter=index, **parts)
 
     def context(self, example: int) -> dict[str, Any] | None:
         """The whole example, if this report keeps it."""
@@ -355,13 +365,21 @@ class ReportStore:
     # JSON ------------------------------------------------------------------
 
     def filter_json(self, experiment: str, layer_step: LayerStep, index: int,
-                    windows_limit: int | None) -> EncodedJson:
-        """One filter object as JSON text, cached per exact report."""
-        key = (layer_step.serial, index, windows_limit)
+                    windows_limit: int | None, card: bool = False) -> EncodedJson:
+        """One filter object (`card`: without its on-demand parts) as JSON text, cached per exact report."""
+        return self._json(experiment, layer_step, ("filter", index, windows_limit, card),
+                          lambda: layer_step.filter_object(index, windows_limit, card))
+
+    def details_json(self, experiment: str, layer_step: LayerStep, index: int) -> EncodedJson:
+        """One filter's on-demand parts as JSON text, cached per exact report."""
+        return self._json(experiment, layer_step, ("details", index), lambda: layer_step.details(index))
+
+    def _json(self, experiment: str, layer_step: LayerStep, what: tuple, build) -> EncodedJson:
+        key = (layer_step.serial, *what)
         text = self._fragments.get(key)
         if text is None:
             try:
-                text = EncodedJson(jsontext.dumps(layer_step.filter_object(index, windows_limit)))
+                text = EncodedJson(jsontext.dumps(build()))
             except views.CorruptReport as e:
                 self.mark_corrupt(experiment, layer_step, f"report is inconsistent: {e}")
                 raise tb_errors.NotFoundError(

@@ -172,18 +172,23 @@ INTERVAL = Shape("interval", (
                                    "position)"),
 ), message="Interval")
 
+# The filter's parts a closed card does not show: a `parts=card` page leaves them null, and the
+# `details` route sends them per filter when a card's section is opened.
+ON_DEMAND = ("slot_preferences", "inhibiting", "intervals")
+_LEFT_OUT = "; null unless computed, or left out of a `parts=card` page (see its `on_demand`)"
+
 FILTER = Shape("filter", (
     Key("summary", STR, "one line from the slot preferences, else the best pattern, else the best window"),
-    Key("slot_preferences", ListOf(SLOT), "`FilterReport.slot_preferences`; null unless computed",
-        nullable=True),
+    Key("slot_preferences", ListOf(SLOT), "`FilterReport.slot_preferences`" + _LEFT_OUT, nullable=True),
     Key("num_patterns", INT, "how many `FilterReport.patterns`; null unless computed", nullable=True),
     Key("patterns", ListOf(PATTERN), "`FilterReport.patterns` (up to `windows_limit`); null unless computed",
         nullable=True),
     Key("num_inhibiting", INT, "how many `FilterReport.inhibiting`; null unless computed", nullable=True),
-    Key("inhibiting", ListOf(WINDOW), "`FilterReport.inhibiting` (up to `windows_limit`); null unless computed",
+    Key("inhibiting", ListOf(WINDOW), "`FilterReport.inhibiting` (up to `windows_limit`)" + _LEFT_OUT,
         nullable=True),
+    Key("num_intervals", INT, "how many `FilterReport.intervals`; null unless computed", nullable=True),
     Key("intervals", ListOf(INTERVAL), "`FilterReport.intervals`: one per positive histogram bucket holding some "
-                                       "position, ascending; null unless computed", nullable=True),
+                                       "position, ascending" + _LEFT_OUT, nullable=True),
     Key("active_examples", INT, "`FilterReport.active_examples`: examples on which it is > 0 somewhere; null when "
                                 "not in the report", nullable=True),
     *_fields({"index": INT, "bias": FLOAT}),
@@ -231,8 +236,20 @@ FILTERS_PAGE = Shape("filters", (
     Key("num_filters", INT, "how many `LayerReport.filters` (for the pager)"),
     Key("offset", INT, "as asked"),
     Key("limit", INT, "as asked"),
+    Key("on_demand", ListOf(STR), "the computed filter keys this page left null (`parts=card`), for the "
+                                  "`details` route; [] with `parts=all`"),
     Key("filters", ListOf(FILTER), "the page's filters, in filter-index order (or as `index` asked)"),
 ), message="LayerReport")
+
+DETAILS = Shape("details", (
+    *_run_layer_step(),
+    Key("filter", INT, "as asked"),
+    Key("slot_preferences", ListOf(SLOT), "as in the filter object (all of them); null unless computed",
+        nullable=True),
+    Key("inhibiting", ListOf(WINDOW), "as in the filter object (all of them); null unless computed",
+        nullable=True),
+    Key("intervals", ListOf(INTERVAL), "as in the filter object; null unless computed", nullable=True),
+))
 
 OVERVIEW = Shape("overview", (
     *_run_layer_step(),
@@ -376,7 +393,7 @@ DYNAMICS = Shape("dynamics", (
 ))
 
 # Each route's answer, in http_api.md's order.
-ROUTES = {"runs": RUNS, "filters": FILTERS_PAGE, "overview": OVERVIEW, "filter": FILTER_HISTORY,
+ROUTES = {"runs": RUNS, "filters": FILTERS_PAGE, "details": DETAILS, "overview": OVERVIEW, "filter": FILTER_HISTORY,
           "compare": COMPARE, "search": SEARCH, "context": CONTEXT, "match": MATCH, "dynamics": DYNAMICS}
 
 
@@ -401,32 +418,51 @@ def layer_summary(layer: str, steps: list[int], wall_times: list[float],
 
 def filter_object(f: filters_pb2.FilterReport, table: TokenTable, span_width: int,
                   has_contributions: bool, windows_limit: int | None,
-                  computed: dict[str, bool]) -> dict[str, Any]:
-    """The filter object; raises CorruptReport on inconsistent windows."""
-    windows, inhibiting, patterns = f.windows, f.inhibiting, f.patterns
+                  computed: dict[str, bool], card: bool = False) -> dict[str, Any]:
+    """The filter object (`card`: without the ON_DEMAND parts); raises CorruptReport on inconsistent windows."""
+    windows, patterns = f.windows, f.patterns
     if windows_limit is not None:
-        windows, inhibiting, patterns = windows[:windows_limit], inhibiting[:windows_limit], patterns[:windows_limit]
+        windows, patterns = windows[:windows_limit], patterns[:windows_limit]
     index = f.index
     # The windows first: a window that contradicts its span is the error to report.
     window_objects = [_window_object(index, rank, w, table, span_width, has_contributions)
                       for rank, w in enumerate(windows)]
+    parts = dict.fromkeys(ON_DEMAND) if card else details_parts(
+        f, table, span_width, has_contributions, computed, windows_limit)
     return FILTER.make(
         f,
         summary=_summary(f, table),
-        slot_preferences=[_slot_object(slot, table) for slot in f.slot_preferences]
-        if computed["slot_preferences"] else None,
         num_patterns=len(f.patterns) if computed["patterns"] else None,
         patterns=[PATTERN.make(p, tokens=table.pattern_tokens(p)) for p in patterns]
         if computed["patterns"] else None,
         num_inhibiting=len(f.inhibiting) if computed["inhibiting"] else None,
-        inhibiting=[_window_object(index, rank, w, table, span_width, has_contributions)
-                    for rank, w in enumerate(inhibiting)] if computed["inhibiting"] else None,
-        intervals=[_interval_object(index, i, f.stats.positions, table, span_width, has_contributions)
-                   for i in f.intervals] if computed["intervals"] else None,
+        num_intervals=len(f.intervals) if computed["intervals"] else None,
+        **parts,
         active_examples=payload.optional(f, "active_examples"),
         num_windows=len(f.windows),
         windows=window_objects,
     )
+
+
+def details_parts(f: filters_pb2.FilterReport, table: TokenTable, span_width: int, has_contributions: bool,
+                  computed: dict[str, bool], windows_limit: int | None = None) -> dict[str, Any]:
+    """The filter's ON_DEMAND keys: each null unless computed."""
+    index, inhibiting = f.index, f.inhibiting
+    if windows_limit is not None:
+        inhibiting = inhibiting[:windows_limit]
+    return {
+        "slot_preferences": [_slot_object(slot, table) for slot in f.slot_preferences]
+        if computed["slot_preferences"] else None,
+        "inhibiting": [_window_object(index, rank, w, table, span_width, has_contributions)
+                       for rank, w in enumerate(inhibiting)] if computed["inhibiting"] else None,
+        "intervals": [_interval_object(index, i, f.stats.positions, table, span_width, has_contributions)
+                      for i in f.intervals] if computed["intervals"] else None,
+    }
+
+
+def on_demand(computed: dict[str, bool], card: bool) -> list[str]:
+    """The computed ON_DEMAND keys a page leaves null."""
+    return [key for key in ON_DEMAND if card and computed[key]]
 
 
 def _window_object(filter_index: int, rank: int, w: filters_pb2.Window, table: TokenTable,

@@ -71,6 +71,7 @@ def test_hostile_tokens_stay_text_in_slot_preferences_and_contexts(page, tensorb
     frame = open_filters_tab(page, tensorboard.url)
     card = _card(frame, 0)
     card.locator("details.slot-preferences > summary").click()
+    expect(card.locator(".slot-preferences .token")).not_to_have_count(0)  # fetched when opened
     tokens = card.locator(".slot-preferences .token").evaluate_all("(n) => n.map((x) => x.textContent)")
     assert XSS_TOKEN in tokens
     card.locator(".raw-windows > summary").click()

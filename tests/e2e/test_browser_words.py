@@ -108,6 +108,7 @@ def test_short_labels_have_tooltips(page, words):
     _, tb = words
     _open(page, tb, f"runs={NAMED_RUN}&layer={LAYER}")
     card = _card(page, 0, NAMED_RUN)
+    card.locator(".slot-preferences > summary").click()  # its slots are fetched when it is opened
     for selector in (".stat-max", ".stat-mean", ".stat-active", ".histogram-wrap", ".filter-effect",
                      ".filter-summary", ".patterns-section h4", ".pattern-activation", ".pattern .count",
                      ".slot-preferences > summary", ".slot-name", ".raw-windows > summary", ".inhibiting > summary"):

@@ -73,6 +73,7 @@ def expected_filter(f, has_contributions: bool, windows_limit: int | None = None
             for p in patterns],
         "num_inhibiting": None if f.inhibiting is None else len(f.inhibiting),
         "inhibiting": None if inhibiting is None else [_window_dict(w, has_contributions) for w in inhibiting],
+        "num_intervals": None if f.intervals is None else len(f.intervals),
         "intervals": None if f.intervals is None else [
             {"low": i.low, "high": "Infinity" if i.high == math.inf else i.high, "count": i.count, "share": i.share,
              "windows": [_window_dict(w, has_contributions) for w in i.windows]} for i in f.intervals],
@@ -278,6 +279,10 @@ BAD_REQUESTS = [
     ("search", {"token": "x" * 201}, "Received: 201 characters"),
     ("search", {"token": "a", "mode": "regex"}, "Expected mode in"),
     ("search", {"token": "a", "limit": 1001}, "limit <= 1000"),
+    ("filters", {"run": "kernel3", "layer": "conv1d", "parts": "closed"},
+     "Expected parts in ('all', 'card'). Received: parts='closed'"),
+    ("details", {"run": "kernel3", "layer": "conv1d"}, "Expected parameter filter"),
+    ("details", {"run": "kernel3", "layer": "conv1d", "filter": "1.5"}, "Expected an integer filter"),
 ]
 
 
@@ -297,6 +302,9 @@ UNKNOWN = [
     ("filter", {"run": "kernel3", "layer": "conv1d", "filter": 7},
      "No filter 7 in layer \"conv1d\" of run \"kernel3\". Filters: 0 to 6"),
     ("filter", {"run": "x" * 5000, "layer": "conv1d", "filter": 0}, "No run"),
+    ("details", {"run": "kernel3", "layer": "conv1d", "filter": 7},
+     "No filter 7 in layer \"conv1d\" of run \"kernel3\". Filters: 0 to 6"),
+    ("details", {"run": "kernel3", "layer": "conv1d", "filter": 0, "step": 1}, "No step 1 in layer"),
 ]
 
 

@@ -104,3 +104,33 @@ def test_hostile_tokens_come_back_as_plain_strings(served, built):
     example = next(e for e, c in truth.examples.items() if HOSTILE_TOKEN in c.tokens)
     context = served.json("context", {"run": "kernel5", "layer": "conv1d", "example": example})
     assert HOSTILE_TOKEN in context["tokens"]
+
+
+ON_DEMAND = ("slot_preferences", "inhibiting", "intervals")
+
+
+@pytest.mark.parametrize("run,layer", [("kernel5", "conv1d"), ("v1run", "conv1d")])
+def test_a_card_page_leaves_the_on_demand_parts_to_the_details_route(served, run, layer):
+    full = served.json("filters", {"run": run, "layer": layer})
+    card = served.json("filters", {"run": run, "layer": layer, "parts": "card"})
+    computed = [key for key in ON_DEMAND if full["detects"][key] == COMPUTED]
+    assert full["on_demand"] == [] and card["on_demand"] == computed
+    assert {k: v for k, v in card.items() if k not in ("filters", "on_demand")} == {
+        k: v for k, v in full.items() if k not in ("filters", "on_demand")}
+    for whole, closed in zip(full["filters"], card["filters"], strict=True):
+        assert {k: closed[k] for k in ON_DEMAND} == dict.fromkeys(ON_DEMAND)
+        assert {k: v for k, v in closed.items() if k not in ON_DEMAND} == {
+            k: v for k, v in whole.items() if k not in ON_DEMAND}
+        details = served.json("details", {"run": run, "layer": layer, "filter": whole["index"]})
+        assert (details["run"], details["layer"], details["step"], details["filter"]) == (
+            run, layer, full["step"], whole["index"])
+        assert {k: details[k] for k in ON_DEMAND} == {k: whole[k] for k in ON_DEMAND}
+
+
+def test_details_hold_every_slot_preference_and_inhibiting_window_written(served, built):
+    truth = built.report("kernel5", "conv1d", 0)
+    for f in truth.filters:
+        details = served.json("details", {"run": "kernel5", "layer": "conv1d", "filter": f.index, "step": 0})
+        assert [[t["token"] for t in s["raises"]] for s in details["slot_preferences"]] == [
+            [t.token for t in s.raises] for s in f.slot_preferences]
+        assert [w["tokens"] for w in details["inhibiting"]] == [list(w.tokens) for w in f.inhibiting]

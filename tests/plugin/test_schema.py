@@ -93,7 +93,9 @@ def _answers(served, layer: report_lib.LayerReport) -> dict[str, list]:
     v1 = ("v1run", "conv1d")
     return {
         "runs": [served.json("runs")],
-        "filters": [served.json("filters", {"run": run, "layer": name}) for run, name in ((RUN, LAYER), v1)],
+        "filters": [served.json("filters", {"run": run, "layer": name, "parts": parts})
+                    for run, name in ((RUN, LAYER), v1) for parts in ("all", "card")],
+        "details": [served.json("details", {"run": run, "layer": name, "filter": 0}) for run, name in ((RUN, LAYER), v1)],
         "overview": [served.json("overview", {"run": run, "layer": name}) for run, name in ((RUN, LAYER), v1)],
         "filter": [served.json("filter", {"run": RUN, "layer": LAYER, "filter": 0})],
         "compare": [served.json("compare", [("run", RUN), ("run", "missing"), ("layer", LAYER), ("filter", 0),
