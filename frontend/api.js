@@ -43,22 +43,12 @@ export function fetchRuns(signal) {
  * (the CLI rerun with the same --step), so the key holds the step's wall time
  * from `runs` too: a rewritten step is a new key and is fetched again.
  */
-export async function fetchFilterPage({ run, layer, step, wallTime, offset, limit, windowsLimit, indices, parts, signal }) {
+export function fetchFilterPage({ run, layer, step, wallTime, offset, limit, windowsLimit, indices, parts, signal }) {
   const params = [["run", run], ["layer", layer], ["step", step], ["offset", offset], ["limit", limit]];
   if (windowsLimit !== undefined) params.push(["windows_limit", windowsLimit]);
   if (parts !== undefined) params.push(["parts", parts]);
   for (const index of indices || []) params.push(["index", index]);
-  const key = JSON.stringify([wallTime ?? null, params]);
-  if (pageCache.has(key)) {
-    const cached = pageCache.get(key);
-    pageCache.delete(key);
-    pageCache.set(key, cached); // most recently used goes last
-    return cached;
-  }
-  const page = await getRoute("filters", params, signal);
-  pageCache.set(key, page);
-  if (pageCache.size > PAGE_CACHE_SIZE) pageCache.delete(pageCache.keys().next().value);
-  return page;
+  return cached(pageCache, JSON.stringify([wallTime ?? null, params]), () => getRoute("filters", params), signal);
 }
 
 const detailsCache = new Map();
@@ -69,7 +59,7 @@ const detailsCache = new Map();
  */
 export function fetchDetails({ run, layer, step, wallTime, filter, signal }) {
   const params = [["run", run], ["layer", layer], ["step", step], ["filter", filter]];
-  return cached(detailsCache, JSON.stringify([wallTime ?? null, params]), () => getRoute("details", params, signal));
+  return cached(detailsCache, JSON.stringify([wallTime ?? null, params]), () => getRoute("details", params), signal);
 }
 
 const overviewCache = new Map();
@@ -79,14 +69,9 @@ const overviewCache = new Map();
  * (effect_mean, effect_mean_abs, dead, duplicate_of, max, positive_fraction),
  * cached like pages, by the step's wall time.
  */
-export async function fetchOverview({ run, layer, step, wallTime, signal }) {
+export function fetchOverview({ run, layer, step, wallTime, signal }) {
   const params = [["run", run], ["layer", layer], ["step", step]];
-  const key = JSON.stringify([wallTime ?? null, params]);
-  if (overviewCache.has(key)) return overviewCache.get(key);
-  const overview = await getRoute("overview", params, signal);
-  overviewCache.set(key, overview);
-  if (overviewCache.size > PAGE_CACHE_SIZE) overviewCache.delete(overviewCache.keys().next().value);
-  return overview;
+  return cached(overviewCache, JSON.stringify([wallTime ?? null, params]), () => getRoute("overview", params), signal);
 }
 
 /** The `filter` answer: one filter of one run across every step, {run, histogram_edges, steps: [{step, filter}]}. */
@@ -117,7 +102,7 @@ const matchCache = new Map();
  */
 export function fetchMatch({ run, otherRun, layer, step, otherStep, wallTimes, signal }) {
   const params = [["run", run], ["run", otherRun], ["layer", layer], ["step", step], ["other_step", otherStep]];
-  return cached(matchCache, JSON.stringify([wallTimes ?? null, params]), () => getRoute("match", params, signal));
+  return cached(matchCache, JSON.stringify([wallTimes ?? null, params]), () => getRoute("match", params), signal);
 }
 
 const dynamicsCache = new Map();
@@ -125,15 +110,36 @@ const dynamicsCache = new Map();
 /** The `dynamics` answer: per filter of (run, layer), its correlation with the latest step at every step, cached by `stepsKey`. */
 export function fetchDynamics({ run, layer, stepsKey, signal }) {
   const params = [["run", run], ["layer", layer]];
-  return cached(dynamicsCache, JSON.stringify([stepsKey ?? null, params]), () => getRoute("dynamics", params, signal));
+  return cached(dynamicsCache, JSON.stringify([stepsKey ?? null, params]), () => getRoute("dynamics", params), signal);
 }
 
-async function cached(cache, key, fetchAnswer) {
-  if (cache.has(key)) return cache.get(key);
-  const answer = await fetchAnswer();
+/**
+ * The answer under `key`, fetched once: panels asking for the same answer at
+ * once (the overview panel and the grid) share one request. The shared request
+ * is not aborted (another panel may still want it); each caller stops waiting
+ * when its own `signal` aborts. A failed request is forgotten, to be tried again.
+ */
+function cached(cache, key, fetchAnswer, signal) {
+  let answer = cache.get(key);
+  if (answer) {
+    cache.delete(key); // most recently used goes last
+  } else {
+    answer = fetchAnswer();
+    answer.catch(() => cache.get(key) === answer && cache.delete(key));
+  }
   cache.set(key, answer);
   if (cache.size > PAGE_CACHE_SIZE) cache.delete(cache.keys().next().value);
-  return answer;
+  return untilAborted(answer, signal);
+}
+
+function untilAborted(promise, signal) {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
 }
 
 async function getRoute(route, params, signal) {

@@ -16,7 +16,7 @@ import { latestRequest } from "../store.js";
 import { navigate } from "../transitions.js";
 import { clear, el } from "../views/dom.js";
 import { WINDOWS_SHOWN } from "../views/filter_card.js";
-import { filterGrid } from "../views/grid.js";
+import { addDynamics, filterGrid } from "../views/grid.js";
 import { emptyState } from "../views/summary.js";
 
 export function gridPanel(store) {
@@ -27,12 +27,16 @@ export function gridPanel(store) {
 
   const load = (state) => request.run(
     (signal) => fetchColumns(state, signal),
-    ({ columns, order }) => showColumns({ ...state, view: { ...state.view, offset: order.offset } }, columns, order),
+    ({ columns, order, dynamics }) => {
+      const grid = showColumns({ ...state, view: { ...state.view, offset: order.offset } }, columns, order);
+      // The sparklines follow the cards: a layer's first `dynamics` reads every step.
+      dynamics.then((answers) => root.contains(grid) && addDynamics(grid, columns, answers), () => {});
+    },
   );
   const go = (change, scrollTo) => store.set(navigate(store.state, change, scrollTo));
   const showColumns = ({ view, catalog, scrollTo }, columns, order) => {
     markFetched();
-    show(filterGrid(columns, {
+    const grid = show(filterGrid(columns, {
       offset: view.offset,
       indices: order.indices,
       limit: PAGE_SIZE,
@@ -55,6 +59,7 @@ export function gridPanel(store) {
     store.set({ shown: { view, columns, total } });
     if (scrollTo === "top") window.scrollTo(0, 0);
     markRendered();
+    return grid;
   };
   const showEmpty = () => {
     request.cancel();
@@ -109,10 +114,8 @@ async function fetchColumns(state, signal) {
     if (signal.aborted) throw e;
     order = { offset: state.view.offset, indices: null }; // no overview: index order
   }
-  const [columns, dynamics] = await Promise.all([
-    fetchRunColumns(state, order, matches, signal), fetchAllDynamics(state, signal),
-  ]);
-  return { columns: columns.map((column, i) => ({ ...column, dynamics: dynamics[i] })), order };
+  const dynamics = fetchAllDynamics(state, signal); // not awaited: the cards come first
+  return { columns: await fetchRunColumns(state, order, matches, signal), order, dynamics };
 }
 
 /**

@@ -14,8 +14,7 @@ import { dynamicsLine } from "./sparkline.js";
  * columns: one per picked run, in order:
  *   {run, step, requestedStep, page (the `filters` answer) | null, overview (the `overview` answer) | null,
  *    error: string | null, match (the `match` answer against the first run) | null,
- *    rows (matching.matchedRows: the row's filter -> this run's match) | null when aligned by index,
- *    dynamics (the `dynamics` answer) | null}
+ *    rows (matching.matchedRows: the row's filter -> this run's match) | null when aligned by index}
  * options: {offset, limit, indices (the rows in a sorted order, or null: index order from offset),
  *           output (the chosen output's index), align (the view's), highlight(token), loadAll(run, step, index),
  *           loadContext(run, step, example), loadDetails(run, step, index), onHistory(index), onAlign(align), onOpenMatch(run, index)}
@@ -96,19 +95,29 @@ function filterRow(index, columns, options) {
   ]);
 }
 
-/** The card's match mark (another run lined up by match) and its dynamics, under its head. */
+/** The card's match mark (another run lined up by match), under its head. */
 function decorated(card, column, match, firstRun, options) {
-  const head = card.querySelector(".card-head") || card;
   if (match) {
     const mark = matchMark(match, firstRun, column.run);
+    const head = card.querySelector(".card-head") || card;
     head.appendChild(matchBadge(mark, column.run, () => options.onOpenMatch(column.run, mark.filter)));
   }
-  const dynamics = filterDynamics(column.dynamics, Number(card.dataset.filter));
-  if (dynamics) {
-    const thresholds = { correlation: column.dynamics.correlation_threshold, jaccard: column.dynamics.jaccard_threshold };
-    head.appendChild(dynamicsLine(dynamics, thresholds));
-  }
   return card;
+}
+
+/**
+ * Each card's dynamics line under its head, once the runs' `dynamics` answers
+ * (one per column, null for none) have come: the grid is shown without them.
+ */
+export function addDynamics(grid, columns, answers) {
+  const byRun = new Map(columns.map((column, i) => [column.run, answers[i]]));
+  for (const card of grid.querySelectorAll("article.filter-card[data-filter]")) {
+    const answer = byRun.get(card.dataset.run);
+    const dynamics = answer ? filterDynamics(answer, Number(card.dataset.filter)) : null;
+    if (!dynamics) continue;
+    const thresholds = { correlation: answer.correlation_threshold, jaccard: answer.jaccard_threshold };
+    (card.querySelector(".card-head") || card).appendChild(dynamicsLine(dynamics, thresholds));
+  }
 }
 
 function filterAt(column, index) {
