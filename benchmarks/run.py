@@ -34,6 +34,10 @@ NOTES = [
     "tokens at position-1..position+1. A plain TensorFlow conv of another shape runs first, so that neither "
     "method pays TensorFlow's one-time start for the other; then interpret, whose first call pays its own "
     "tracing (and XLA compilation for inputs over 50M activations); a second call is reported beside it.",
+    "T1's whole-process rows run `tb-filters interpret` (default options, both conv layers, the meta input, "
+    "--vocab) and a `python -c` that loads the same .keras file with keras.saving.load_model and calls "
+    "model.predict on the same 10,000 sequences and meta input at interpret's batch size (1024), each a process "
+    "from exec to exit, alternately, five times; the medians' ratio, CPU time (user + system) beside it.",
     "T2: the forward pass is a compiled tf.function computing conv_1's output batch by batch from the "
     "same memmap with the same batch size, reduced to a per-filter max; both it and interpret are warmed "
     "up on two batches first. Its per-filter max is checked against interpret's statistics. The JAX row "
@@ -104,7 +108,7 @@ def _failed(part: str, error: BaseException) -> Measurement:
 
 
 def _engine_parts(parts: set[str], quick: bool) -> list[Measurement]:
-    from benchmarks import effects_targets, engine_targets
+    from benchmarks import effects_targets, engine_targets, process_targets
 
     sizes = engine_targets.EngineSizes.quick() if quick else engine_targets.EngineSizes()
     started = time.perf_counter()
@@ -112,7 +116,8 @@ def _engine_parts(parts: set[str], quick: bool) -> list[Measurement]:
     print(f"  workload: {len(w.tokens):,} x {w.tokens.shape[1]} token ids ({w.path}), model built, "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     rows: list[Measurement] = []
-    for part, measure in (("T1", engine_targets.t1_rows), ("T2", engine_targets.t2_rows),
+    for part, measure in (("T1", lambda w: engine_targets.t1_rows(w) + process_targets.process_rows(w)),
+                          ("T2", engine_targets.t2_rows),
                           ("T3", engine_targets.t3_rows), ("EFF", effects_targets.effect_rows),
                           ("SIG", engine_targets.signature_rows), ("INT", engine_targets.interval_rows)):
         if part in parts:

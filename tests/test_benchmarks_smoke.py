@@ -27,6 +27,7 @@ from benchmarks import (  # noqa: E402
     forward,
     notebook,
     plugin_targets,
+    process_targets,
     run,
     table,
     workload,
@@ -152,6 +153,17 @@ def test_engine_targets_end_to_end_at_tiny_sizes(tmp_path):
                                                              log=quiet)
     assert time_ratio.value > 0 and time_ratio.passed is not False  # the intervals were computed
     assert payload_ratio.value > 1 and payload_ratio.unit == "x"
+
+
+def test_process_rows_at_tiny_sizes(tmp_path):
+    sizes = engine_targets.EngineSizes(
+        data=workload.DataSpec(examples=400, length=LENGTH, vocab_size=VOCAB, chunk_rows=200),
+        filters=4, notebook_examples=150, batch_size=64)
+    w = engine_targets.Workload(sizes, data_dir=str(tmp_path))
+    effects, no_effects = process_targets.process_rows(w, log=lambda *args: None, repeats=1)
+    assert effects.target == no_effects.target == "T1" and effects.passed is not False  # its event file written
+    assert "150 sequences, both conv layers (4 filters each), batch 64" in effects.what
+    assert effects.value > 0 and no_effects.value > 0 and "CPU time" in effects.detail
 
 
 def test_effect_costs_at_tiny_sizes(tmp_path):
