@@ -78,8 +78,8 @@ _TILE_BUDGET = 1 << 22
 # The linear path folds a global pooling position by position, unrolled, up to this many positions.
 _UNROLLED_POSITIONS = 256
 
-# The linear path's copies per call: copies x rows x the linear layer's output size.
-# Its one compiled pass keeps no intermediate of that size in memory at once.
+# The fast path's copies per call: copies x what one copy holds (_linear_copy_size) stays
+# under this many floats (64 MB).
 _LINEAR_TILE_BUDGET = 1 << 24
 
 
@@ -451,16 +451,16 @@ class Sample:
     def _effects(self, functions: dict, chain: chains_lib.Chain, ids, acts, others, take_t) -> None:
         split_ = self.splits[chain.name]
         fn = functions[chain.name]
-        point = fn["point"](acts)
-        zero = fn["point"](tf.zeros([1] + list(acts.shape[1:]), acts.dtype))
         computed = fn["frontier"](tf.constant(ids), [others[n] for n in split_.needs]) if split_.frontier else []
         frontier = [others[ref] if kind == "input" else computed[ref] for kind, ref in split_.frontier_kinds]
         filters = int(chain.conv.filters)
         if split_.linear is not None:
-            pre, clean = fn["linear_clean"](point, frontier)
-            copies = _copies(filters, _LINEAR_TILE_BUDGET, int(np.prod(pre.shape)))
+            point, zero, pre, clean = fn["linear_clean"](acts, frontier)
+            copies = _copies(filters, _LINEAR_TILE_BUDGET, _linear_copy_size(split_.linear, point, pre))
             ablate = lambda which: fn["linear_ablate"](point, zero, frontier, pre, clean, take_t, which)  # noqa: E731
         else:
+            point = fn["point"](acts)
+            zero = fn["point"](tf.zeros([1] + list(acts.shape[1:]), acts.dtype))
             clean = fn["outputs"](point, frontier)
             copies = _copies(filters, _TILE_BUDGET, int(np.prod(point.shape)))
             ablate = lambda which: fn["ablate"](point, zero, frontier, clean, take_t, which)  # noqa: E731
@@ -524,6 +524,13 @@ def _moments(acts, take):
     return tf.reduce_sum(flat, 0), tf.reduce_sum(flat * flat, 0), tf.matmul(flat, flat, transpose_a=True)
 
 
+def _linear_copy_size(linear: Linear, point: Any, pre: Any) -> int:
+    """Floats one ablated copy holds at once on the fast path: its channel of the point, and
+    the layer's output, or only the pooled value when a pooling is folded position by position."""
+    cut = pre.shape[1:] if linear.pooling is None else linear.cut_shape
+    return int(point.shape[0] * (np.prod(point.shape[1:-1]) + np.prod(cut)))
+
+
 def _copies(filters: int, budget: int, per_copy: int) -> int:
     """Filters per call within `budget` floats, spread evenly over the calls."""
     most = max(1, min(filters, budget // max(1, per_copy)))
@@ -565,22 +572,25 @@ def _split_functions(split_: Split) -> dict:
         functions["frontier"] = tf.function(
             lambda ids, needed: _as_list(split_.frontier([ids, *needed])), autograph=False)
     if split_.linear is not None:
-        functions.update(_linear_functions(split_.linear))
+        functions.update(_linear_functions(split_.linear, point))
     return functions
 
 
-def _linear_functions(linear: Linear) -> dict:
+def _linear_functions(linear: Linear, to_point: Any) -> dict:
     def outputs(value, frontier):
         beyond = iter(_as_list(linear.rest([value, *frontier])) if linear.rest else [])
         result = [value if is_cut else next(beyond) for is_cut in linear.cut_outputs]
         rows = value.shape[0]
         return tf.concat([tf.reshape(tf.cast(r, tf.float64), [rows, -1]) for r in result], axis=1)
 
-    def clean(point_value, frontier):
-        """The layer's pre-activation and the outputs, computed from it as the ablated ones are."""
+    def clean(acts, frontier):
+        """The point, what it is where the layer is zero, the linear layer's pre-activation, and
+        the outputs computed from it as the ablated ones are: one call per batch."""
+        point_value = to_point(acts)
+        zero = to_point(tf.zeros([1, *acts.shape[1:]], acts.dtype))
         layer_input = linear.head([point_value, *frontier])[0] if linear.head else point_value
         pre = _pre_activation(linear.layer, layer_input)
-        return pre, outputs(_cut_value(linear, pre[None], None)[0], frontier)
+        return point_value, zero, pre, outputs(_cut_value(linear, pre[None], None)[0], frontier)
 
     def ablate(point_value, zero, frontier, pre, clean_outputs, take, which):
         """As the general path's ablate, with the layer's pre-activation changed by filter f's part alone."""
