@@ -50,7 +50,8 @@ NOTES = [
     "releases them.",
     "EFF: the cost of the filters' effects (ablation of each filter over the first 10,000 sequences, "
     "the default effect_examples) as a ratio to interpret without them, on the same 10,000 sequences as T1, "
-    "second calls (each variant warmed up once); 'without' still finds dead and duplicate filters. The "
+    "second calls (each variant warmed up once; the notebook-shaped pair timed three times alternately, the best "
+    "of each kept); 'without' still finds dead and duplicate filters. The "
     "1024-filter layer is tokens -> embedding -> Conv1D(1024, 3) -> global max pool -> dense(1). The overview "
     "rows time the route on T4's log dir (1024 filters).",
     "SIG: the cost of the filter signatures (issue 17: each filter's maximum activation on each of the first "
