@@ -356,8 +356,9 @@ def _halves(data: bytes) -> list[float]:
 
 def halves(values: Iterable[float]) -> bytes:
     """float32 values as float16 little-endian bytes (round to nearest even; beyond +-65,504: clipped)."""
-    array = np.clip(np.asarray(values, np.float32), -FLOAT16_MAX, FLOAT16_MAX)
-    return array.astype("<f2").tobytes()
+    top = FLOAT16_MAX
+    clipped = [v if -top <= v <= top else top if v > top else -top if v < -top else v for v in values]
+    return struct.pack(f"<{len(clipped)}e", *clipped)
 
 
 FLOAT16_MAX = 65504.0

@@ -354,7 +354,8 @@ class _Encoding:
     def derives_tokens(self, ids, tokens) -> bool:
         """Whether `tokens` are `ids` through the id -> token map (ids not yet in it join it)."""
         vocab = self.vocab
-        return all(vocab.setdefault(i, t) == t for i, t in zip(ids, tokens))
+        # A list, not a generator: every id joins the map, also those after a mismatch.
+        return all([vocab.setdefault(i, t) == t for i, t in zip(ids, tokens)])
 
     def context_span(self, example: int, start: int, width: int) -> tuple[int, ...] | None:
         context = self.examples.get(example)
@@ -365,17 +366,11 @@ class _Encoding:
 
 
 def _padding_id(layer: LayerReport) -> int | None:
-    """The id that means padding: the last one marked padding in the contexts, else in the windows."""
-    found = None
-    for context in (layer.examples or {}).values():
-        for token_id, padding in zip(context.token_ids, context.padding):
-            if padding and token_id >= 0:
-                found = token_id
-    if found is not None:
-        return found
-    for f in layer.filters:
-        for w in _every_window(f):
-            for token_id, padding in zip(w.token_ids, w.padding):
+    """The id that means padding: the first one marked padding in the contexts, else in the windows."""
+    windows = (w for f in layer.filters for w in _every_window(f))
+    for item in (*(layer.examples or {}).values(), *windows):
+        if True in item.padding:
+            for token_id, padding in zip(item.token_ids, item.padding):
                 if padding and token_id >= 0:
                     return token_id
     return None
@@ -451,9 +446,10 @@ def _context_columns_to_proto(examples: dict[int, Context], pb: filters_pb2.Laye
     columns.padded_length = padded
     columns.example_steps.extend(np.diff(np.asarray(ordered, np.int64), prepend=0).tolist())
     ids: list[int] = []
+    strings: dict[int, str] = {}
     for example in ordered:
         context = examples[example]
-        encoding.derives_tokens(context.token_ids, context.tokens)
+        strings.update(zip(context.token_ids, context.tokens))
         stored = len(context.token_ids)
         if padded:
             while stored and context.token_ids[stored - 1] == padding_id:
@@ -461,6 +457,7 @@ def _context_columns_to_proto(examples: dict[int, Context], pb: filters_pb2.Laye
         columns.lengths.append(stored)
         ids.extend(context.token_ids[:stored])
     columns.token_ids.extend(ids)
+    encoding.derives_tokens(strings, strings.values())  # the windows' strings first, where they differ
 
 
 def _filter_to_proto(f: FilterReport, encoding: _Encoding) -> filters_pb2.FilterReport:

@@ -90,6 +90,17 @@ def test_what_does_not_derive_is_stored_and_comes_back(layer):
     assert report_lib.from_proto(pb) == as_stored(changed)
 
 
+def test_a_context_whose_token_differs_from_a_windows_keeps_its_other_tokens(layer):
+    window = layer.filters[0].windows[0]
+    example = max(layer.examples) + 1
+    ids = (window.token_ids[1], 10_001, 10_002)  # the first id is the window's, with another string here
+    context = report_lib.Context(example=example, token_ids=ids, tokens=("elsewhere", "only", "here"),
+                                 padding=(False,) * 3)
+    changed = dataclasses.replace(layer, examples={**layer.examples, example: context})
+    back = report_lib.from_proto(_stored(changed))
+    assert back.examples[example].tokens == (window.tokens[1], "only", "here")
+
+
 def test_a_report_without_contexts_stores_the_window_ids():
     layer = synthetic_layer_report("conv", 3, 4, 2, VOCABULARY, seed=1, detects=False)
     pb = payload.inflate(report_lib.to_proto(layer))
