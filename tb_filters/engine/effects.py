@@ -603,13 +603,33 @@ def _linear_functions(linear: Linear, to_point: Any) -> dict:
         change = tf.where(counted, clean_outputs[None] - ablated, tf.zeros([], tf.float64))
         return tf.reduce_sum(change, axis=1), tf.reduce_sum(tf.abs(change), axis=1)
 
-    return {
-        # Compiled as ablate is: the same kernels, so a filter that changes nothing changes the outputs by exactly 0.
-        "linear_clean": tf.function(clean, autograph=False, jit_compile=True),
-        # XLA fuses the contributions, the activation and the pooling into one pass; unfused,
-        # each step writes and reads a tensor of copies x rows x the layer's output.
-        "linear_ablate": tf.function(ablate, autograph=False, jit_compile=True),
-    }
+    # XLA fuses the contributions, the activation and the pooling into one pass; unfused, each
+    # step writes and reads a tensor of copies x rows x the layer's output. The clean outputs
+    # are compiled alike: the same kernels, so a filter that changes nothing changes them by exactly 0.
+    return {"linear_clean": _XlaOrNot(clean), "linear_ablate": _XlaOrNot(ablate)}
+
+
+class _XlaOrNot:
+    """A function compiled by XLA, or, if XLA cannot compile the model's layers after the cut
+    (an op it lacks), the same function traced without it, from then on."""
+
+    def __init__(self, function):
+        self.compiled = tf.function(function, autograph=False, jit_compile=True)
+        self.plain = tf.function(function, autograph=False)
+        self.xla = True
+
+    def __call__(self, *args):
+        if self.xla:
+            try:
+                return self.compiled(*args)
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError):
+                result = self.plain(*args)  # a real error in the function raises here too
+                self.xla = False
+                return result
+        return self.plain(*args)
+
+    def experimental_get_tracing_count(self) -> int:
+        return self.compiled.experimental_get_tracing_count() + self.plain.experimental_get_tracing_count()
 
 
 def _cut_value(linear: Linear, pre: Any, taps: "_Taps | None") -> Any:

@@ -166,3 +166,25 @@ def test_a_dead_filter_changes_nothing_exactly(data):
     layer = tb_filters.interpret(model, data, layers=["conv"])["conv"]
     assert layer.filters[2].dead
     assert [(e.mean, e.mean_abs) for e in layer.filters[2].effects] == [(0.0, 0.0)]
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class NumpyTanh(keras.layers.Layer):
+    """tanh in numpy: an op XLA cannot compile."""
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.reshape(tf.numpy_function(np.tanh, [x], tf.float32, stateful=False), tf.shape(x))
+
+
+def test_layers_xla_cannot_compile_run_uncompiled(data):
+    tokens = tokens_input()
+    x = keras.layers.GlobalMaxPooling1D()(conv(5, 3, "conv", activation="relu")(embedding(tokens)))
+    x = NumpyTanh()(dense(4, "hidden", 18)(x))
+    model = keras.Model(tokens, dense(1, "score", 19)(x))
+    assert linear_of(model).layer.name == "hidden"
+    layer = tb_filters.interpret(model, data, layers=["conv"], batch_size=40)["conv"]
+    check_against_brute_force(model, layer, "conv", data)
+    (compiled,) = [c for key, c in effects._CACHE.items() if key[0] == id(model)]
+    assert not compiled.functions["conv"]["linear_ablate"].xla
