@@ -109,11 +109,12 @@ def test_a_report_without_contexts_stores_the_window_ids():
 
 
 def test_contributions_round_to_float16_as_stated():
-    values = (1.0 + 2.0**-12, 1.0 + 3 * 2.0**-12, -0.1, 1e-8, 70000.0, -1e6, 0.0)
+    values = (1.0 + 2.0**-12, 1.0 + 3 * 2.0**-12, -0.1, 1e-8, 70000.0, -1e6, 0.0, math.inf, math.nan)
     stored = np.frombuffer(payload.halves(values), "<f2").astype(np.float64)
     assert stored.tolist()[:2] == [1.0, 1.0 + 2.0**-10]  # round to nearest even
     assert abs(stored[2] - -0.1) <= CONTRIBUTION_RTOL * 0.1
-    assert stored.tolist()[4:] == [65504.0, -65504.0, 0.0]  # clipped to float16's range
+    assert stored.tolist()[4:8] == [65504.0, -65504.0, 0.0, 65504.0]  # clipped to float16's range
+    assert math.isnan(stored[8])
 
 
 def test_the_deflated_payload_is_a_small_fraction_of_version_2(layer):
