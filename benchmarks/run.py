@@ -25,7 +25,7 @@ if REPO not in sys.path:
 from benchmarks import table  # noqa: E402
 from benchmarks.table import Measurement  # noqa: E402
 
-PARTS = ("T1", "T2", "T3", "EFF", "SIG", "INT", "T4", "LOAD", "MATCH", "BEAM")
+PARTS = ("T1", "T2", "T3", "EFF", "SIG", "INT", "T4", "LOAD", "MATCH", "BEAM", "CB")
 RESULTS = os.path.join(REPO, "benchmarks", "RESULTS.md")
 NOTES = [
     "T1's baseline is the notebook's method reimplemented: per filter a new Keras sub-model "
@@ -34,6 +34,10 @@ NOTES = [
     "tokens at position-1..position+1. A plain TensorFlow conv of another shape runs first, so that neither "
     "method pays TensorFlow's one-time start for the other; then interpret, whose first call pays its own "
     "tracing (and XLA compilation for inputs over 50M activations); a second call is reported beside it.",
+    "T1's whole-process rows run `tb-filters interpret` (default options, both conv layers, the meta input, "
+    "--vocab) and a `python -c` that loads the same .keras file with keras.saving.load_model and calls "
+    "model.predict on the same 10,000 sequences and meta input at interpret's batch size (1024), each a process "
+    "from exec to exit, alternately, five times; the medians' ratio, CPU time (user + system) beside it.",
     "T2: the forward pass is a compiled tf.function computing conv_1's output batch by batch from the "
     "same memmap with the same batch size, reduced to a per-filter max; both it and interpret are warmed "
     "up on two batches first. Its per-filter max is checked against interpret's statistics. The JAX row "
@@ -46,7 +50,8 @@ NOTES = [
     "releases them.",
     "EFF: the cost of the filters' effects (ablation of each filter over the first 10,000 sequences, "
     "the default effect_examples) as a ratio to interpret without them, on the same 10,000 sequences as T1, "
-    "second calls (each variant warmed up once); 'without' still finds dead and duplicate filters. The "
+    "second calls (each variant warmed up once; the notebook-shaped pair timed three times alternately, the best "
+    "of each kept); 'without' still finds dead and duplicate filters. The "
     "1024-filter layer is tokens -> embedding -> Conv1D(1024, 3) -> global max pool -> dense(1). The overview "
     "rows time the route on T4's log dir (1024 filters).",
     "SIG: the cost of the filter signatures (issue 17: each filter's maximum activation on each of the first "
@@ -78,6 +83,11 @@ NOTES = [
     "included) over the in-process interpret of the same memmap. The merge rows time state.merge over "
     "simulated shard states (random values, disjoint example ranges, hashes shared across shards) in a "
     "balanced tree, per merge: at a thousand workers a combiner does about a thousand of them.",
+    "CB: FiltersCallback (default options, effects on, the meta input passed) on the notebook-shaped model in "
+    "one model.fit of 3 epochs over 100,000 sequences (Adam, batch 128, random labels), interpreting conv_1 and "
+    "conv_2 on 10,000 other sequences at every epoch's end; a timing callback before it and one after it split "
+    "each epoch into training and the callback's time. The first epoch's callback traces and compiles "
+    "interpret's functions; the later ones reuse them.",
     "Other work shared the 2 cores while these figures were taken unless the load average above is near 0; "
     "ratios measured in one run are the figures to trust.",
 ]
@@ -99,7 +109,7 @@ def _failed(part: str, error: BaseException) -> Measurement:
 
 
 def _engine_parts(parts: set[str], quick: bool) -> list[Measurement]:
-    from benchmarks import effects_targets, engine_targets
+    from benchmarks import effects_targets, engine_targets, process_targets
 
     sizes = engine_targets.EngineSizes.quick() if quick else engine_targets.EngineSizes()
     started = time.perf_counter()
@@ -107,7 +117,8 @@ def _engine_parts(parts: set[str], quick: bool) -> list[Measurement]:
     print(f"  workload: {len(w.tokens):,} x {w.tokens.shape[1]} token ids ({w.path}), model built, "
           f"{time.perf_counter() - started:.1f} s", flush=True)
     rows: list[Measurement] = []
-    for part, measure in (("T1", engine_targets.t1_rows), ("T2", engine_targets.t2_rows),
+    for part, measure in (("T1", lambda w: engine_targets.t1_rows(w) + process_targets.process_rows(w)),
+                          ("T2", engine_targets.t2_rows),
                           ("T3", engine_targets.t3_rows), ("EFF", effects_targets.effect_rows),
                           ("SIG", engine_targets.signature_rows), ("INT", engine_targets.interval_rows)):
         if part in parts:
@@ -131,6 +142,13 @@ def _beam_parts(quick: bool) -> list[Measurement]:
 
     sizes = beam_targets.BeamSizes.quick() if quick else beam_targets.BeamSizes()
     return beam_targets.pipeline_rows(sizes) + beam_targets.merge_rows(sizes)
+
+
+def _callback_part(quick: bool) -> list[Measurement]:
+    from benchmarks import callback_targets
+
+    return callback_targets.callback_rows(
+        callback_targets.CallbackSizes.quick() if quick else callback_targets.CallbackSizes())
 
 
 def _guarded(part: str, measure) -> list[Measurement]:
@@ -171,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += _guarded("T4/LOAD/MATCH", lambda: _plugin_parts(parts, args.quick))
     if "BEAM" in parts:
         rows += _guarded("BEAM", lambda: _beam_parts(args.quick))
+    if "CB" in parts:
+        rows += _guarded("CB", lambda: _callback_part(args.quick))
     elapsed = time.perf_counter() - started
 
     print()

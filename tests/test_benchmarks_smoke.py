@@ -19,7 +19,19 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from benchmarks import beam_targets, effects_targets, engine_targets, forward, notebook, plugin_targets, run, table, workload  # noqa: E402,E501
+from benchmarks import (  # noqa: E402
+    beam_targets,
+    callback_targets,
+    effects_targets,
+    engine_targets,
+    forward,
+    notebook,
+    plugin_targets,
+    process_targets,
+    run,
+    table,
+    workload,
+)
 from tests.helpers.tolerances import ACTIVATION_ATOL, ACTIVATION_RTOL  # noqa: E402
 
 VOCAB = 300
@@ -143,6 +155,17 @@ def test_engine_targets_end_to_end_at_tiny_sizes(tmp_path):
     assert payload_ratio.value > 1 and payload_ratio.unit == "x"
 
 
+def test_process_rows_at_tiny_sizes(tmp_path):
+    sizes = engine_targets.EngineSizes(
+        data=workload.DataSpec(examples=400, length=LENGTH, vocab_size=VOCAB, chunk_rows=200),
+        filters=4, notebook_examples=150, batch_size=64)
+    w = engine_targets.Workload(sizes, data_dir=str(tmp_path))
+    effects, no_effects = process_targets.process_rows(w, log=lambda *args: None, repeats=1)
+    assert effects.target == no_effects.target == "T1" and effects.passed is not False  # its event file written
+    assert "150 sequences, both conv layers (4 filters each), batch 64" in effects.what
+    assert effects.value > 0 and no_effects.value > 0 and "CPU time" in effects.detail
+
+
 def test_effect_costs_at_tiny_sizes(tmp_path):
     sizes = engine_targets.EngineSizes(
         data=workload.DataSpec(examples=400, length=LENGTH, vocab_size=VOCAB, chunk_rows=200),
@@ -153,6 +176,15 @@ def test_effect_costs_at_tiny_sizes(tmp_path):
         assert row.target == "EFF" and row.value > 0 and row.passed is not False
         assert "effects computed: yes" in row.detail and "(effects over the first 300)" in row.detail
     assert "4 filters of conv_1" in notebook_shaped.what and "16-filter layer" in wide.what
+
+
+def test_callback_rows_at_tiny_sizes(tmp_path):
+    sizes = callback_targets.CallbackSizes(train_examples=600, callback_examples=200, epochs=2, batch_size=100,
+                                           vocab_size=VOCAB, length=LENGTH, filters=4)
+    later, first = callback_targets.callback_rows(sizes, data_dir=str(tmp_path), log=lambda *args: None)
+    assert later.target == first.target == "CB" and later.passed is not False  # a report at every epoch
+    assert "reports written: 2 of 2" in later.detail and "600 sequences" in later.what
+    assert later.value > 0 and first.value > 0
 
 
 @pytest.fixture(scope="module")

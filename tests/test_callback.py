@@ -182,3 +182,45 @@ def test_effects_of_a_multi_input_model_at_every_step(tmp_path, data):
     assert all(steps[s].output_names == ("positive",) for s in steps) and history[0] != history[1]
     now = tb_filters.interpret(model, x, inputs={"meta": meta}, class_names=["positive"])["conv_1"]
     np.testing.assert_allclose(history[1], [f.effects[0].mean for f in now.filters], atol=1e-7)
+
+
+def _tracings(model: keras.Model) -> int:
+    """How many times the effects' functions and interpret's steps for `model` were traced so far."""
+    from tb_filters.engine import effects
+    from tb_filters.engine import interpret as engine
+
+    def count(functions) -> int:
+        values = functions.values() if isinstance(functions, dict) else functions
+        return sum(count(f) if isinstance(f, dict) else f.experimental_get_tracing_count()
+                   for f in values if isinstance(f, dict) or hasattr(f, "experimental_get_tracing_count"))
+
+    compiled = [c for key, c in effects._CACHE.items() if key[0] == id(model)]
+    return sum(count(c.functions) for c in compiled) + count(list(engine._STEPS.values()))
+
+
+def test_epochs_after_the_first_trace_nothing_and_read_the_trained_weights(tmp_path, data):
+    """The callback's functions are traced (and compiled) at the first epoch only; later epochs
+    reuse them with the weights as training left them, not as they were when traced."""
+    from tests.helpers.text_models import notebook_model
+    from tests.helpers.tolerances import OUTPUT_ATOL
+
+    x, y = data
+    meta = np.random.default_rng(4).random((len(x), 24), dtype=np.float32)
+    model = notebook_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    callback = tb_filters.FiltersCallback(x, vocab=VOCAB, log_dir=str(tmp_path / "run"), top_k=2,
+                                          inputs={"meta": meta})
+    counts = []
+    counter = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: counts.append(_tracings(model)))
+    model.fit([x, meta], y, epochs=3, batch_size=32, verbose=0, callbacks=[callback, counter])
+    assert counts[0] > 0 and counts == [counts[0]] * 3
+    steps = read_reports(tmp_path)["run"]
+    # A copy with the final weights and functions of its own: what the last epoch should have seen.
+    fresh = keras.models.clone_model(model)
+    fresh.set_weights(model.get_weights())
+    now = tb_filters.interpret(fresh, x, top_k=2, inputs={"meta": meta})
+    for name in ("conv_1", "conv_2"):
+        history = [np.array([[e.mean for e in f.effects] for f in steps[name][s].filters]) for s in (0, 2)]
+        assert not np.array_equal(history[0], history[1])
+        expected = np.array([[e.mean for e in f.effects] for f in now[name].filters])
+        np.testing.assert_allclose(history[1], expected, atol=OUTPUT_ATOL)  # same kernels, traced apart

@@ -9,11 +9,20 @@ The model is split at an ablation point: the layer's output, or further on
 when only channel-wise layers follow (pooling, activations, padding, inference
 dropout, batch normalization). Each of those maps channel f to channel f on
 its own, so zeroing f at the layer equals setting f, at the point, to what
-those layers make of zeros (`zero`, computed once per run). Everything the
+those layers make of zeros (`zero`, computed once per batch). Everything the
 rest of the model reads besides the point (other inputs, other branches) is
 the frontier, computed once per batch. The rest runs once per filter: copies
 of the point, one filter replaced per copy, go through it together, as many
 copies per call as fit a memory budget.
+
+When the point feeds one Conv1D or Dense layer (directly or concatenated on
+the channel axis with tensors that do not depend on it), that layer's
+pre-activation is linear in the point: replacing channel f adds channel f's
+contribution alone, (zero_f - point_f) convolved with (or times) the kernel's
+rows for f. Its clean pre-activation is computed once per batch, the
+contributions of a tile of filters in one elementwise pass, and only the
+layers after it run per filter (`Linear`): the layer itself, the costliest
+part of the rest on a conv -> pool -> conv model, is never recomputed.
 
 Duplicates need correlations: sum x, sum x^2 and sum x_i x_j over every
 position of the sample, accumulated in float64, from which the correlation
@@ -66,6 +75,13 @@ CHANNEL_WISE = (
 # this many floats (16 MB), so a 1024-filter layer never tiles its whole batch at once.
 _TILE_BUDGET = 1 << 22
 
+# The linear path folds a global pooling position by position, unrolled, up to this many positions.
+_UNROLLED_POSITIONS = 256
+
+# The fast path's copies per call: copies x what one copy holds (_linear_copy_size) stays
+# under this many floats (64 MB).
+_LINEAR_TILE_BUDGET = 1 << 24
+
 
 class EffectsSkipped(UserWarning):
     """Effects could not be computed (another model input was not given); the rest of the report is complete."""
@@ -82,6 +98,20 @@ class Split:
     frontier_kinds: tuple  # per rest input after the point: ("input", name) or ("computed", i)
     needs: tuple[str, ...]  # other model inputs, by name
     columns: np.ndarray  # output units the rest computes (the others do not depend on the layer: effect 0)
+    linear: "Linear | None" = None  # the linear layer the point feeds, if any: the fast path
+
+
+@dataclasses.dataclass(frozen=True)
+class Linear:
+    """The one Conv1D or Dense layer the point feeds: every path from the point runs through it."""
+
+    layer: Any
+    offset: int  # the point's first channel among the layer's input channels (after a concatenation)
+    head: Any  # keras.Function: [point, *frontier] -> the layer's input (a concatenation), or None: the point
+    pooling: str | None  # "max" or "average": a global pooling over positions alone reads the (Conv1D) layer
+    cut_shape: tuple  # per example, the shape at the cut: the pooling's output, else the layer's
+    rest: Any  # keras.Function: [cut, *frontier] -> the reached outputs other than the cut, or None
+    cut_outputs: tuple[bool, ...]  # per reached model output: it is the cut itself
 
 
 def output_names(model: Any, class_names: Sequence[str] | None) -> list[str]:
@@ -167,7 +197,68 @@ def split(model: Any, chain: chains_lib.Chain) -> Split:
         frontier_kinds=tuple(kinds),
         needs=tuple(t.name for t in needed),
         columns=np.flatnonzero(columns),
+        linear=_linear(graph, point, frontier, [t for t, ok in zip(graph.outputs, reached) if ok]),
     )
+
+
+def _linear(graph: Any, point: Any, frontier: list, reached: list) -> Linear | None:
+    """The fast path's cut, if the point feeds a linear layer alone (through a concatenation at most)."""
+    consumers = _consumers(graph)
+    outputs = {id(t) for t in graph.outputs}
+
+    def only_reader(tensor):
+        nodes = consumers.get(id(tensor), [])
+        return nodes[0] if len(nodes) == 1 and id(tensor) not in outputs else None
+
+    node, layer_input, offset = only_reader(point), point, 0
+    if node is not None and isinstance(node.operation, keras.layers.Concatenate):
+        offset = _channel_offset(node, point)
+        layer_input = node.outputs[0]
+        node = only_reader(layer_input) if offset is not None else None
+    if node is None or len(node.input_tensors) != 1 or not _is_linear(node.operation):
+        return None
+    cut, pooling = node.outputs[0], None
+    reader = only_reader(cut)
+    if isinstance(node.operation, keras.layers.Conv1D) and reader is not None and _pools_positions(reader.operation):
+        if cut.shape[1] is not None and cut.shape[1] <= _UNROLLED_POSITIONS:
+            pooling = "max" if isinstance(reader.operation, keras.layers.GlobalMaxPooling1D) else "average"
+            cut = reader.outputs[0]
+    beyond = [t for t in reached if t is not cut]
+    return Linear(
+        layer=node.operation,
+        offset=offset,
+        head=_subgraph([point, *frontier], [layer_input]) if layer_input is not point else None,
+        pooling=pooling,
+        cut_shape=tuple(int(d) for d in cut.shape[1:]),
+        rest=_subgraph([cut, *frontier], beyond) if beyond else None,
+        cut_outputs=tuple(t is cut for t in reached),
+    )
+
+
+def _pools_positions(layer: Any) -> bool:
+    return (type(layer) in (keras.layers.GlobalMaxPooling1D, keras.layers.GlobalAveragePooling1D)
+            and _is_channel_wise(layer))
+
+
+def _channel_offset(node: Any, point: Any) -> int | None:
+    """Where the point's channels start in a concatenation on the channel axis (None: not one)."""
+    inputs = list(node.input_tensors)
+    rank = len(point.shape)
+    if node.operation.axis not in (-1, rank - 1) or sum(t is point for t in inputs) != 1:
+        return None
+    before = [t.shape[-1] for t in inputs[:[id(t) for t in inputs].index(id(point))]]
+    return None if any(d is None for d in before) else int(sum(before))
+
+
+def _is_linear(layer: Any) -> bool:
+    """A layer whose pre-activation is a linear map of its input plus a bias, computed here as it computes it.
+    Exact types: a subclass may compute something else."""
+    if getattr(layer, "quantization_mode", None) is not None or layer.compute_dtype != "float32":
+        return False
+    if type(layer) is keras.layers.Dense:
+        return True
+    return (type(layer) is keras.layers.Conv1D and layer.data_format == "channels_last" and layer.groups == 1
+            and layer.padding in ("valid", "same", "causal"))
 
 
 def _subgraph(inputs: list, outputs: list) -> Any:
@@ -360,19 +451,27 @@ class Sample:
     def _effects(self, functions: dict, chain: chains_lib.Chain, ids, acts, others, take_t) -> None:
         split_ = self.splits[chain.name]
         fn = functions[chain.name]
-        point = fn["point"](acts)
-        zero = fn["point"](tf.zeros([1] + list(acts.shape[1:]), acts.dtype))
         computed = fn["frontier"](tf.constant(ids), [others[n] for n in split_.needs]) if split_.frontier else []
         frontier = [others[ref] if kind == "input" else computed[ref] for kind, ref in split_.frontier_kinds]
-        clean = fn["outputs"](point, frontier)
         filters = int(chain.conv.filters)
-        copies = max(1, min(filters, _TILE_BUDGET // max(1, int(np.prod(point.shape)))))
+        if split_.linear is not None:
+            point, zero, pre, clean = fn["linear_clean"](acts, frontier)
+            copies = _copies(filters, _LINEAR_TILE_BUDGET, _linear_copy_size(split_.linear, point, pre))
+            ablate = lambda which: fn["linear_ablate"](point, zero, frontier, pre, clean, take_t, which)  # noqa: E731
+        else:
+            point = fn["point"](acts)
+            zero = fn["point"](tf.zeros([1] + list(acts.shape[1:]), acts.dtype))
+            clean = fn["outputs"](point, frontier)
+            copies = _copies(filters, _TILE_BUDGET, int(np.prod(point.shape)))
+            ablate = lambda which: fn["ablate"](point, zero, frontier, clean, take_t, which)  # noqa: E731
         sums, columns = self.sums[chain.name], split_.columns
         for start in range(0, filters, copies):
             rows = np.arange(start, min(filters, start + copies))
-            change, absolute = fn["ablate"](point, zero, frontier, clean, take_t, tf.constant(rows, tf.int32))
-            sums["effect_sum"][np.ix_(rows, columns)] += change.numpy()
-            sums["effect_abs_sum"][np.ix_(rows, columns)] += absolute.numpy()
+            # Every call has `copies` filters (the last tile repeats its last filter), so one trace serves all.
+            which = np.concatenate([rows, np.full(copies - len(rows), rows[-1])])
+            change, absolute = ablate(tf.constant(which, tf.int32))
+            sums["effect_sum"][np.ix_(rows, columns)] += change.numpy()[:len(rows)]
+            sums["effect_abs_sum"][np.ix_(rows, columns)] += absolute.numpy()[:len(rows)]
 
     def arrays(self, layer: str) -> dict[str, np.ndarray]:
         return self.sums[layer]
@@ -425,6 +524,20 @@ def _moments(acts, take):
     return tf.reduce_sum(flat, 0), tf.reduce_sum(flat * flat, 0), tf.matmul(flat, flat, transpose_a=True)
 
 
+def _linear_copy_size(linear: Linear, point: Any, pre: Any) -> int:
+    """Floats one ablated copy holds at once on the fast path: its channel of the point, and
+    the layer's output, or only the pooled value when a pooling is folded position by position."""
+    cut = pre.shape[1:] if linear.pooling is None else linear.cut_shape
+    return int(point.shape[0] * (np.prod(point.shape[1:-1]) + np.prod(cut)))
+
+
+def _copies(filters: int, budget: int, per_copy: int) -> int:
+    """Filters per call within `budget` floats, spread evenly over the calls."""
+    most = max(1, min(filters, budget // max(1, per_copy)))
+    calls = -(-filters // most)
+    return -(-filters // calls)
+
+
 def _split_functions(split_: Split) -> dict:
     def point(acts):
         for layer in split_.point_layers:
@@ -458,7 +571,147 @@ def _split_functions(split_: Split) -> dict:
     if split_.frontier is not None:
         functions["frontier"] = tf.function(
             lambda ids, needed: _as_list(split_.frontier([ids, *needed])), autograph=False)
+    if split_.linear is not None:
+        functions.update(_linear_functions(split_.linear, point))
     return functions
+
+
+def _linear_functions(linear: Linear, to_point: Any) -> dict:
+    def outputs(value, frontier):
+        beyond = iter(_as_list(linear.rest([value, *frontier])) if linear.rest else [])
+        result = [value if is_cut else next(beyond) for is_cut in linear.cut_outputs]
+        rows = value.shape[0]
+        return tf.concat([tf.reshape(tf.cast(r, tf.float64), [rows, -1]) for r in result], axis=1)
+
+    def clean(acts, frontier):
+        """The point, what it is where the layer is zero, the linear layer's pre-activation, and
+        the outputs computed from it as the ablated ones are: one call per batch."""
+        point_value = to_point(acts)
+        zero = to_point(tf.zeros([1, *acts.shape[1:]], acts.dtype))
+        layer_input = linear.head([point_value, *frontier])[0] if linear.head else point_value
+        pre = _pre_activation(linear.layer, layer_input)
+        return point_value, zero, pre, outputs(_cut_value(linear, pre[None], None)[0], frontier)
+
+    def ablate(point_value, zero, frontier, pre, clean_outputs, take, which):
+        """As the general path's ablate, with the layer's pre-activation changed by filter f's part alone."""
+        copies, rows = which.shape[0], point_value.shape[0]
+        value = _cut_value(linear, pre[None], _Taps(linear, zero - point_value, which))
+        value = tf.reshape(value, [copies * rows, *value.shape[2:]])
+        tiled_frontier = [tf.tile(v, [copies] + [1] * (len(v.shape) - 1)) for v in frontier]
+        ablated = tf.reshape(outputs(value, tiled_frontier), [copies, rows, -1])
+        counted = tf.reshape(tf.range(rows) < take, [1, rows, 1])  # a mask, not a slice: XLA needs static shapes
+        change = tf.where(counted, clean_outputs[None] - ablated, tf.zeros([], tf.float64))
+        return tf.reduce_sum(change, axis=1), tf.reduce_sum(tf.abs(change), axis=1)
+
+    # XLA fuses the contributions, the activation and the pooling into one pass; unfused, each
+    # step writes and reads a tensor of copies x rows x the layer's output. The clean outputs
+    # are compiled alike: the same kernels, so a filter that changes nothing changes them by exactly 0.
+    return {"linear_clean": _XlaOrNot(clean), "linear_ablate": _XlaOrNot(ablate)}
+
+
+class _XlaOrNot:
+    """A function compiled by XLA, or, if XLA cannot compile the model's layers after the cut
+    (an op it lacks), the same function traced without it, from then on."""
+
+    def __init__(self, function):
+        self.compiled = tf.function(function, autograph=False, jit_compile=True)
+        self.plain = tf.function(function, autograph=False)
+        self.xla = True
+
+    def __call__(self, *args):
+        if self.xla:
+            try:
+                return self.compiled(*args)
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError):
+                result = self.plain(*args)  # a real error in the function raises here too
+                self.xla = False
+                return result
+        return self.plain(*args)
+
+    def experimental_get_tracing_count(self) -> int:
+        return self.compiled.experimental_get_tracing_count() + self.plain.experimental_get_tracing_count()
+
+
+def _cut_value(linear: Linear, pre: Any, taps: "_Taps | None") -> Any:
+    """[copies, rows, ...] the value at the cut: the layer's output, or its pooling's, from the
+    pre-activation [1, rows, ...] plus each copy's contribution (none: the clean value)."""
+    activation = linear.layer.activation or (lambda x: x)
+    if linear.pooling is None:
+        return activation(pre if taps is None else pre + taps.whole())
+    # Position by position, folded as it goes: XLA compiles a reduction over the positions
+    # of a [copies, rows, positions, filters] tensor to a loop about 5x slower than this.
+    pooled = None
+    for t in range(pre.shape[2]):
+        value = activation(pre[:, :, t] if taps is None else pre[:, :, t] + taps.at(t))
+        pooled = value if pooled is None else (
+            tf.maximum(pooled, value) if linear.pooling == "max" else pooled + value)
+    if linear.pooling == "average":
+        pooled = pooled / pre.shape[2]
+    return tf.reshape(pooled, [pooled.shape[0], pooled.shape[1], *linear.cut_shape])
+
+
+class _Taps:
+    """Each copy's contribution to the layer's pre-activation: the point's channel which[i]
+    changed by delta, through the kernel's rows for that channel (the layer is linear, no bias)."""
+
+    def __init__(self, linear: Linear, delta: Any, which: Any):
+        layer, rank = linear.layer, len(delta.shape)
+        self.copies = which.shape[0]
+        self.picked = tf.transpose(tf.gather(delta, which, axis=-1), [rank - 1, *range(rank - 1)])  # [copies, rows, ...]
+        self.dense = isinstance(layer, keras.layers.Dense)
+        if self.dense:
+            self.kernel = tf.gather(layer.kernel, which + linear.offset, axis=0)  # [copies, units]
+            return
+        self.kernel = tf.gather(layer.kernel, which + linear.offset, axis=1)  # [taps, copies, filters]
+        self.taps, self.stride, self.dilation = layer.kernel_size[0], layer.strides[0], layer.dilation_rate[0]
+        length = delta.shape[1]
+        left, self.out = _conv_padding(layer.padding, length, self.taps, self.stride, self.dilation)
+        right = max(0, (self.out - 1) * self.stride + (self.taps - 1) * self.dilation + 1 - length - left)
+        self.picked = tf.pad(self.picked, [[0, 0], [0, 0], [left, right]])
+
+    def whole(self) -> Any:
+        """[copies, rows, ..., units]: every position at once."""
+        if self.dense:
+            rank = len(self.picked.shape)
+            return self.picked[..., None] * tf.reshape(self.kernel, [self.copies] + [1] * (rank - 1) + [-1])
+        total = 0
+        for j in range(self.taps):
+            first = j * self.dilation
+            window = self.picked[:, :, first: first + (self.out - 1) * self.stride + 1: self.stride]
+            total = total + window[..., None] * self.kernel[j][:, None, None, :]
+        return total
+
+    def at(self, t: int) -> Any:
+        """[copies, rows, filters]: output position t of a Conv1D."""
+        total = 0
+        for j in range(self.taps):
+            total = total + self.picked[:, :, t * self.stride + j * self.dilation, None] * self.kernel[j][:, None, :]
+        return total
+
+
+def _pre_activation(layer: Any, x: Any) -> Any:
+    """The layer's output before its activation, as its call computes it."""
+    if isinstance(layer, keras.layers.Conv1D):
+        padding = layer.padding
+        if padding == "causal":
+            x = tf.pad(x, [[0, 0], [layer.dilation_rate[0] * (layer.kernel_size[0] - 1), 0], [0, 0]])
+            padding = "valid"
+        z = keras.ops.conv(x, layer.kernel, strides=list(layer.strides), padding=padding,
+                           dilation_rate=layer.dilation_rate, data_format="channels_last")
+    else:
+        z = keras.ops.matmul(x, layer.kernel)
+    return z if layer.bias is None else z + layer.bias
+
+
+def _conv_padding(padding: str, length: int, taps: int, stride: int, dilation: int) -> tuple[int, int]:
+    """(zeros before the input, output length), as TensorFlow's conv pads for `padding`."""
+    span = (taps - 1) * dilation + 1
+    if padding == "valid":
+        return 0, (length - span) // stride + 1
+    if padding == "causal":
+        return span - 1, (length - 1) // stride + 1
+    out = -(-length // stride)
+    return max(0, (out - 1) * stride + span - length) // 2, out
 
 
 def _as_list(value: Any) -> list:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tensorboard.compat.proto import summary_pb2
 
+from tb_filters.format import payload as payload_lib
 from tb_filters.format.proto import filters_pb2
 
 PLUGIN_NAME = "filters"
@@ -15,7 +16,8 @@ PLUGIN_NAME = "filters"
 # Bump when LayerReport changes in a way older readers would misread.
 # 2: effects, dead and duplicate filters (fields 40-59); slot preferences, patterns, contexts and
 # inhibiting windows (fields 20-39). Version 1 reports still load.
-PAYLOAD_VERSION = 2
+# 3: compact windows, patterns and contexts (docs/payload.md); versions 1 and 2 still load.
+PAYLOAD_VERSION = 3
 
 
 class NewerPayloadError(ValueError):
@@ -58,11 +60,12 @@ def parse_plugin_metadata(content: bytes) -> filters_pb2.FiltersPluginData:
 
 
 def parse_layer_report(payload: bytes) -> filters_pb2.LayerReport:
-    """Parses one serialized LayerReport; raises NewerPayloadError or ValueError."""
+    """Parses one serialized LayerReport (inflated when deflated: `payload.inflate`); raises
+    NewerPayloadError or ValueError."""
     try:
         report = filters_pb2.LayerReport.FromString(payload)
     except Exception as e:
         raise ValueError(f"payload does not parse as a filters report: {e}") from None
     if report.version > PAYLOAD_VERSION:
         raise NewerPayloadError(report.version)
-    return report
+    return payload_lib.inflate(report)

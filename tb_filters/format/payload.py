@@ -8,7 +8,9 @@ notebook and another in the tab. Pure protobuf: no TensorFlow.
 
 from __future__ import annotations
 
-from typing import Iterable
+import struct
+import zlib
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 
@@ -32,6 +34,8 @@ DETECTS_FEATURES = ("slot_preferences", "patterns", "contexts", "inhibiting", "s
 # The payload version that added effects, dead and duplicate filters: older
 # payloads leave those unknown rather than empty.
 EFFECTS_VERSION = 2
+# The payload version whose windows and patterns leave out what derives from the rest (docs/payload.md).
+COMPACT_VERSION = 3
 
 
 class CorruptReport(ValueError):
@@ -74,12 +78,23 @@ def knows_effects(pb: filters_pb2.LayerReport) -> bool:
 
 
 class TokenTable:
-    """LayerReport.token_table, read through checked references."""
+    """LayerReport.token_table, read through checked references; built by `layer_table(pb)`, it also
+    derives what a version 3 payload leaves out of its windows and patterns (docs/payload.md)."""
 
-    __slots__ = ("strings",)
+    __slots__ = ("strings", "compact", "padding_id", "span_width", "span_stride", "span_offset",
+                 "_layer", "_ids", "_contexts")
 
-    def __init__(self, strings: Iterable[str]):
+    def __init__(self, strings: Iterable[str], layer: filters_pb2.LayerReport | None = None):
         self.strings = list(strings)
+        self._layer = layer
+        self._ids: dict[int, str] | None = None
+        self._contexts: Contexts | None = None
+        self.compact = layer is not None and layer.version >= COMPACT_VERSION
+        self.padding_id = None if layer is None else optional(layer, "padding_id")
+        geometry = None if layer is None else layer.geometry
+        self.span_width = geometry.span_width if geometry else 0
+        self.span_stride = geometry.span_stride if geometry else 0
+        self.span_offset = geometry.span_offset if geometry else 0
 
     def __len__(self) -> int:
         return len(self.strings)
@@ -102,9 +117,23 @@ class TokenTable:
         strings = self.strings
         return [strings[r] if 0 <= r < len(strings) else "" for r in refs]
 
-    def pattern_tokens(self, p: filters_pb2.Pattern) -> list[str | None]:
-        """The pattern's token per slot, None for a wildcard slot."""
-        return [self.token(r) if inside else None for r, inside in zip(p.token_refs, p.in_pattern)]
+    # Token ids -> tokens (version 3 derives windows' and patterns' tokens from their ids) ----------
+
+    @property
+    def id_strings(self) -> dict[int, str]:
+        """Token id -> token, from LayerReport.context_vocab_* (references outside the table left out)."""
+        if self._ids is None:
+            self._ids = {} if self._layer is None else self.context_strings(self._layer)
+        return self._ids
+
+    def id_tokens(self, ids: Iterable[int], blank_bad: bool = False) -> list[str]:
+        strings = self.id_strings
+        try:
+            return [strings[i] for i in ids]
+        except KeyError as e:
+            if blank_bad:
+                return [strings.get(i, "") for i in ids]
+            raise CorruptReport(f"token id {e.args[0]} has no token in the report's vocabulary") from None
 
     def context_strings(self, pb: filters_pb2.LayerReport) -> dict[int, str]:
         """Token id -> token of every id in the report's contexts (references outside the table left out)."""
@@ -112,32 +141,260 @@ class TokenTable:
         return {i: strings[r] for i, r in zip(pb.context_vocab_ids, pb.context_vocab_refs)
                 if 0 <= r < len(strings)}
 
+    # Windows ---------------------------------------------------------------------------------------
 
-def pattern_ids(p: filters_pb2.Pattern) -> list[int | None]:
-    return [i if inside else None for i, inside in zip(p.token_ids, p.in_pattern)]
+    def span_start(self, w: filters_pb2.Window) -> int:
+        if self.compact and not w.HasField("span_start"):
+            return w.position * self.span_stride + self.span_offset
+        return w.span_start
+
+    def window_ids(self, w: filters_pb2.Window) -> list[int]:
+        """The window's token ids: its own, else (version 3) its example's at its span."""
+        if w.token_ids or not self.compact:
+            return list(w.token_ids)
+        ids = self.contexts.span(w.example, self.span_start(w), self.span_width)
+        if ids is None:
+            raise CorruptReport(f"a window of example {w.example} has no token ids and the report no context "
+                                "for its example")
+        return ids
+
+    def window_tokens(self, w: filters_pb2.Window, blank_bad: bool = False) -> list[str]:
+        """The window's tokens; `blank_bad` (indexes over possibly damaged steps): a bad one reads as ""."""
+        if w.token_refs or not self.compact:
+            return self.tokens_or_blank(w.token_refs) if blank_bad else self.tokens(w.token_refs)
+        try:
+            ids = self.window_ids(w)
+        except CorruptReport:
+            if blank_bad:
+                return [""] * self.span_width
+            raise
+        return self.id_tokens(ids, blank_bad)
+
+    def window_padding(self, w: filters_pb2.Window, ids: list[int]) -> list[bool]:
+        if w.padding or not self.compact:
+            return list(w.padding)
+        padding_id = self.padding_id
+        return [i < 0 or i == padding_id for i in ids]
+
+    # Patterns --------------------------------------------------------------------------------------
+
+    def pattern_tokens(self, p: filters_pb2.Pattern, blank_bad: bool = False) -> list[str | None]:
+        """The pattern's token per slot, None for a wildcard slot (`blank_bad`: a bad one reads as "")."""
+        if p.in_pattern or not self.compact:
+            if blank_bad:
+                return [self.tokens_or_blank((r,))[0] if inside else None
+                        for r, inside in zip(p.token_refs, p.in_pattern)]
+            return [self.token(r) if inside else None for r, inside in zip(p.token_refs, p.in_pattern)]
+        ids = self.pattern_ids(p)
+        return [None if i is None else self.id_tokens((i,), blank_bad)[0] for i in ids]
+
+    def pattern_ids(self, p: filters_pb2.Pattern) -> list[int | None]:
+        """The pattern's token id per slot, None for a wildcard slot."""
+        if p.in_pattern or not self.compact:
+            return [i if inside else None for i, inside in zip(p.token_ids, p.in_pattern)]
+        slots, ids, width = list(p.slots), list(p.token_ids), self.span_width
+        if len(slots) != len(ids) or (slots and not 0 <= min(slots) <= max(slots) < width):
+            raise CorruptReport(f"a pattern's slots {slots[:8]} and token ids {ids[:8]} do not fit its span of "
+                                f"{width} slots")
+        result: list[int | None] = [None] * width
+        for slot, i in zip(slots, ids):
+            result[slot] = i
+        return result
+
+    # Contexts --------------------------------------------------------------------------------------
+
+    @property
+    def contexts(self) -> Contexts:
+        """The report's contexts by example (empty without a layer); CorruptReport when their columns
+        contradict each other."""
+        if self._contexts is None:
+            self._contexts = Contexts(self._layer)
+        return self._contexts
 
 
-def window_slots(w: filters_pb2.Window, table: TokenTable, has_contributions: bool,
-                 span_width: int | None = None) -> tuple[list[str], list[float] | None, list[str] | None]:
-    """A window's (tokens, contributions, originals): contributions None unless the layer has
-    them, originals None unless the examples were texts. CorruptReport when a reference leaves the
-    token table or, given `span_width`, a slot list is not `span_width` long. One call per window:
-    it runs for every window of every page."""
+def layer_table(pb: filters_pb2.LayerReport) -> TokenTable:
+    """The token table of a report, able to derive what version 3 leaves out."""
+    return TokenTable(pb.token_table, pb)
+
+
+def has_contexts(pb: filters_pb2.LayerReport) -> bool:
+    """Whether the report keeps any example (versions 1-2: `contexts`; 3: `context_columns`)."""
+    return bool(pb.contexts) or bool(pb.context_columns.lengths)
+
+
+class ContextRow(NamedTuple):
+    """One example, whole: read like a `Context` message."""
+
+    example: int
+    token_ids: list[int]
+
+
+class Contexts:
+    """Example -> its token ids, from `contexts` (versions 1-2) or `context_columns` (version 3)."""
+
+    def __init__(self, pb: filters_pb2.LayerReport | None):
+        self._old: dict[int, filters_pb2.Context] = {}
+        self._rows: dict[int, int] = {}
+        if pb is None:
+            return
+        if pb.contexts:
+            self._old = {c.example: c for c in pb.contexts}
+            return
+        columns = pb.context_columns
+        self._ids = columns.token_ids
+        self._padded = columns.padded_length
+        self._padding_id = optional(pb, "padding_id")
+        examples, self._starts, self._lengths = _context_columns(columns, self._padding_id)
+        self._rows = dict(zip(examples, range(len(examples))))
+
+    def __len__(self) -> int:
+        return len(self._old) or len(self._rows)
+
+    def examples(self) -> list[int]:
+        return sorted(self._old) if self._old else list(self._rows)
+
+    def get(self, example: int) -> ContextRow | filters_pb2.Context | None:
+        if self._old:
+            return self._old.get(example)
+        row = self._rows.get(example)
+        if row is None:
+            return None
+        start, length = self._starts[row], self._lengths[row]
+        ids = self._ids[start:start + length]
+        return ContextRow(example, ids + [self._padding_id] * (self._padded - length) if self._padded else ids)
+
+    def span(self, example: int, start: int, width: int) -> list[int] | None:
+        """Its token ids at [start, start + width), -1 outside the example; None without its context."""
+        if self._old:
+            found = self._old.get(example)
+            if found is None:
+                return None
+            ids = found.token_ids
+            return _slice(ids, 0, len(ids), len(ids), start, width, None)
+        row = self._rows.get(example)
+        if row is None:
+            return None
+        first, length = self._starts[row], self._lengths[row]
+        stored = self._ids[first + max(start, 0):first + min(start + width, length)]
+        if start >= 0 and start + width <= length:
+            return stored
+        return _slice(stored, max(start, 0), length, self._padded or length, start, width, self._padding_id)
+
+
+def _slice(stored, first: int, length: int, total: int, start: int, width: int, padding_id) -> list[int]:
+    """Ids at [start, start + width) of an example of `total` tokens: its first `length` ids are
+    given from index `first` on by `stored`, padding_id follows them, -1 lies outside."""
+    result = []
+    for slot in range(start, start + width):
+        if slot < 0 or slot >= total:
+            result.append(-1)
+        elif slot >= length:
+            result.append(padding_id)
+        else:
+            result.append(stored[slot - first])
+    return result
+
+
+def _context_columns(columns: filters_pb2.ContextColumns, padding_id: int | None
+                     ) -> tuple[list[int], list[int], list[int]]:
+    """(examples, start of each in token_ids, stored length of each); CorruptReport when they contradict."""
+    steps, lengths = np.asarray(columns.example_steps, np.int64), np.asarray(columns.lengths, np.int64)
+    if len(steps) != len(lengths):
+        raise CorruptReport(f"its contexts hold {len(steps)} examples but {len(lengths)} lengths")
+    if (lengths < 0).any() or int(lengths.sum()) != len(columns.token_ids):
+        raise CorruptReport(f"its contexts' lengths add up to {int(lengths.sum())} tokens, but they hold "
+                            f"{len(columns.token_ids)}")
+    if len(steps) and (steps[0] < 0 or (steps[1:] <= 0).any()):
+        raise CorruptReport("its contexts' examples are not ascending and distinct")
+    padded = columns.padded_length
+    if padded and (padding_id is None or (lengths > padded).any()):
+        raise CorruptReport(f"its contexts are padded to {padded} tokens but some are longer or it has no "
+                            "padding id")
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else lengths
+    return np.cumsum(steps).tolist(), starts.tolist(), lengths.tolist()
+
+
+def window_fields(w: filters_pb2.Window, table: TokenTable, has_contributions: bool,
+                  span_width: int | None = None) -> dict[str, Any]:
+    """A window's derived fields, the keyword arguments of views.WINDOW.make: span_start, tokens,
+    token_ids, padding, contributions (None unless the layer has them) and originals (None unless
+    the examples were texts). CorruptReport when a reference leaves the token table, a token id
+    has no token or, given `span_width`, a slot list is not `span_width` long. One call per
+    window: it runs for every window of every page."""
     strings = table.strings
-    refs, originals = list(w.token_refs), list(w.original_refs)
-    contributions = list(w.contributions) if has_contributions else None
+    if span_width is None and table.compact:
+        span_width = table.span_width  # what version 3 derives must fit the span, read by the tab or not
+    ids = table.window_ids(w)
+    tokens = table.window_tokens(w)
+    originals = list(w.original_refs)
+    contributions = None
+    if has_contributions:
+        contributions = list(w.contributions) if w.contributions or not w.contributions_f16 else \
+            _halves(w.contributions_f16)
+    padding = table.window_padding(w, ids)
     if span_width is not None:
-        lengths = {len(refs), len(w.token_ids), len(w.padding), span_width}
+        lengths = {len(tokens), len(ids), len(padding), span_width}
         if contributions is not None:
             lengths.add(len(contributions))
         if originals:
             lengths.add(len(originals))
         if len(lengths) != 1:
             raise CorruptReport(f"a window does not match its span of {span_width} slots")
-    every = refs + originals if originals else refs
-    if every and not 0 <= min(every) <= max(every) < len(strings):
+    if originals and not 0 <= min(originals) <= max(originals) < len(strings):
         raise CorruptReport(f"a window refers outside the token table of {len(strings)}")
-    return [strings[r] for r in refs], contributions, [strings[r] for r in originals] if originals else None
+    return {"span_start": table.span_start(w), "tokens": tokens, "token_ids": ids, "padding": padding,
+            "contributions": contributions,
+            "originals": [strings[r] for r in originals] if originals else None}
+
+
+def _halves(data: bytes) -> list[float]:
+    """float16 little-endian bytes as floats; CorruptReport on an odd length."""
+    if len(data) % 2:
+        raise CorruptReport(f"float16 contributions of {len(data)} bytes (an odd number)")
+    return list(struct.unpack(f"<{len(data) // 2}e", data))
+
+
+def halves(values: Iterable[float]) -> bytes:
+    """float32 values as float16 little-endian bytes (round to nearest even; beyond +-65,504: clipped)."""
+    top = FLOAT16_MAX
+    clipped = [v if -top <= v <= top else top if v > top else -top if v < -top else v for v in values]
+    return struct.pack(f"<{len(clipped)}e", *clipped)
+
+
+FLOAT16_MAX = 65504.0
+
+
+# Version 3's whole payload and its derived fields ----------------------------------------------------
+
+# What a deflated payload may inflate to: far above any real report, low enough to refuse a zlib bomb.
+MAX_INFLATED_BYTES = 1 << 30
+
+
+def deflate(pb: filters_pb2.LayerReport, level: int = 6) -> filters_pb2.LayerReport:
+    """The stored form of a version 3 report: a LayerReport holding only `version` and `deflated`."""
+    return filters_pb2.LayerReport(version=pb.version, deflated=zlib.compress(pb.SerializeToString(), level))
+
+
+def inflate(pb: filters_pb2.LayerReport) -> filters_pb2.LayerReport:
+    """The report a stored payload holds: `pb` itself unless it is deflated; ValueError when the
+    deflated bytes do not hold a report of the same version."""
+    if not pb.deflated:
+        return pb
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(pb.deflated, MAX_INFLATED_BYTES)
+    except zlib.error as e:
+        raise ValueError(f"payload's deflated report does not inflate: {e}") from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise ValueError(f"payload's deflated report is truncated or inflates to over {MAX_INFLATED_BYTES} bytes")
+    try:
+        inner = filters_pb2.LayerReport.FromString(data)
+    except Exception as e:  # protobuf raises DecodeError and friends
+        raise ValueError(f"payload's deflated report does not parse: {e}") from None
+    if inner.version != pb.version or inner.deflated:
+        raise ValueError(f"payload version {pb.version} holds a deflated report of version {inner.version}"
+                         + (" that is deflated again" if inner.deflated else ""))
+    return inner
 
 
 def context_padding(pb: filters_pb2.LayerReport, token_ids: Iterable[int]) -> list[bool]:

@@ -327,15 +327,77 @@ _FILTER = _plain_fields(FilterReport, filters_pb2.FilterReport,
                         handled=("windows", "stats", "effects", "duplicate_of", "duplicate_correlation",
                                  "slot_preferences", "patterns", "inhibiting", "intervals"))
 _STATS = _plain_fields(FilterStats, filters_pb2.Stats)
-_WINDOW = _plain_fields(Window, filters_pb2.Window, handled=("tokens", "contributions", "originals"))
+_WINDOW = _plain_fields(Window, filters_pb2.Window,
+                        handled=("span_start", "token_ids", "tokens", "padding", "contributions", "originals"))
 _SCORE = _plain_fields(TokenScore, filters_pb2.TokenScore, handled=("token",))
 _PATTERN = _plain_fields(Pattern, filters_pb2.Pattern, handled=("tokens", "token_ids"))
 
 
-def to_proto(layer: LayerReport) -> filters_pb2.LayerReport:
-    table: dict[str, int] = {}
+class _Encoding:
+    """What a payload's windows and patterns refer to while it is written: the token table, and for
+    version 3 (`compact`) what they leave out because it derives from the rest (docs/payload.md)."""
+
+    def __init__(self, layer: LayerReport, version: int):
+        self.table: dict[str, int] = {}
+        self.compact = version >= payload.COMPACT_VERSION
+        self.geometry = layer.geometry
+        self.examples = layer.examples or {}
+        self.vocab: dict[int, str] = {}  # token id -> token, first seen first (version 3)
+        self.padding_id = _padding_id(layer) if self.compact else None
+
+    def ref(self, token: str) -> int:
+        return self.table.setdefault(token, len(self.table))
+
+    def refs(self, tokens) -> list[int]:
+        return [self.table.setdefault(t, len(self.table)) for t in tokens]
+
+    def derives_tokens(self, ids, tokens) -> bool:
+        """Whether `tokens` are `ids` through the id -> token map (ids not yet in it join it)."""
+        vocab = self.vocab
+        # A list, not a generator: every id joins the map, also those after a mismatch.
+        return all([vocab.setdefault(i, t) == t for i, t in zip(ids, tokens)])
+
+    def context_span(self, example: int, start: int, width: int) -> tuple[int, ...] | None:
+        context = self.examples.get(example)
+        if context is None:
+            return None
+        ids = context.token_ids
+        return tuple(ids[j] if 0 <= j < len(ids) else -1 for j in range(start, start + width))
+
+
+def _padding_id(layer: LayerReport) -> int | None:
+    """The id that means padding: the first one marked padding in the contexts, else in the windows."""
+    windows = (w for f in layer.filters for w in _every_window(f))
+    for item in (*(layer.examples or {}).values(), *windows):
+        if True in item.padding:
+            for token_id, padding in zip(item.token_ids, item.padding):
+                if padding and token_id >= 0:
+                    return token_id
+    return None
+
+
+def _every_window(f: FilterReport):
+    yield from f.windows
+    yield from f.inhibiting or ()
+    for interval in f.intervals or ():
+        yield from interval.windows
+
+
+def to_proto(layer: LayerReport, version: int = metadata.PAYLOAD_VERSION,
+             deflated: bool = True) -> filters_pb2.LayerReport:
+    """The payload of `layer` as stored. Version 3 (the current one) leaves out what derives from
+    the rest and, unless not `deflated` (tests that edit it), is deflated whole (docs/payload.md);
+    version 2 writes that version's layout (tests of older payloads)."""
+    if not 2 <= version <= metadata.PAYLOAD_VERSION:
+        raise ValueError(f"Expected a payload version from 2 to {metadata.PAYLOAD_VERSION}. Received: {version}")
+    pb = _message(layer, version)
+    return payload.deflate(pb) if deflated and version >= payload.COMPACT_VERSION else pb
+
+
+def _message(layer: LayerReport, version: int) -> filters_pb2.LayerReport:
+    encoding = _Encoding(layer, version)
     pb = filters_pb2.LayerReport(
-        version=metadata.PAYLOAD_VERSION,
+        version=version,
         layer_name=layer.name,
         geometry=filters_pb2.LayerGeometry(**_plain_to_proto(layer.geometry, _GEOMETRY)),
         histogram_edges=HISTOGRAM_EDGES,
@@ -343,11 +405,19 @@ def to_proto(layer: LayerReport) -> filters_pb2.LayerReport:
            for feature in DETECTS_FEATURES},
         **_plain_to_proto(layer, _LAYER),
     )
+    if encoding.padding_id is not None:
+        pb.padding_id = encoding.padding_id
     for f in layer.filters:
-        pb.filters.append(_filter_to_proto(f, table))
+        pb.filters.append(_filter_to_proto(f, encoding))
     if layer.examples is not None:
-        _contexts_to_proto(layer.examples, pb, table)
-    pb.token_table.extend(table)  # dicts keep insertion order = ref order
+        if encoding.compact:
+            _context_columns_to_proto(layer.examples, pb, encoding)
+        else:
+            _contexts_to_proto(layer.examples, pb, encoding.table)
+    if encoding.compact:
+        pb.context_vocab_ids.extend(encoding.vocab)
+        pb.context_vocab_refs.extend(encoding.refs(encoding.vocab.values()))
+    pb.token_table.extend(encoding.table)  # dicts keep insertion order = ref order
     return pb
 
 
@@ -364,7 +434,33 @@ def _contexts_to_proto(examples: dict[int, Context], pb: filters_pb2.LayerReport
     pb.context_vocab_refs.extend(table.setdefault(t, len(table)) for t in strings.values())
 
 
-def _filter_to_proto(f: FilterReport, table: dict[str, int]) -> filters_pb2.FilterReport:
+def _context_columns_to_proto(examples: dict[int, Context], pb: filters_pb2.LayerReport,
+                              encoding: _Encoding) -> None:
+    """Version 3: the contexts as columns, each example's padding that ends it left out when every
+    example is as long (ContextColumns)."""
+    ordered = sorted(examples)
+    lengths = {len(examples[e].token_ids) for e in ordered}
+    padding_id = encoding.padding_id
+    padded = lengths.pop() if len(lengths) == 1 and padding_id is not None else 0
+    columns = pb.context_columns
+    columns.padded_length = padded
+    columns.example_steps.extend(np.diff(np.asarray(ordered, np.int64), prepend=0).tolist())
+    ids: list[int] = []
+    strings: dict[int, str] = {}
+    for example in ordered:
+        context = examples[example]
+        strings.update(zip(context.token_ids, context.tokens))
+        stored = len(context.token_ids)
+        if padded:
+            while stored and context.token_ids[stored - 1] == padding_id:
+                stored -= 1
+        columns.lengths.append(stored)
+        ids.extend(context.token_ids[:stored])
+    columns.token_ids.extend(ids)
+    encoding.derives_tokens(strings, strings.values())  # the windows' strings first, where they differ
+
+
+def _filter_to_proto(f: FilterReport, encoding: _Encoding) -> filters_pb2.FilterReport:
     pb = filters_pb2.FilterReport(
         stats=filters_pb2.Stats(**_plain_to_proto(f.stats, _STATS)),
         effect_mean=[e.mean for e in f.effects], effect_mean_abs=[e.mean_abs for e in f.effects],
@@ -373,44 +469,77 @@ def _filter_to_proto(f: FilterReport, table: dict[str, int]) -> filters_pb2.Filt
     if f.duplicate_of is not None:
         pb.duplicate_of = f.duplicate_of
         pb.duplicate_correlation = f.duplicate_correlation or 0.0
-    pb.windows.extend(_window_to_proto(w, table) for w in f.windows)
-    pb.inhibiting.extend(_window_to_proto(w, table) for w in f.inhibiting or ())
+    pb.windows.extend(_window_to_proto(w, encoding) for w in f.windows)
+    pb.inhibiting.extend(_window_to_proto(w, encoding) for w in f.inhibiting or ())
     for interval in f.intervals or ():
         pb.intervals.append(filters_pb2.Interval(
             low=interval.low, high=interval.high, count=interval.count,
-            windows=[_window_to_proto(w, table) for w in interval.windows]))
+            windows=[_window_to_proto(w, encoding) for w in interval.windows]))
     for slot in f.slot_preferences or ():
         pb.slot_preferences.append(filters_pb2.SlotPreference(
             slot=slot.slot,
-            raises=[_score_to_proto(t, table) for t in slot.raises],
-            lowers=[_score_to_proto(t, table) for t in slot.lowers],
+            raises=[_score_to_proto(t, encoding) for t in slot.raises],
+            lowers=[_score_to_proto(t, encoding) for t in slot.lowers],
         ))
-    for pattern in f.patterns or ():
-        pb.patterns.append(filters_pb2.Pattern(
-            in_pattern=[t is not None for t in pattern.token_ids],
-            token_refs=[-1 if t is None else table.setdefault(t, len(table)) for t in pattern.tokens],
-            token_ids=[-1 if t is None else t for t in pattern.token_ids],
-            **_plain_to_proto(pattern, _PATTERN),
-        ))
+    pb.patterns.extend(_pattern_to_proto(p, encoding) for p in f.patterns or ())
     return pb
 
 
-def _window_to_proto(w: Window, table: dict[str, int]) -> filters_pb2.Window:
-    return filters_pb2.Window(
-        token_refs=[table.setdefault(t, len(table)) for t in w.tokens],
-        contributions=w.contributions or (),
-        original_refs=[table.setdefault(t, len(table)) for t in w.originals or ()],
-        **_plain_to_proto(w, _WINDOW),
+def _pattern_to_proto(pattern: Pattern, encoding: _Encoding) -> filters_pb2.Pattern:
+    if not encoding.compact:
+        return _full_pattern(pattern, encoding)
+    slots = [j for j, i in enumerate(pattern.token_ids) if i is not None]
+    ids = [pattern.token_ids[j] for j in slots]
+    if not encoding.derives_tokens(ids, [pattern.tokens[j] for j in slots]):
+        return _full_pattern(pattern, encoding)
+    return filters_pb2.Pattern(slots=slots, token_ids=ids, **_plain_to_proto(pattern, _PATTERN))
+
+
+def _full_pattern(pattern: Pattern, encoding: _Encoding) -> filters_pb2.Pattern:
+    return filters_pb2.Pattern(
+        in_pattern=[t is not None for t in pattern.token_ids],
+        token_refs=[-1 if t is None else encoding.ref(t) for t in pattern.tokens],
+        token_ids=[-1 if t is None else t for t in pattern.token_ids],
+        **_plain_to_proto(pattern, _PATTERN),
     )
 
 
-def _score_to_proto(t: TokenScore, table: dict[str, int]) -> filters_pb2.TokenScore:
-    return filters_pb2.TokenScore(token_ref=table.setdefault(t.token, len(table)), **_plain_to_proto(t, _SCORE))
+def _window_to_proto(w: Window, encoding: _Encoding) -> filters_pb2.Window:
+    pb = filters_pb2.Window(
+        original_refs=encoding.refs(w.originals or ()),
+        **_plain_to_proto(w, _WINDOW),
+    )
+    if not encoding.compact:
+        pb.span_start = w.span_start
+        pb.token_refs.extend(encoding.refs(w.tokens))
+        pb.token_ids.extend(w.token_ids)
+        pb.padding.extend(w.padding)
+        pb.contributions.extend(w.contributions or ())
+        return pb
+    geometry = encoding.geometry
+    if w.span_start != w.position * geometry.span_stride + geometry.span_offset:
+        pb.span_start = w.span_start
+    if encoding.context_span(w.example, w.span_start, len(w.token_ids)) != tuple(w.token_ids):
+        pb.token_ids.extend(w.token_ids)
+    if not encoding.derives_tokens(w.token_ids, w.tokens):
+        pb.token_refs.extend(encoding.refs(w.tokens))
+    padding_id = encoding.padding_id
+    if any(p != (i < 0 or i == padding_id) for i, p in zip(w.token_ids, w.padding)):
+        pb.padding.extend(w.padding)
+    if w.contributions:
+        pb.contributions_f16 = payload.halves(w.contributions)
+    return pb
+
+
+def _score_to_proto(t: TokenScore, encoding: _Encoding) -> filters_pb2.TokenScore:
+    return filters_pb2.TokenScore(token_ref=encoding.ref(t.token), **_plain_to_proto(t, _SCORE))
 
 
 def from_proto(pb: filters_pb2.LayerReport) -> LayerReport:
-    """The report a payload holds; payload.CorruptReport (a ValueError) when it contradicts itself."""
-    table = payload.TokenTable(pb.token_table)
+    """The report a payload holds, deflated or not; ValueError when it does not inflate,
+    payload.CorruptReport (a ValueError) when it contradicts itself."""
+    pb = payload.inflate(pb)
+    table = payload.layer_table(pb)
     availability = payload.availability(pb)
     computed = payload.computed(pb)
     return LayerReport(
@@ -442,7 +571,7 @@ def _filter_from_proto(f: filters_pb2.FilterReport, table: payload.TokenTable, p
             for s in f.slot_preferences
         )),
         patterns=present("patterns", tuple(
-            Pattern(tokens=tuple(table.pattern_tokens(p)), token_ids=tuple(payload.pattern_ids(p)),
+            Pattern(tokens=tuple(table.pattern_tokens(p)), token_ids=tuple(table.pattern_ids(p)),
                     **_plain_from_proto(p, _PATTERN))
             for p in f.patterns
         )),
@@ -463,16 +592,18 @@ def _score_from_proto(t: filters_pb2.TokenScore, table: payload.TokenTable) -> T
 
 
 def _contexts_from_proto(pb: filters_pb2.LayerReport, table: payload.TokenTable) -> dict[int, Context]:
-    strings = table.context_strings(pb)
+    strings = table.id_strings
     contexts = {}
-    for c in pb.contexts:
-        if any(i not in strings for i in c.token_ids):
-            raise payload.CorruptReport(f"example {c.example} holds a token id missing from its vocabulary")
-        contexts[c.example] = Context(
-            example=c.example,
-            token_ids=tuple(c.token_ids),
-            tokens=tuple(strings[i] for i in c.token_ids),
-            padding=tuple(payload.context_padding(pb, c.token_ids)),
+    found = table.contexts
+    for example in found.examples():
+        ids = list(found.get(example).token_ids)
+        if any(i not in strings for i in ids):
+            raise payload.CorruptReport(f"example {example} holds a token id missing from its vocabulary")
+        contexts[example] = Context(
+            example=example,
+            token_ids=tuple(ids),
+            tokens=tuple(strings[i] for i in ids),
+            padding=tuple(payload.context_padding(pb, ids)),
         )
     return contexts
 
@@ -490,10 +621,13 @@ def _matter_from_proto(f: filters_pb2.FilterReport, layer: filters_pb2.LayerRepo
 
 
 def _window_from_proto(w: filters_pb2.Window, table: payload.TokenTable, has_contributions: bool) -> Window:
-    tokens, contributions, originals = payload.window_slots(w, table, has_contributions)
+    fields = payload.window_fields(w, table, has_contributions)
     return Window(
-        tokens=tuple(tokens),
-        contributions=None if contributions is None else tuple(contributions),
-        originals=None if originals is None else tuple(originals),
+        span_start=fields["span_start"],
+        token_ids=tuple(fields["token_ids"]),
+        tokens=tuple(fields["tokens"]),
+        padding=tuple(fields["padding"]),
+        contributions=None if fields["contributions"] is None else tuple(fields["contributions"]),
+        originals=None if fields["originals"] is None else tuple(fields["originals"]),
         **_plain_from_proto(w, _WINDOW),
     )

@@ -183,7 +183,7 @@ def context_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
         store.mark_corrupt(experiment, layer_step, f"report is inconsistent: {e}")
         raise tb_errors.NotFoundError(f"Example {example} could not be read: {e}") from None
     if found is None:
-        kept = "keeps no examples (not in this report)" if not layer_step.proto.contexts else \
+        kept = "keeps no examples (not in this report)" if not payload.has_contexts(layer_step.proto) else \
             "keeps only the examples of its windows"
         raise tb_errors.NotFoundError(
             f"No example {example} in step {layer_step.step} of layer {quoted(layer)} in run {quoted(run)}: "

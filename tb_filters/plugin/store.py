@@ -88,7 +88,7 @@ class LayerStep:
     @property
     def table(self) -> payload.TokenTable:
         if self._table is None:
-            self._table = payload.TokenTable(self.proto.token_table)
+            self._table = payload.layer_table(self.proto)
         return self._table
 
     @property
@@ -116,7 +116,7 @@ class LayerStep:
                 self._step_data = compare.StepData(
                     self.step, pb.probe_fingerprint, self._signatures(),
                     tuple(self.filter_indices),
-                    tuple(frozenset(tuple(w.token_ids) for w in f.windows) for f in pb.filters))
+                    tuple(frozenset(tuple(self.table.window_ids(w)) for w in f.windows) for f in pb.filters))
             return self._step_data
 
     def _signatures(self) -> np.ndarray | None:
@@ -146,7 +146,7 @@ class LayerStep:
         """The whole example, if this report keeps it."""
         with self._lock:
             if self._contexts is None:
-                self._contexts = {c.example: c for c in self.proto.contexts}
+                self._contexts = self.table.contexts
                 self._context_strings = self.table.context_strings(self.proto)
         found = self._contexts.get(example)
         if found is None:
@@ -170,9 +170,8 @@ class LayerStep:
                     if 0 <= t.token_ref < len(tokens):
                         wants[tokens[t.token_ref]].append((f.index, slot.slot, rank, t.score))
             for rank, p in enumerate(f.patterns):
-                refs = {r for r, inside in zip(p.token_refs, p.in_pattern) if inside and 0 <= r < len(tokens)}
-                for ref in refs:
-                    patterns[tokens[ref]].append((f.index, rank))
+                for token in {t for t in self.table.pattern_tokens(p, blank_bad=True) if t}:
+                    patterns[token].append((f.index, rank))
         return dict(wants), dict(patterns)
 
     def token_hits(self) -> dict[str, list[tuple[int, int]]]:
@@ -183,12 +182,12 @@ class LayerStep:
             return self._token_hits
 
     def _index_tokens(self) -> dict[str, list[tuple[int, int]]]:
-        tokens, hits = self.tokens, collections.defaultdict(list)
+        table, hits = self.table, collections.defaultdict(list)
         for f in self.proto.filters:
             for rank, w in enumerate(f.windows):
-                for ref in set(w.token_refs):
-                    if 0 <= ref < len(tokens):
-                        hits[tokens[ref]].append((f.index, rank))
+                for token in set(table.window_tokens(w, blank_bad=True)):
+                    if token:
+                        hits[token].append((f.index, rank))
         return dict(hits)
 
 

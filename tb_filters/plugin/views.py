@@ -136,12 +136,15 @@ STATS = Shape("stats", _fields({
     "histogram": ListOf(INT)}), message="Stats")
 
 WINDOW = Shape("window", (
-    *_fields({"activation": FLOAT, "example": INT, "position": INT, "span_start": INT}),
-    Key("tokens", ListOf(STR), "`Window.token_refs` in `LayerReport.token_table`"),
-    Key("token_ids", ListOf(INT), field="token_ids"),
-    Key("padding", ListOf(BOOL), field="padding"),
-    Key("contributions", ListOf(FLOAT), "`Window.contributions`; null unless `has_contributions`",
-        nullable=True),
+    *_fields({"activation": FLOAT, "example": INT, "position": INT}),
+    Key("span_start", INT, "`Window.span_start`; version 3 when unset: `position * span_stride + span_offset`"),
+    Key("tokens", ListOf(STR), "`Window.token_refs` in `LayerReport.token_table`; version 3 when empty: "
+                               "`token_ids` through `LayerReport.context_vocab_*`"),
+    Key("token_ids", ListOf(INT), "`Window.token_ids`; version 3 when empty: its example's context at the span "
+                                  "(-1 outside the sequence)"),
+    Key("padding", ListOf(BOOL), "`Window.padding`; version 3 when empty: token id -1 or `LayerReport.padding_id`"),
+    Key("contributions", ListOf(FLOAT), "`Window.contributions` (version 3: `contributions_f16`, float16); null "
+                                        "unless `has_contributions`", nullable=True),
     Key("count", INT, field="count"),
     Key("originals", ListOf(STR), "`Window.original_refs` in `LayerReport.token_table`; null when empty",
         nullable=True),
@@ -468,11 +471,11 @@ def on_demand(computed: dict[str, bool], card: bool) -> list[str]:
 def _window_object(filter_index: int, rank: int, w: filters_pb2.Window, table: TokenTable,
                    span_width: int, has_contributions: bool) -> dict[str, Any]:
     try:
-        tokens, contributions, originals = payload.window_slots(w, table, has_contributions, span_width)
+        fields = payload.window_fields(w, table, has_contributions, span_width)
     except CorruptReport:
         raise CorruptReport(
             f"window {rank} of filter {filter_index} does not match its span of {span_width} slots") from None
-    return WINDOW.make(w, tokens=tokens, contributions=contributions, originals=originals)
+    return WINDOW.make(w, **fields)
 
 
 def _interval_object(filter_index: int, interval: filters_pb2.Interval, positions: int, table: TokenTable,
@@ -485,7 +488,7 @@ def _interval_object(filter_index: int, interval: filters_pb2.Interval, position
 def _summary(f: filters_pb2.FilterReport, table: TokenTable) -> str:
     slot_raises = [[table.token(t.token_ref) for t in slot.raises] for slot in f.slot_preferences]
     best_pattern = tuple(table.pattern_tokens(f.patterns[0])) if f.patterns else None
-    best_window = tuple(table.tokens(f.windows[0].token_refs)) if f.windows else None
+    best_window = tuple(table.window_tokens(f.windows[0])) if f.windows else None
     return report_lib.summary_line(slot_raises, best_pattern, best_window)
 
 
@@ -570,7 +573,7 @@ def search_hit(run: str, layer: str, step: int, filter_index: int, rank: int, ma
                window: filters_pb2.Window, table: TokenTable) -> dict[str, Any]:
     return SEARCH_HIT.make(run=run, layer=layer, step=step, filter=filter_index, rank=rank,
                            activation=window.activation, matches=matches,
-                           tokens=table.tokens_or_blank(window.token_refs), count=window.count)
+                           tokens=table.window_tokens(window, blank_bad=True), count=window.count)
 
 
 def match(run: str, other_run: str, layer: str, step: int, other_step: int, filters: int, other_filters: int,

@@ -26,7 +26,7 @@ from tests.helpers.text_models import (
     token_data,
     tokens_input,
 )
-from tests.helpers.tolerances import CORRELATION_ATOL, OUTPUT_ATOL
+from tests.helpers.tolerances import CORRELATION_ATOL, OUTPUT_ATOL, as_stored
 
 # The engine's outputs against `predict` on ablated clones: other kernels (tests/helpers/tolerances.py).
 TOLERANCE = OUTPUT_ATOL
@@ -267,7 +267,7 @@ def test_a_lower_threshold_finds_more_duplicates_with_numpys_correlation(data):
 def test_effects_dead_and_duplicates_round_trip_through_the_proto(data):
     layer = tb_filters.interpret(constructed("relu"), data)["conv"]
     again = report_lib.from_proto(report_lib.to_proto(layer))
-    assert again == layer
+    assert again == as_stored(layer)
 
 
 def test_version_1_reports_still_load_without_the_new_fields(data):
@@ -276,7 +276,7 @@ def test_version_1_reports_still_load_without_the_new_fields(data):
     old = report_lib.from_proto(pb)
     assert old.output_names == () and old.duplicate_threshold is None
     assert all(f.effects == () and f.dead is None and f.duplicate_of is None for f in old.filters)
-    assert [f.windows for f in old.filters] == [f.windows for f in layer.filters]
+    assert [f.windows for f in old.filters] == [f.windows for f in as_stored(layer).filters]
 
 
 def test_a_model_whose_output_is_the_pooled_layer(data):

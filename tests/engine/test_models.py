@@ -232,6 +232,37 @@ def test_keras3_formats_load(tmp_path, reference):
                                    reference.predict(sample_inputs(), verbose=0), rtol=1e-6)
 
 
+def test_keras_file_loads_quickly_into_the_same_model_keras_loads(tmp_path, reference):
+    reference.save(tmp_path / "model.keras")
+    quick = models._load_keras3_quickly(str(tmp_path / "model.keras"))
+    loaded = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    # The same architecture; only the initializers, which the file's weights overrode, are Zeros.
+    assert quick is not None and quick.to_json() != loaded.to_json()
+    assert json.loads(quick.to_json()) == models._zero_initializers(json.loads(loaded.to_json()))
+    assert [v.path for v in quick.variables] == [v.path for v in loaded.variables]
+    for ours, theirs in zip(quick.variables, loaded.variables):
+        assert np.array_equal(ours.numpy(), theirs.numpy()), ours.path  # the file's values, exactly
+    # One dtype policy object shared by the layers that were saved sharing it, as Keras loads them.
+    policies = {id(layer.dtype_policy) for layer in quick.layers}
+    assert len(policies) == len({id(layer.dtype_policy) for layer in loaded.layers})
+    # Same weights and graph: the same kernels on the same inputs, so the same outputs bit for bit.
+    assert np.array_equal(quick.predict(sample_inputs(), verbose=0), loaded.predict(sample_inputs(), verbose=0))
+
+
+def test_keras_file_with_assets_or_not_a_model_goes_to_keras_loader(tmp_path):
+    vectorizer = keras.layers.TextVectorization(max_tokens=20, output_sequence_length=4, name="vectorize")
+    vectorizer.adapt(["good movie", "bad movie", "very good"])
+    strings = keras.Input((1,), dtype="string")
+    x = keras.layers.Embedding(20, 3)(vectorizer(strings))
+    model = keras.Model(strings, keras.layers.Conv1D(2, 2, name="conv")(x))
+    model.save(tmp_path / "texts.keras")
+    assert models._load_keras3_quickly(str(tmp_path / "texts.keras")) is None  # its vocabulary is an asset
+    loaded = models.load_model(str(tmp_path / "texts.keras"))
+    assert loaded.get_layer("vectorize").get_vocabulary() == vectorizer.get_vocabulary()
+    (tmp_path / "bad.keras").write_bytes(b"not a zip")
+    assert models._load_keras3_quickly(str(tmp_path / "bad.keras")) is None
+
+
 def test_keras3_json_with_keras3_weights(tmp_path, reference):
     (tmp_path / "arch.json").write_text(reference.to_json())
     reference.save_weights(tmp_path / "w.weights.h5")

@@ -8,8 +8,9 @@ from tensorboard.backend.event_processing import data_provider as tb_data_provid
 from tensorboard.backend.event_processing import plugin_event_multiplexer
 
 import tb_filters
-from tb_filters.format import metadata, summary
+from tb_filters.format import metadata, payload, summary
 from tb_filters.format import report as report_lib
+from tests.helpers.tolerances import as_stored
 from tests.helpers.text_models import VOCAB_SIZE, chain_model, conv, notebook_model, token_data
 
 # Tokens that must come back byte for byte: specials, markup, non-ASCII, empty.
@@ -35,14 +36,14 @@ def test_proto_round_trip_is_exact(reports, kind):
     for layer in reports[kind]:
         pb = report_lib.to_proto(layer)
         again = report_lib.from_proto(metadata.parse_layer_report(pb.SerializeToString()))
-        assert again == layer
+        assert again == as_stored(layer)
 
 
 def test_round_trip_keeps_what_the_engine_found(reports):
     layer = reports["distinct"]["conv_1"]
     assert layer.has_contributions and layer.distinct
     assert not reports["distinct"]["conv_2"].has_contributions
-    pb = report_lib.to_proto(layer)
+    pb = payload.inflate(report_lib.to_proto(layer))
     assert set(pb.token_table) <= set(VOCAB[1:]) | {report_lib.PAD_TOKEN}
     assert len(pb.filters) == 6 and all(len(f.windows) == 5 for f in pb.filters)
     assert list(pb.histogram_edges) == list(report_lib.HISTOGRAM_EDGES)
@@ -69,7 +70,7 @@ def test_event_files_read_back_through_tensorboard(reports, tmp_path):
             layer = report_lib.from_proto(metadata.parse_layer_report(point.numpy.item()))
             expected = {("baseline", 0): reports["distinct"], ("baseline", 1): reports["raw"],
                         ("dilated", 3): reports["dilated"]}[(run, point.step)]
-            assert layer == expected[tag]
+            assert layer == as_stored(expected[tag])
     assert [p.step for p in read[("baseline", "conv_1")]] == [0, 1]
 
 

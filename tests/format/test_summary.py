@@ -10,10 +10,11 @@ from tensorboard import context as tb_context
 from tensorboard.compat.proto import summary_pb2
 
 from tb_filters.errors import FiltersError
-from tb_filters.format import metadata, summary
+from tb_filters.format import metadata, payload, summary
 from tb_filters.format import report as report_lib
 from tb_filters.format.proto import filters_pb2
 from tests.helpers.readback import decode, load_logdir
+from tests.helpers.tolerances import as_stored
 
 
 def _layer(name: str = "conv_1", num_filters: int = 2, activation_scale: float = 1.0) -> report_lib.LayerReport:
@@ -59,8 +60,8 @@ def test_proto_round_trip_shares_one_token_table():
     layer = _layer(num_filters=3)
     pb = report_lib.to_proto(layer)
     assert pb.version == metadata.PAYLOAD_VERSION
-    assert list(pb.token_table) == ["<pad>", "<user>"]
-    assert report_lib.from_proto(filters_pb2.LayerReport.FromString(pb.SerializeToString())) == layer
+    assert list(payload.inflate(pb).token_table) == ["<pad>", "<user>"]
+    assert report_lib.from_proto(filters_pb2.LayerReport.FromString(pb.SerializeToString())) == as_stored(layer)
 
 
 def test_notebook_json_export_shape():

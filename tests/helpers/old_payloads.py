@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tb_filters.format import payload
+from tb_filters.format import report as report_lib
 from tb_filters.format.proto import filters_pb2
 
 # What payload version 2 added for effects, dead and duplicate filters (issue 10).
@@ -10,7 +12,10 @@ EFFECT_FILTER_FIELDS = ("effect_mean", "effect_mean_abs", "dead", "duplicate_of"
 
 
 def without_effects_as_version_1(pb: filters_pb2.LayerReport) -> filters_pb2.LayerReport:
-    """`pb` (changed in place) as version 1, before effects, dead and duplicate filters existed."""
+    """`pb` (changed in place) as version 1, before effects, dead and duplicate filters existed
+    (a version 3 payload is first written again in the layout of versions 1-2)."""
+    if pb.version >= payload.COMPACT_VERSION:
+        pb.CopyFrom(report_lib.to_proto(report_lib.from_proto(pb), version=2))
     pb.version = 1
     for field in EFFECT_LAYER_FIELDS:
         pb.ClearField(field)

@@ -50,3 +50,38 @@ def assert_within(got, want, atol, err_msg: str = "") -> None:
     worst = tuple(int(i) for i in np.unravel_index(np.argmax(np.nan_to_num(gap - allowed, nan=np.inf)), gap.shape))
     raise AssertionError(
         f"{err_msg}: {gap[worst]} apart at {worst}, allowed {allowed[worst]} (got {got}, want {want})")
+
+
+# Window contributions as a payload stores them (version 3): float16, round to nearest even, so
+# 11 significant bits, a relative error of at most 2**-11 (4.9e-4) of the float32 value (values
+# beyond float16's +-65,504 are clipped to it). Activations, ids and counts stay exact.
+CONTRIBUTION_RTOL = 2.0 ** -11
+
+
+def as_stored(layer):
+    """`layer` (a LayerReport) with every window's contributions rounded as the payload stores them,
+    so a report read back compares exactly (==) with it."""
+    import dataclasses
+
+    def window(w):
+        if w.contributions is None:
+            return w
+        return dataclasses.replace(w, contributions=tuple(stored_contributions(w.contributions)))
+
+    def windows(ws):
+        return None if ws is None else tuple(window(w) for w in ws)
+
+    def intervals(found):
+        return None if found is None else tuple(dataclasses.replace(i, windows=windows(i.windows)) for i in found)
+
+    return dataclasses.replace(layer, filters=tuple(
+        dataclasses.replace(f, windows=windows(f.windows), inhibiting=windows(f.inhibiting),
+                            intervals=intervals(f.intervals))
+        for f in layer.filters))
+
+
+def stored_contributions(values) -> list[float]:
+    """Contributions as the payload stores them (float16, see CONTRIBUTION_RTOL), as floats."""
+    from tb_filters.format import payload
+
+    return np.frombuffer(payload.halves(values), "<f2").astype(np.float32).tolist()

@@ -23,6 +23,7 @@ from tb_filters.plugin.store import ReportStore
 from tests.helpers.logdir_builder import HOSTILE_TOKEN, build_logdir
 from tests.helpers.old_payloads import without_effects_as_version_1
 from tests.helpers.plugin_harness import MODEL_VOCABULARY, build_model_logdir, serve, strict_json
+from tests.helpers.tolerances import stored_contributions
 
 STEPS = (0, 2, 5)
 
@@ -49,7 +50,7 @@ def _window_dict(w, has_contributions: bool) -> dict:
         "activation": w.activation, "example": w.example, "position": w.position,
         "span_start": w.span_start, "tokens": list(w.tokens), "token_ids": list(w.token_ids),
         "padding": list(w.padding),
-        "contributions": list(w.contributions) if has_contributions else None,
+        "contributions": stored_contributions(w.contributions) if has_contributions else None,
         "count": w.count,
         "originals": list(w.originals) if w.originals else None,
     }

@@ -158,8 +158,8 @@ def test_a_run_without_filters_data_is_simply_absent(reference):
 
 
 def test_a_report_that_contradicts_itself_is_skipped_when_found(reference):
-    broken = report_lib.to_proto(reference.report("healthy", "conv1d", 1))
-    broken.filters[1].windows[0].token_refs[0] = 10_000  # no such token
+    broken = report_lib.to_proto(reference.report("healthy", "conv1d", 1), deflated=False)
+    broken.filters[1].windows[0].token_refs[:] = [10_000] * 3  # no such token
     write_values(os.path.join(reference.path, "inconsistent"), [
         (0, filters_value(good_payload(reference, "healthy", 0))),
         (1, filters_value(broken.SerializeToString())),
