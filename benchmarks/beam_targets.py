@@ -53,6 +53,7 @@ def _beam_seconds(pattern: str, model_path: str, vocab: list[str], sizes: BeamSi
 def pipeline_rows(sizes: BeamSizes, data_dir: str = workload.DATA_DIR, log=print) -> list[Measurement]:
     import tb_filters
     from tb_filters.beam import io as beam_io
+    from tb_filters.format import report as report_lib
     from tb_filters.format import summary
 
     tokens = np.load(workload.token_file(sizes.data, data_dir), mmap_mode="r")
@@ -77,7 +78,8 @@ def pipeline_rows(sizes: BeamSizes, data_dir: str = workload.DATA_DIR, log=print
             logdir = os.path.join(work, label.split()[0])
             runs[label] = _beam_seconds(pattern, model_path, vocab, sizes, logdir, options + quiet)
             (written,) = beam_io.written_files(logdir, "")
-            same = summary.read_report(written)[LAYER].filters == want[LAYER].filters
+            # What the payload stores of the in-process report (its contributions as float16).
+            same = summary.read_report(written)[LAYER].filters == report_lib.from_proto(report_lib.to_proto(want[LAYER])).filters
             log(f"  DirectRunner, {label}: {runs[label]:.1f} s; windows equal in-process: {same}")
             runs[label] = (runs[label], same)
     finally:

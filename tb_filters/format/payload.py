@@ -36,6 +36,9 @@ DETECTS_FEATURES = ("slot_preferences", "patterns", "contexts", "inhibiting", "s
 EFFECTS_VERSION = 2
 # The payload version whose windows and patterns leave out what derives from the rest (docs/payload.md).
 COMPACT_VERSION = 3
+# The most slots a span or a padded example may derive: a hostile payload must not make a reader
+# build lists of a billion ids from a few bytes.
+MAX_DERIVED_SLOTS = 1 << 16
 
 
 class CorruptReport(ValueError):
@@ -152,6 +155,8 @@ class TokenTable:
         """The window's token ids: its own, else (version 3) its example's at its span."""
         if w.token_ids or not self.compact:
             return list(w.token_ids)
+        if not 0 <= self.span_width <= MAX_DERIVED_SLOTS:
+            raise CorruptReport(f"its span of {self.span_width} slots is not from 0 to {MAX_DERIVED_SLOTS}")
         ids = self.contexts.span(w.example, self.span_start(w), self.span_width)
         if ids is None:
             raise CorruptReport(f"a window of example {w.example} has no token ids and the report no context "
@@ -159,14 +164,15 @@ class TokenTable:
         return ids
 
     def window_tokens(self, w: filters_pb2.Window, blank_bad: bool = False) -> list[str]:
-        """The window's tokens; `blank_bad` (indexes over possibly damaged steps): a bad one reads as ""."""
+        """The window's tokens; `blank_bad` (indexes over possibly damaged steps): a bad one reads as "",
+        and a window whose ids do not derive has none."""
         if w.token_refs or not self.compact:
             return self.tokens_or_blank(w.token_refs) if blank_bad else self.tokens(w.token_refs)
         try:
             ids = self.window_ids(w)
         except CorruptReport:
             if blank_bad:
-                return [""] * self.span_width
+                return []
             raise
         return self.id_tokens(ids, blank_bad)
 
@@ -185,7 +191,12 @@ class TokenTable:
                 return [self.tokens_or_blank((r,))[0] if inside else None
                         for r, inside in zip(p.token_refs, p.in_pattern)]
             return [self.token(r) if inside else None for r, inside in zip(p.token_refs, p.in_pattern)]
-        ids = self.pattern_ids(p)
+        try:
+            ids = self.pattern_ids(p)
+        except CorruptReport:
+            if blank_bad:
+                return []
+            raise
         return [None if i is None else self.id_tokens((i,), blank_bad)[0] for i in ids]
 
     def pattern_ids(self, p: filters_pb2.Pattern) -> list[int | None]:
@@ -193,6 +204,8 @@ class TokenTable:
         if p.in_pattern or not self.compact:
             return [i if inside else None for i, inside in zip(p.token_ids, p.in_pattern)]
         slots, ids, width = list(p.slots), list(p.token_ids), self.span_width
+        if not 0 <= width <= MAX_DERIVED_SLOTS:
+            raise CorruptReport(f"its span of {width} slots is not from 0 to {MAX_DERIVED_SLOTS}")
         if len(slots) != len(ids) or (slots and not 0 <= min(slots) <= max(slots) < width):
             raise CorruptReport(f"a pattern's slots {slots[:8]} and token ids {ids[:8]} do not fit its span of "
                                 f"{width} slots")
@@ -307,6 +320,8 @@ def _context_columns(columns: filters_pb2.ContextColumns, padding_id: int | None
     if len(steps) and (steps[0] < 0 or (steps[1:] <= 0).any()):
         raise CorruptReport("its contexts' examples are not ascending and distinct")
     padded = columns.padded_length
+    if not 0 <= padded <= MAX_DERIVED_SLOTS:
+        raise CorruptReport(f"its contexts are padded to {padded} tokens, not from 0 to {MAX_DERIVED_SLOTS}")
     if padded and (padding_id is None or (lengths > padded).any()):
         raise CorruptReport(f"its contexts are padded to {padded} tokens but some are longer or it has no "
                             "padding id")

@@ -387,6 +387,48 @@ def test_importing_the_cli_does_not_import_tensorflow():
     assert result.stdout.strip() == "[]", result.stderr
 
 
+# Modules an in-process interpret never uses: Beam (--runner only), the TensorBoard plugin and
+# event-file reading, the callback, the demo and match commands, test tools. scipy is not here:
+# `import keras` imports it, in a hand-written load-and-predict process too.
+UNUSED_BY_INTERPRET = ("apache_beam", "tb_filters.beam", "tb_filters.plugin", "tb_filters.callback",
+                       "tb_filters.cli.demo", "tb_filters.cli.match", "tb_filters.format.compare",
+                       "tensorboard.plugins", "tensorboard.backend", "hypothesis", "pytest")
+
+
+def _interpret_args(files: dict[str, str], logdir: Path) -> list[str]:
+    return ["interpret", files["model.keras"], "--data", files["data.npy"], "--vocab", files["vocab.txt"],
+            "--input", f"meta={files['meta.npy']}", "--logdir", str(logdir), "--json", str(logdir.parent / "conv_1.json")]
+
+
+@pytest.mark.slow
+def test_interpret_imports_nothing_it_does_not_use(files, tmp_path):
+    """Issue 19: the whole process costs what a load-and-predict process costs; an unused import is seconds."""
+    code = ("import json, sys; from tb_filters.cli import commands; code = commands.main(sys.argv[1:]); "
+            "print(json.dumps([code, sorted(sys.modules)]))")
+    result = subprocess.run([sys.executable, "-c", code, *_interpret_args(files, tmp_path / "run")],
+                            capture_output=True, text=True, timeout=300)
+    exit_code, modules = json.loads(result.stdout.strip().splitlines()[-1])
+    assert exit_code == 0, result.stderr
+    assert "tensorflow" in modules and "tb_filters.engine.effects" in modules  # it did interpret, effects on
+    unused = [m for m in modules if any(m == u or m.startswith(u + ".") for u in UNUSED_BY_INTERPRET)]
+    assert unused == []
+
+
+@pytest.mark.slow
+def test_the_console_process_exits_at_once_with_every_file_and_line_out(files, tmp_path):
+    """`python -m tb_filters` (as the console script) skips the interpreter's teardown: what it
+    printed through a pipe and the files it wrote are complete all the same."""
+    logdir = tmp_path / "run"
+    result = run_cli(_interpret_args(files, logdir))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Interpreted conv_1 (") and lines[-1] == f"View: tensorboard --logdir {logdir}"
+    assert "Traceback" not in result.stderr
+    reports = read_reports(logdir)["."]
+    assert set(reports) == {"conv_1", "conv_2"} and list(reports["conv_1"]) == [0]
+    assert len(json.loads((tmp_path / "conv_1.json").read_text())) == 6  # one entry per conv_1 filter
+
+
 def test_a_directory_given_as_the_model(files, tmp_path, capsys):
     logdir = tmp_path / "run"
     (tmp_path / "saved.keras").mkdir()

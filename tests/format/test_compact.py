@@ -16,6 +16,7 @@ from tb_filters.format import metadata, payload
 from tb_filters.format import report as report_lib
 from tb_filters.format.proto import filters_pb2
 from tb_filters.plugin import views
+from tb_filters.plugin.store import LayerStep
 from tests.helpers.logdir_builder import synthetic_layer_report
 from tests.helpers.readback import read_reports
 from tests.helpers.tolerances import CONTRIBUTION_RTOL, as_stored
@@ -191,6 +192,8 @@ DAMAGES = {
     "a pattern slot outside the span": lambda pb: pb.filters[2].patterns[0].slots.__setitem__(0, 7),
     "pattern slots and ids apart": lambda pb: pb.filters[2].patterns[0].token_ids.append(4),
     "padded without a padding id": lambda pb: pb.ClearField("padding_id"),
+    "padded to a billion tokens": lambda pb: setattr(pb.context_columns, "padded_length", 10**9),
+    "a span of a billion slots": lambda pb: setattr(pb.geometry, "span_width", 10**9),
 }
 
 
@@ -202,6 +205,9 @@ def test_contradicting_compact_fields_are_a_corrupt_report(layer, damage):
     assert "\n" not in str(found.value)
     with pytest.raises(payload.CorruptReport):
         _plugin_decodes(pb)
+    # The search indexes read damaged steps as they can (a bad token reads as "").
+    step = LayerStep("run", "layer", 0, 0.0, pb)
+    step.token_hits(), step.detects_hits()
 
 
 def _payload_error(data: bytes) -> str:
