@@ -32,6 +32,9 @@ class EngineSizes:
     wide_filters: int = 1024  # the EFF row of a wide layer
     speedup_target: float = 100.0
     time_ratio_target: float = 1.5
+    # Issue 19: interpret faster than the forward pass it replaces, through the table path (gathers
+    # from per-tap projection tables instead of the convolution); not built, so these rows miss.
+    table_path_target: float = 0.6
     rss_target_mb: float = 300.0
     signature_examples: int = 200_000  # SIG: the first this many sequences (a few minutes for its four calls)
     signature_target: float = 1.05
@@ -132,6 +135,10 @@ def t2_rows(w: Workload, log=print) -> list[Measurement]:
     log(f"  bare forward pass over {len(w.tokens):,} sequences: {forward_s:.1f} s")
     layer, interpret_s = _interpret(w, w.tokens, distinct=True)
     log(f"  interpret(distinct=True) over the same: {interpret_s:.1f} s")
+    _interpret(w, w.tokens[: 2 * batch], distinct=False)
+    raw_layer, raw_s = _interpret(w, w.tokens, distinct=False)
+    log(f"  interpret(distinct=False) over the same: {raw_s:.1f} s")
+    raw_agrees = [f.stats.max for f in raw_layer.filters] == [f.stats.max for f in layer.filters]
     _interpret(w, w.tokens[: 2 * batch], distinct=True, **WITH_OPT_IN)
     _, opt_in_s = _interpret(w, w.tokens, distinct=True, **WITH_OPT_IN)
     log(f"  the same with inhibiting windows and contexts (opt-in): {opt_in_s:.1f} s")
@@ -145,6 +152,8 @@ def t2_rows(w: Workload, log=print) -> list[Measurement]:
         f"interpret {under_jax['interpret_s']:.1f} s")
     return [
         _t2_row(w, f"{len(w.tokens):,} sequences (memmap)", interpret_s, forward_s, stats_agree),
+        _t2_row(w, f"{len(w.tokens):,} sequences (memmap), raw mode", raw_s, forward_s, stats_agree and raw_agrees,
+                distinct=False),
         _t2_row(w, "KERAS_BACKEND=jax (jax.jit forward, TensorFlow fold), same data",
                 under_jax["interpret_s"], under_jax["forward_s"], under_jax["maxima_agree"]),
         Measurement("T2", "the same with the opt-in inhibiting windows and contexts / bare forward pass",
@@ -256,12 +265,16 @@ def _signature_work(w: Workload, tokens) -> float:
     return spent[0]
 
 
-def _t2_row(w: Workload, what: str, interpret_s: float, forward_s: float, stats_agree: bool) -> Measurement:
-    return Measurement("T2", f"interpret(distinct=True) / bare forward pass, {what}", interpret_s / forward_s, "x",
-                       limit=w.sizes.time_ratio_target,
-                       detail=f"interpret {interpret_s:.1f} s, forward {forward_s:.1f} s, batch {w.sizes.batch_size}; "
-                       f"per-filter max equals the forward pass's: {'yes' if stats_agree else 'NO'}; slot "
-                       "preferences and patterns on (the default)",
+def _t2_row(w: Workload, what: str, interpret_s: float, forward_s: float, stats_agree: bool,
+            distinct: bool = True) -> Measurement:
+    batches = -(-len(w.tokens) // w.sizes.batch_size)
+    return Measurement("T2", f"interpret(distinct={distinct}) / bare forward pass, {what}", interpret_s / forward_s,
+                       "x", limit=w.sizes.table_path_target,
+                       detail=f"interpret {interpret_s:.1f} s, forward {forward_s:.1f} s, batch {w.sizes.batch_size} "
+                       f"({1000 * interpret_s / batches:.1f} vs {1000 * forward_s / batches:.1f} ms a batch); per-filter "
+                       f"max equals the forward pass's: {'yes' if stats_agree else 'NO'}; slot preferences and patterns "
+                       f"on (the default); issue 19's target (<= {w.sizes.table_path_target}x) needs the table path, "
+                       "not built (blocked: docs/performance.md)",
                        passed=None if stats_agree else False)
 
 
