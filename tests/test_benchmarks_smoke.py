@@ -232,7 +232,7 @@ def test_plugin_targets_against_a_live_tensorboard(tiny_plugin_workload):
     rows = plugin_targets.measure(tiny_plugin_workload, sizes, {"T4", "LOAD"}, log=lambda *a: None)
     assert [r.target for r in rows] == ["T4"] * 7 + ["EFF"] * 2 + ["LOAD"] * 2
     payload = rows[6]
-    assert payload.unit == "MB" and payload.value > 0 and "without them" in payload.detail
+    assert payload.unit == "MiB" and payload.value > 0 and "without them" in payload.detail
     wrong = [r for r in rows if r.passed is False]
     assert not wrong, [r.detail for r in wrong]
     assert rows[8].unit == "KB" and 0 < rows[8].value < 100
