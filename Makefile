@@ -10,6 +10,10 @@ PORT ?= 6006
 TF_PACKAGE ?= tensorflow-cpu==2.21.0
 # The tests' reference Keras 2 Tokenizer; its version follows TensorFlow's (setup.py says why --no-deps).
 TF_KERAS_PACKAGE ?= tf_keras==2.21.0
+# Test processes: the suite is mostly one core's work (TensorFlow, TensorBoard, Chromium) per
+# test file, so two files at once (pytest-xdist, a file's tests together) halve its time on 2
+# cores; more workers each hold their own TensorFlow (~1.5 GB).
+TEST_WORKERS ?= 2
 
 .PHONY: demo test test-fast bench browser proto clean
 
@@ -33,7 +37,7 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	node --test tests/js/
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 test-fast: $(STAMP)
 	node --test tests/js/
