@@ -163,17 +163,19 @@ class TokenTable:
                                 "for its example")
         return ids
 
-    def window_tokens(self, w: filters_pb2.Window, blank_bad: bool = False) -> list[str]:
+    def window_tokens(self, w: filters_pb2.Window, blank_bad: bool = False,
+                      ids: list[int] | None = None) -> list[str]:
         """The window's tokens; `blank_bad` (indexes over possibly damaged steps): a bad one reads as "",
-        and a window whose ids do not derive has none."""
+        and a window whose ids do not derive has none. `ids`: its `window_ids`, when already derived."""
         if w.token_refs or not self.compact:
             return self.tokens_or_blank(w.token_refs) if blank_bad else self.tokens(w.token_refs)
-        try:
-            ids = self.window_ids(w)
-        except CorruptReport:
-            if blank_bad:
-                return []
-            raise
+        if ids is None:
+            try:
+                ids = self.window_ids(w)
+            except CorruptReport:
+                if blank_bad:
+                    return []
+                raise
         return self.id_tokens(ids, blank_bad)
 
     def window_padding(self, w: filters_pb2.Window, ids: list[int]) -> list[bool]:
@@ -340,7 +342,7 @@ def window_fields(w: filters_pb2.Window, table: TokenTable, has_contributions: b
     if span_width is None and table.compact:
         span_width = table.span_width  # what version 3 derives must fit the span, read by the tab or not
     ids = table.window_ids(w)
-    tokens = table.window_tokens(w)
+    tokens = table.window_tokens(w, ids=ids)  # a version 3 window's ids derive once
     originals = list(w.original_refs)
     contributions = None
     if has_contributions:

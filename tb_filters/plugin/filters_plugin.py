@@ -82,8 +82,7 @@ class FiltersPlugin(base_plugin.TBPlugin):
     def _serve_filters(self, request: wrappers.Request) -> wrappers.Response:
         page = queries.filters_impl(
             self._store, *params.where(request),
-            run=params.text(request, "run"), layer=params.text(request, "layer"),
-            step=params.integer(request, "step", None),
+            **params.run_layer_step(request),
             offset=params.integer(request, "offset", 0, low=0),
             limit=params.integer(request, "limit", DEFAULT_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE),
             windows_limit=params.integer(request, "windows_limit", None, low=0, high=MAX_WINDOWS),
@@ -95,8 +94,7 @@ class FiltersPlugin(base_plugin.TBPlugin):
     def _serve_details(self, request: wrappers.Request) -> wrappers.Response:
         result = queries.details_impl(
             self._store, *params.where(request),
-            run=params.text(request, "run"), layer=params.text(request, "layer"),
-            step=params.integer(request, "step", None),
+            **params.run_layer_step(request),
             filter_index=params.required_integer(request, "filter", low=0))
         return self._respond(request, result)
 
@@ -104,8 +102,7 @@ class FiltersPlugin(base_plugin.TBPlugin):
     def _serve_overview(self, request: wrappers.Request) -> wrappers.Response:
         page = queries.overview_impl(
             self._store, *params.where(request),
-            run=params.text(request, "run"), layer=params.text(request, "layer"),
-            step=params.integer(request, "step", None))
+            **params.run_layer_step(request))
         return self._gzip.respond(request, lambda: to_json(page), page.identity)
 
     @wrappers.Request.application
@@ -132,8 +129,7 @@ class FiltersPlugin(base_plugin.TBPlugin):
     def _serve_context(self, request: wrappers.Request) -> wrappers.Response:
         result = queries.context_impl(
             self._store, *params.where(request),
-            run=params.text(request, "run"), layer=params.text(request, "layer"),
-            step=params.integer(request, "step", None),
+            **params.run_layer_step(request),
             example=params.required_integer(request, "example", low=0))
         return self._respond(request, result)
 

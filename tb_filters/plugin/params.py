@@ -17,6 +17,11 @@ def where(request: wrappers.Request) -> tuple[tb_context.RequestContext, str]:
     return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)
 
 
+def run_layer_step(request: wrappers.Request) -> dict[str, str | int | None]:
+    """The run, layer and (optional: None for the latest) step most routes are asked about."""
+    return {"run": text(request, "run"), "layer": text(request, "layer"), "step": integer(request, "step", None)}
+
+
 def shown(value: str, max_chars: int = 40) -> str:
     """A received value for an error message, kept short and printable."""
     return repr(value if len(value) <= max_chars else value[:max_chars] + "...")
