@@ -109,7 +109,7 @@ def _failed(part: str, error: BaseException) -> Measurement:
 
 
 def _engine_parts(parts: set[str], quick: bool) -> list[Measurement]:
-    from benchmarks import effects_targets, engine_targets, process_targets
+    from benchmarks import effects_targets, engine_targets, payload_targets, process_targets
 
     sizes = engine_targets.EngineSizes.quick() if quick else engine_targets.EngineSizes()
     started = time.perf_counter()
@@ -120,7 +120,8 @@ def _engine_parts(parts: set[str], quick: bool) -> list[Measurement]:
     for part, measure in (("T1", lambda w: engine_targets.t1_rows(w) + process_targets.process_rows(w)),
                           ("T2", engine_targets.t2_rows),
                           ("T3", engine_targets.t3_rows), ("EFF", effects_targets.effect_rows),
-                          ("SIG", engine_targets.signature_rows), ("INT", engine_targets.interval_rows)):
+                          ("SIG", engine_targets.signature_rows), ("INT", engine_targets.interval_rows),
+                          ("T4", payload_targets.engine_payload_rows)):
         if part in parts:
             rows += _guarded(part, lambda: measure(w))
     return rows
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(table.header_lines(info)), flush=True)
     started = time.perf_counter()
     rows: list[Measurement] = []
-    if parts & {"T1", "T2", "T3", "EFF", "SIG", "INT"}:
+    if parts & {"T1", "T2", "T3", "EFF", "SIG", "INT", "T4"}:
         rows += _engine_parts(parts, args.quick)
     if parts & {"T4", "LOAD", "EFF", "MATCH"}:
         rows += _guarded("T4/LOAD/MATCH", lambda: _plugin_parts(parts, args.quick))

@@ -26,6 +26,7 @@ from benchmarks import (  # noqa: E402
     engine_targets,
     forward,
     notebook,
+    payload_targets,
     plugin_targets,
     process_targets,
     run,
@@ -164,6 +165,19 @@ def test_process_rows_at_tiny_sizes(tmp_path):
     assert effects.target == no_effects.target == "T1" and effects.passed is not False  # its event file written
     assert "150 sequences, both conv layers (4 filters each), batch 64" in effects.what
     assert effects.value > 0 and no_effects.value > 0 and "CPU time" in effects.detail
+
+
+def test_engine_payload_row_at_tiny_sizes(tmp_path):
+    sizes = engine_targets.EngineSizes(
+        data=workload.DataSpec(examples=400, length=LENGTH, vocab_size=VOCAB, chunk_rows=200), batch_size=128)
+    w = engine_targets.Workload(sizes, data_dir=str(tmp_path))
+    (row,) = payload_targets.engine_payload_rows(w, filters=6, examples=300)
+    assert row.target == "T4" and row.unit == "MiB" and 0 < row.value < 8
+    assert "6 filters x top-100 on 300 sequences" in row.what and "contexts; deflated bytes" in row.detail
+    shares = dict(part.rsplit(" ", 1) for part in row.detail.split(": ", 1)[1].removesuffix(" MiB").split(", "))
+    assert set(shares) == {"signatures", "contexts", "token table", "windows", "inhibiting", "patterns",
+                           "slot preferences", "intervals"}
+    assert sum(float(mib) for mib in shares.values()) > 0
 
 
 def test_effect_costs_at_tiny_sizes(tmp_path):
