@@ -17,7 +17,8 @@ PLUGIN_NAME = "filters"
 # 2: effects, dead and duplicate filters (fields 40-59); slot preferences, patterns, contexts and
 # inhibiting windows (fields 20-39). Version 1 reports still load.
 # 3: compact windows, patterns and contexts (docs/payload.md); versions 1 and 2 still load.
-PAYLOAD_VERSION = 3
+# 4: patterns derive from each window's pattern mask (FilterReport.pattern_masks); version 3 still loads.
+PAYLOAD_VERSION = 4
 
 
 class NewerPayloadError(ValueError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -36,6 +36,11 @@ DETECTS_FEATURES = ("slot_preferences", "patterns", "contexts", "inhibiting", "s
 EFFECTS_VERSION = 2
 # The payload version whose windows and patterns leave out what derives from the rest (docs/payload.md).
 COMPACT_VERSION = 3
+# The payload version whose patterns derive from each window's pattern mask (FilterReport.pattern_masks),
+# and whose deflated report holds the signatures byte-planar.
+MASKED_PATTERNS_VERSION = 4
+# The widest span whose pattern slots fit a mask (uint64).
+MAX_MASKED_SLOTS = 64
 # The most slots a span or a padded example may derive: a hostile payload must not make a reader
 # build lists of a billion ids from a few bytes.
 MAX_DERIVED_SLOTS = 1 << 16
@@ -85,13 +90,14 @@ class TokenTable:
     derives what a version 3 payload leaves out of its windows and patterns (docs/payload.md)."""
 
     __slots__ = ("strings", "compact", "padding_id", "span_width", "span_stride", "span_offset",
-                 "_layer", "_ids", "_contexts")
+                 "_layer", "_ids", "_contexts", "_patterns")
 
     def __init__(self, strings: Iterable[str], layer: filters_pb2.LayerReport | None = None):
         self.strings = list(strings)
         self._layer = layer
         self._ids: dict[int, str] | None = None
         self._contexts: Contexts | None = None
+        self._patterns: dict[int, list[filters_pb2.Pattern]] = {}
         self.compact = layer is not None and layer.version >= COMPACT_VERSION
         self.padding_id = None if layer is None else optional(layer, "padding_id")
         geometry = None if layer is None else layer.geometry
@@ -186,6 +192,32 @@ class TokenTable:
 
     # Patterns --------------------------------------------------------------------------------------
 
+    def patterns(self, f: filters_pb2.FilterReport) -> Sequence[filters_pb2.Pattern]:
+        """The filter's patterns: stored, or (version 4) derived once from its pattern masks and windows;
+        CorruptReport when the masks do not fit the windows."""
+        if f.patterns or not f.pattern_masks:
+            return f.patterns
+        derived = self._patterns.get(f.index)
+        if derived is None:
+            derived = self._patterns[f.index] = self._derived_patterns(f)
+        return derived
+
+    def _derived_patterns(self, f: filters_pb2.FilterReport) -> list[filters_pb2.Pattern]:
+        masks, windows = list(f.pattern_masks), f.windows
+        if len(masks) != len(windows):
+            raise CorruptReport(f"filter {f.index} has {len(masks)} pattern masks for {len(windows)} windows")
+        ids, activations, counts = [], [], []
+        for w in windows:
+            ids.append(self.window_ids(w))
+            activations.append(w.activation)
+            counts.append(w.count)
+        bad = next((m for m, row in zip(masks, ids) if m >> len(row)), None)
+        if bad is not None:
+            raise CorruptReport(f"filter {f.index} has a pattern mask {bad:#x} naming slots outside its span")
+        groups = pattern_groups(masks, ids, activations, counts)
+        return [filters_pb2.Pattern(slots=g.slots, token_ids=g.token_ids, activation=g.activation, windows=g.windows,
+                                    count=g.count) for g in groups]
+
     def pattern_tokens(self, p: filters_pb2.Pattern, blank_bad: bool = False) -> list[str | None]:
         """The pattern's token per slot, None for a wildcard slot (`blank_bad`: a bad one reads as "")."""
         if p.in_pattern or not self.compact:
@@ -225,6 +257,44 @@ class TokenTable:
         if self._contexts is None:
             self._contexts = Contexts(self._layer)
         return self._contexts
+
+
+class PatternGroup(NamedTuple):
+    """One pattern as its windows make it: the slots it holds, its token ids there, its windows'
+    largest activation, the windows (indices, ascending) and the sum of their counts."""
+
+    slots: tuple[int, ...]
+    token_ids: tuple[int, ...]
+    activation: float
+    windows: tuple[int, ...]
+    count: int
+
+
+def slot_mask(slots: Iterable[int]) -> int:
+    """The bitmask of a pattern's slots (bit j: slot j)."""
+    return sum(1 << j for j in set(slots))
+
+
+def pattern_groups(masks: Sequence[int], ids: Sequence[Sequence[int]], activations: Sequence[float],
+                   counts: Sequence[int]) -> list[PatternGroup]:
+    """Windows with the same mask and the same ids at its slots, as one pattern each; best activation
+    first, then first window (the order engine/patterns.py gives them)."""
+    slots_of: dict[int, tuple[int, ...]] = {}  # a filter's windows share a few masks
+    members: dict[tuple, list[int]] = {}
+    for i, (mask, row) in enumerate(zip(masks, ids)):
+        slots = slots_of.get(mask)
+        if slots is None:
+            slots = slots_of[mask] = tuple(j for j in range(len(row)) if mask >> j & 1)
+        members.setdefault((slots, tuple([row[j] for j in slots])), []).append(i)
+    groups = []
+    for (slots, key_ids), windows in members.items():
+        if len(windows) == 1:  # most patterns: a window of its own
+            groups.append(PatternGroup(slots, key_ids, activations[windows[0]], (windows[0],), counts[windows[0]]))
+        else:
+            groups.append(PatternGroup(slots, key_ids, max([activations[i] for i in windows]), tuple(windows),
+                                       sum([counts[i] for i in windows])))
+    groups.sort(key=lambda g: (-g.activation, g.windows[0]))
+    return groups
 
 
 def layer_table(pb: filters_pb2.LayerReport) -> TokenTable:
@@ -388,8 +458,27 @@ MAX_INFLATED_BYTES = 1 << 30
 
 
 def deflate(pb: filters_pb2.LayerReport, level: int = 6) -> filters_pb2.LayerReport:
-    """The stored form of a version 3 report: a LayerReport holding only `version` and `deflated`."""
-    return filters_pb2.LayerReport(version=pb.version, deflated=zlib.compress(pb.SerializeToString(), level))
+    """The stored form of a version 3 report: a LayerReport holding only `version` and `deflated`
+    (version 4: the signatures inside byte-planar, `byte_planes`); `pb` is left as it was."""
+    matrix = pb.signature_matrix
+    planar = pb.version >= MASKED_PATTERNS_VERSION and len(matrix) % 2 == 0
+    if planar:
+        pb.signature_matrix = byte_planes(matrix)
+    try:
+        data = pb.SerializeToString()
+    finally:
+        if planar:
+            pb.signature_matrix = matrix
+    return filters_pb2.LayerReport(version=pb.version, deflated=zlib.compress(data, level))
+
+
+def byte_planes(halves: bytes, inverse: bool = False) -> bytes:
+    """float16 values' low bytes, then their high bytes (the exponents, which deflate well apart from
+    the mantissas' noise); `inverse`: back. An odd length, which holds no float16 values, stays."""
+    data = np.frombuffer(halves, np.uint8)
+    if len(data) % 2:
+        return halves
+    return (data.reshape(2, -1) if inverse else data.reshape(-1, 2)).T.tobytes()
 
 
 def inflate(pb: filters_pb2.LayerReport) -> filters_pb2.LayerReport:
@@ -411,6 +500,8 @@ def inflate(pb: filters_pb2.LayerReport) -> filters_pb2.LayerReport:
     if inner.version != pb.version or inner.deflated:
         raise ValueError(f"payload version {pb.version} holds a deflated report of version {inner.version}"
                          + (" that is deflated again" if inner.deflated else ""))
+    if inner.version >= MASKED_PATTERNS_VERSION and inner.signature_matrix:
+        inner.signature_matrix = byte_planes(inner.signature_matrix, inverse=True)
     return inner
 
 

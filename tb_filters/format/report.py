@@ -340,6 +340,7 @@ class _Encoding:
     def __init__(self, layer: LayerReport, version: int):
         self.table: dict[str, int] = {}
         self.compact = version >= payload.COMPACT_VERSION
+        self.masks_patterns = version >= payload.MASKED_PATTERNS_VERSION
         self.geometry = layer.geometry
         self.examples = layer.examples or {}
         self.vocab: dict[int, str] = {}  # token id -> token, first seen first (version 3)
@@ -385,9 +386,9 @@ def _every_window(f: FilterReport):
 
 def to_proto(layer: LayerReport, version: int = metadata.PAYLOAD_VERSION,
              deflated: bool = True) -> filters_pb2.LayerReport:
-    """The payload of `layer` as stored. Version 3 (the current one) leaves out what derives from
+    """The payload of `layer` as stored. Version 4 (the current one) leaves out what derives from
     the rest and, unless not `deflated` (tests that edit it), is deflated whole (docs/payload.md);
-    version 2 writes that version's layout (tests of older payloads)."""
+    versions 2 and 3 write their layouts (tests of older payloads)."""
     if not 2 <= version <= metadata.PAYLOAD_VERSION:
         raise ValueError(f"Expected a payload version from 2 to {metadata.PAYLOAD_VERSION}. Received: {version}")
     pb = _message(layer, version)
@@ -481,8 +482,39 @@ def _filter_to_proto(f: FilterReport, encoding: _Encoding) -> filters_pb2.Filter
             raises=[_score_to_proto(t, encoding) for t in slot.raises],
             lowers=[_score_to_proto(t, encoding) for t in slot.lowers],
         ))
-    pb.patterns.extend(_pattern_to_proto(p, encoding) for p in f.patterns or ())
+    masks = _pattern_masks(f, encoding) if encoding.masks_patterns else None
+    if masks is None:
+        pb.patterns.extend(_pattern_to_proto(p, encoding) for p in f.patterns or ())
+    else:
+        pb.pattern_masks.extend(masks)
     return pb
+
+
+def _pattern_masks(f: FilterReport, encoding: _Encoding) -> list[int] | None:
+    """Version 4: each window's pattern slots as a mask, when the patterns derive from them exactly
+    (every window in one pattern, tokens from their ids, the grouping's order, activations and counts);
+    else None, and the patterns are stored."""
+    if not f.patterns or encoding.geometry.span_width > payload.MAX_MASKED_SLOTS:
+        return None
+    masks: list[int | None] = [None] * len(f.windows)
+    for p in f.patterns:
+        slots = [j for j, i in enumerate(p.token_ids) if i is not None]
+        if not encoding.derives_tokens([p.token_ids[j] for j in slots], [p.tokens[j] for j in slots]):
+            return None
+        for i in p.windows:
+            if not 0 <= i < len(masks) or masks[i] is not None:
+                return None
+            masks[i] = payload.slot_mask(slots)
+    if None in masks:
+        return None
+    windows = f.windows
+    groups = payload.pattern_groups(masks, [w.token_ids for w in windows], [w.activation for w in windows],
+                                    [w.count for w in windows])
+    derived = [(g.slots, g.token_ids, g.activation, g.windows, g.count) for g in groups]
+    stored = [(tuple(j for j, i in enumerate(p.token_ids) if i is not None),
+               tuple(i for i in p.token_ids if i is not None), p.activation, tuple(p.windows), p.count)
+              for p in f.patterns]
+    return masks if derived == stored else None
 
 
 def _pattern_to_proto(pattern: Pattern, encoding: _Encoding) -> filters_pb2.Pattern:
@@ -573,7 +605,7 @@ def _filter_from_proto(f: filters_pb2.FilterReport, table: payload.TokenTable, p
         patterns=present("patterns", tuple(
             Pattern(tokens=tuple(table.pattern_tokens(p)), token_ids=tuple(table.pattern_ids(p)),
                     **_plain_from_proto(p, _PATTERN))
-            for p in f.patterns
+            for p in table.patterns(f)
         )),
         inhibiting=present("inhibiting", tuple(_window_from_proto(w, table, has_contributions)
                                                for w in f.inhibiting)),

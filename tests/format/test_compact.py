@@ -56,12 +56,16 @@ def test_every_field_comes_back_exactly_but_contributions_within_float16(layer):
 
 def test_windows_and_patterns_store_only_what_does_not_derive(layer):
     pb = payload.inflate(report_lib.to_proto(layer))
-    assert pb.version == metadata.PAYLOAD_VERSION == payload.COMPACT_VERSION
+    assert pb.version == metadata.PAYLOAD_VERSION == payload.MASKED_PATTERNS_VERSION
     assert not pb.contexts and len(pb.context_columns.lengths) == len(layer.examples)
     for f in pb.filters:
         for w in (*f.windows, *f.inhibiting, *(w for i in f.intervals for w in i.windows)):
             assert not (w.token_ids or w.token_refs or w.padding or w.contributions or w.HasField("span_start"))
             assert len(w.contributions_f16) == 2 * layer.geometry.span_width
+        assert not f.patterns and len(f.pattern_masks) == len(f.windows)
+    # Version 3 stores its patterns, compactly.
+    for f in payload.inflate(report_lib.to_proto(layer, version=3)).filters:
+        assert f.patterns and not f.pattern_masks
         for p in f.patterns:
             assert not (p.in_pattern or p.token_refs) and len(p.slots) == len(p.token_ids)
     # Every example stored without the padding that ends it, padded back when read.
@@ -87,8 +91,51 @@ def test_what_does_not_derive_is_stored_and_comes_back(layer):
     first, _, third = pb.filters[0].windows[:3]
     assert first.HasField("span_start") and list(first.token_ids) and list(first.padding) and not first.token_refs
     assert list(third.token_refs) and not third.token_ids
-    assert list(pb.filters[0].patterns[0].in_pattern)
+    # A pattern whose tokens are not its ids' stores every pattern of its filter.
+    assert list(pb.filters[0].patterns[0].in_pattern) and not pb.filters[0].pattern_masks
     assert report_lib.from_proto(pb) == as_stored(changed)
+
+
+def _with_patterns(layer, f: int, patterns) -> report_lib.LayerReport:
+    filters = list(layer.filters)
+    filters[f] = dataclasses.replace(filters[f], patterns=patterns)
+    return dataclasses.replace(layer, filters=tuple(filters))
+
+
+@pytest.mark.parametrize("change", ["order", "activation", "count", "a window in two", "a window in none"])
+def test_patterns_that_do_not_derive_from_their_masks_are_stored(layer, change):
+    patterns = layer.filters[1].patterns
+    assert len(patterns) >= 2
+    first, second = patterns[0], patterns[1]
+    changed = {
+        "order": (second, first, *patterns[2:]),
+        "activation": (dataclasses.replace(first, activation=first.activation / 2), *patterns[1:]),
+        "count": (dataclasses.replace(first, count=first.count + 1), *patterns[1:]),
+        "a window in two": (dataclasses.replace(first, windows=first.windows + second.windows[:1]), *patterns[1:]),
+        "a window in none": patterns[1:],
+    }[change]
+    edited = _with_patterns(layer, 1, changed)
+    pb = payload.inflate(report_lib.to_proto(edited))
+    assert len(pb.filters[1].patterns) == len(changed) and not pb.filters[1].pattern_masks
+    assert all(f.pattern_masks and not f.patterns for i, f in enumerate(pb.filters) if i != 1)
+    assert report_lib.from_proto(pb) == as_stored(edited)
+
+
+def test_derived_patterns_are_the_engines_grouping():
+    from tb_filters.engine import patterns as patterns_lib
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        layer = synthetic_layer_report("conv", 4, int(rng.integers(1, 30)), int(rng.integers(1, 5)), VOCABULARY[:25],
+                                       seed=int(rng.integers(1 << 30)), num_examples=50)
+        pb = payload.inflate(report_lib.to_proto(layer))
+        table = payload.layer_table(pb)
+        for f, g in zip(layer.filters, pb.filters):
+            assert g.pattern_masks and not g.patterns
+            assert f.patterns == patterns_lib.patterns(f.windows)  # what the builder wrote is the engine's rule
+            derived = [(tuple(table.pattern_ids(p)), p.activation, tuple(p.windows), p.count)
+                       for p in table.patterns(g)]
+            assert derived == [(p.token_ids, p.activation, p.windows, p.count) for p in f.patterns]
 
 
 def test_a_context_whose_token_differs_from_a_windows_keeps_its_other_tokens(layer):
@@ -123,6 +170,26 @@ def test_the_deflated_payload_is_a_small_fraction_of_version_2(layer):
     v2 = report_lib.to_proto(big, version=2).ByteSize()
     v3 = report_lib.to_proto(big).ByteSize()
     assert v3 < 0.45 * v2, (v3, v2)
+
+
+def test_version_4_deflates_its_signatures_byte_planar(layer):
+    plain = report_lib.to_proto(layer, deflated=False)
+    assert plain.signature_matrix == layer.signature_matrix and len(layer.signature_matrix) > 2
+    before = plain.SerializeToString()
+    stored = payload.deflate(plain)
+    assert plain.SerializeToString() == before  # deflating leaves the report it was given as it was
+    inside = filters_pb2.LayerReport.FromString(zlib.decompress(stored.deflated))
+    halves = np.frombuffer(layer.signature_matrix, np.uint8)
+    assert inside.signature_matrix == halves[0::2].tobytes() + halves[1::2].tobytes()
+    assert payload.inflate(stored).signature_matrix == layer.signature_matrix
+    v3 = filters_pb2.LayerReport.FromString(zlib.decompress(report_lib.to_proto(layer, version=3).deflated))
+    assert v3.signature_matrix == layer.signature_matrix
+
+
+def test_byte_planes_come_back():
+    data = np.random.default_rng(0).integers(0, 256, 2 * 77, dtype=np.uint8).tobytes()
+    assert payload.byte_planes(payload.byte_planes(data), inverse=True) == data
+    assert payload.byte_planes(b"odd") == b"odd" and payload.byte_planes(b"") == b""
 
 
 def test_version_2_written_today_reads_the_same(layer):
@@ -162,6 +229,24 @@ def test_the_plugin_shows_a_version_2_report_as_its_version_3_copy():
     assert objects[0] == objects[2] and objects[1] == objects[3]
 
 
+def test_a_version_3_report_loads_and_writes_again_as_version_4():
+    layers = read_reports(os.path.join(FIXTURES, "payload_v3"))["v3run"]
+    old = layers["conv1d"][0]
+    assert old.patterns == report_lib.COMPUTED and sum(len(f.patterns) for f in old.filters) == 33
+    assert report_lib.from_proto(_stored(old)) == old  # its contributions are float16 already
+    assert report_lib.from_proto(_stored(layers["conv1d_b"][0])) == layers["conv1d_b"][0]
+
+
+def test_the_plugin_shows_a_version_3_report_as_its_version_4_copy():
+    old = read_reports(os.path.join(FIXTURES, "payload_v3"))["v3run"]["conv1d"][0]
+    objects = []
+    for pb in (_stored(old, version=3), _stored(old)):
+        table, computed = payload.layer_table(pb), payload.computed(pb)
+        objects.append([views.filter_object(f, table, pb.geometry.span_width, pb.has_contributions, None, computed)
+                        for f in pb.filters])
+    assert objects[0] == objects[1] and any(f["num_patterns"] for f in objects[0])
+
+
 # Hostile payloads --------------------------------------------------------------------------------
 
 def _damaged(layer, damage) -> filters_pb2.LayerReport:
@@ -180,6 +265,15 @@ def _plugin_decodes(pb: filters_pb2.LayerReport) -> None:
         views.context_object("run", "layer", 0, pb, table.contexts.get(example), strings)
 
 
+def _stored_patterns(pb: filters_pb2.LayerReport) -> filters_pb2.FilterReport:
+    """Filter 2 with its patterns stored (as version 3, or version 4 when they do not derive)."""
+    f = pb.filters[2]
+    patterns = payload.layer_table(pb).patterns(f)
+    f.patterns.extend(patterns)
+    f.ClearField("pattern_masks")
+    return f
+
+
 DAMAGES = {
     "ids shorter than the lengths say": lambda pb: pb.context_columns.token_ids.pop(),
     "a length more than the padded length": lambda pb: pb.context_columns.lengths.__setitem__(0, 33),
@@ -189,8 +283,10 @@ DAMAGES = {
     "contributions of an odd length": lambda pb: setattr(pb.filters[1].windows[0], "contributions_f16", b"\0" * 5),
     "contributions of another span": lambda pb: setattr(pb.filters[1].windows[0], "contributions_f16", b"\0" * 8),
     "a token id without its token": lambda pb: pb.context_columns.token_ids.__setitem__(0, 10**9),
-    "a pattern slot outside the span": lambda pb: pb.filters[2].patterns[0].slots.__setitem__(0, 7),
-    "pattern slots and ids apart": lambda pb: pb.filters[2].patterns[0].token_ids.append(4),
+    "a pattern slot outside the span": lambda pb: _stored_patterns(pb).patterns[0].slots.__setitem__(0, 7),
+    "pattern slots and ids apart": lambda pb: _stored_patterns(pb).patterns[0].token_ids.append(4),
+    "pattern masks fewer than the windows": lambda pb: pb.filters[2].pattern_masks.pop(),
+    "a pattern mask outside the span": lambda pb: pb.filters[2].pattern_masks.__setitem__(0, 1 << 5),
     "padded without a padding id": lambda pb: pb.ClearField("padding_id"),
     "padded to a billion tokens": lambda pb: setattr(pb.context_columns, "padded_length", 10**9),
     "a span of a billion slots": lambda pb: setattr(pb.geometry, "span_width", 10**9),
