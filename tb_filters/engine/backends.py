@@ -41,14 +41,16 @@ def check_backend() -> str:
 
 
 def make_step(chains: Sequence[chains_lib.Chain], layouts: list[Layout], xla: bool) -> Callable:
-    """step(token_ids, valid_rows, first_example, states) -> (states, bad_flags), as step.make_step."""
+    """step(token_ids, valid_rows, first_example, states) -> (states, bad_flags, activations), as step.make_step."""
     pre_activations = any(layout.inhibiting for layout in layouts)
     if check_backend() == "jax":
         activations = activations_function(chains, pre_activations)
         fold = stream.make_fold(layouts, xla)
 
         def step(token_ids, valid_rows, first_example, states):
-            return fold(token_ids, activations(token_ids), valid_rows, first_example, states)
+            outputs = activations(token_ids)
+            states, flags = fold(token_ids, outputs, valid_rows, first_example, states)
+            return states, flags, stream.activations_of(outputs, layouts)
 
         return step
     return stream.make_step(chains_lib.forward(chains, pre_activations), layouts, xla)

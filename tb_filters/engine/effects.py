@@ -22,7 +22,12 @@ contribution alone, (zero_f - point_f) convolved with (or times) the kernel's
 rows for f. Its clean pre-activation is computed once per batch, the
 contributions of a tile of filters in one elementwise pass, and only the
 layers after it run per filter (`Linear`): the layer itself, the costliest
-part of the rest on a conv -> pool -> conv model, is never recomputed.
+part of the rest on a conv -> pool -> conv model, is never recomputed. The
+clean outputs are one more copy of the first tile, with no contribution. That
+pass is compiled by XLA when the sample holds enough work to win the
+compilation back (`XLA_MIN_WORK`), else traced plainly.
+
+The activations are the step's: the sample never runs the model up to the layer.
 
 Duplicates need correlations: sum x, sum x^2 and sum x_i x_j over every
 position of the sample, accumulated in float64, from which the correlation
@@ -42,8 +47,8 @@ import numpy as np
 import tensorflow as tf
 
 from tb_filters import checks
-from tb_filters.engine import backends, hashing
 from tb_filters.engine import chains as chains_lib
+from tb_filters.engine import hashing
 from tb_filters.engine import state as state_lib
 from tb_filters.engine.state import Described
 from tb_filters.errors import FiltersError
@@ -337,9 +342,9 @@ class Sample:
     by batch, as additive arrays of each layer's state (state.sample_fields): a shard
     fed its own batches holds its part of the sample, and merged parts are the whole.
 
-    The signatures ride on the same forward pass: each example below `probe` gets its row of
-    maxima over positions per filter (the default probe lies inside the default sample, so
-    they cost a reduction; a smaller sample runs the forward pass up to the probe)."""
+    Everything here reads the activations the step computed for the batch (no second forward
+    pass). The signatures too: each example below `probe` gets its row of maxima over positions
+    per filter."""
 
     def __init__(
         self,
@@ -355,6 +360,8 @@ class Sample:
         self.inputs = dict(inputs)
         self.limit = limit
         self.probe = options.probe_examples
+        self.bound = _sample_bound(limit, expected_examples)
+        self.xla: dict[str, bool] = {}  # per layer on the fast path: its ablation compiled by XLA
         self.duplicate_threshold = options.duplicate_threshold
         self.compiled = _compiled(model, self.chains)
         self.splits = self.compiled.splits if effects else {}
@@ -403,14 +410,14 @@ class Sample:
                     f"Received {array.shape[0]} rows"
                 )
 
-    def feed(self, ids: np.ndarray, valid: int, first: int) -> None:
-        """`ids` [rows, L] int32 holding examples first.. (rows past `valid` are padding)."""
+    def feed(self, ids: np.ndarray, valid: int, first: int, activations: Mapping[str, tf.Tensor]) -> None:
+        """`ids` [rows, L] int32 holding examples first.. (rows past `valid` are padding), and
+        each layer's float32 activations [rows, positions, filters] on them, from the step."""
         take = valid if self.limit == 0 else min(valid, self.limit - first)
         probed = min(valid, self.probe - first)
         if take <= 0 and probed <= 0:
             return
         functions = self.compiled.functions
-        activations = functions["forward"](tf.constant(ids))
         if probed > 0:
             self._signatures(ids, activations, first, probed)
         if take <= 0:
@@ -453,25 +460,44 @@ class Sample:
         fn = functions[chain.name]
         computed = fn["frontier"](tf.constant(ids), [others[n] for n in split_.needs]) if split_.frontier else []
         frontier = [others[ref] if kind == "input" else computed[ref] for kind, ref in split_.frontier_kinds]
-        filters = int(chain.conv.filters)
         if split_.linear is not None:
-            point, zero, pre, clean = fn["linear_clean"](acts, frontier)
-            copies = _copies(filters, _LINEAR_TILE_BUDGET, _linear_copy_size(split_.linear, point, pre))
-            ablate = lambda which: fn["linear_ablate"](point, zero, frontier, pre, clean, take_t, which)  # noqa: E731
-        else:
-            point = fn["point"](acts)
-            zero = fn["point"](tf.zeros([1] + list(acts.shape[1:]), acts.dtype))
-            clean = fn["outputs"](point, frontier)
-            copies = _copies(filters, _TILE_BUDGET, int(np.prod(point.shape)))
-            ablate = lambda which: fn["ablate"](point, zero, frontier, clean, take_t, which)  # noqa: E731
+            self._linear_effects(fn, chain, split_, acts, frontier, take_t)
+            return
+        filters = int(chain.conv.filters)
+        point = fn["point"](acts)
+        zero = fn["point"](tf.zeros([1] + list(acts.shape[1:]), acts.dtype))
+        clean = fn["outputs"](point, frontier)
+        copies = _copies(filters, _TILE_BUDGET, int(np.prod(point.shape)))
         sums, columns = self.sums[chain.name], split_.columns
         for start in range(0, filters, copies):
             rows = np.arange(start, min(filters, start + copies))
             # Every call has `copies` filters (the last tile repeats its last filter), so one trace serves all.
             which = np.concatenate([rows, np.full(copies - len(rows), rows[-1])])
-            change, absolute = ablate(tf.constant(which, tf.int32))
+            change, absolute = fn["ablate"](point, zero, frontier, clean, take_t, tf.constant(which, tf.int32))
             sums["effect_sum"][np.ix_(rows, columns)] += change.numpy()[:len(rows)]
             sums["effect_abs_sum"][np.ix_(rows, columns)] += absolute.numpy()[:len(rows)]
+
+    def _linear_effects(self, fn: dict, chain: chains_lib.Chain, split_: Split, acts, frontier: list, take_t) -> None:
+        """The fast path. Slot -1 of the first tile is the clean model: its outputs come from the
+        same call and kernels as the ablated ones, and later tiles receive them."""
+        filters = int(chain.conv.filters)
+        point, zero, pre = fn["linear_inputs"](acts, frontier)
+        if chain.name not in self.xla:
+            self.xla[chain.name] = _worth_xla(self.bound, filters, split_.linear, tuple(pre.shape[1:]))
+        copies = _copies(filters + 1, _LINEAR_TILE_BUDGET, _linear_copy_size(split_.linear, point, pre))
+        slots = np.arange(-1, filters)
+        clean = tf.zeros([point.shape[0], len(split_.columns)], tf.float64)
+        sums, columns = self.sums[chain.name], split_.columns
+        for start in range(0, filters + 1, copies):
+            tile = slots[start: start + copies]
+            # Every call has `copies` slots (the last tile repeats its last one), so one trace serves all.
+            which = np.concatenate([tile, np.full(copies - len(tile), tile[-1])])
+            change, absolute, clean = fn["linear_ablate"](
+                point, zero, frontier, pre, clean, take_t, tf.constant(which, tf.int32), xla=self.xla[chain.name])
+            ablated = tile >= 0
+            rows = tile[ablated]
+            sums["effect_sum"][np.ix_(rows, columns)] += change.numpy()[:len(tile)][ablated]
+            sums["effect_abs_sum"][np.ix_(rows, columns)] += absolute.numpy()[:len(tile)][ablated]
 
     def arrays(self, layer: str) -> dict[str, np.ndarray]:
         return self.sums[layer]
@@ -508,10 +534,7 @@ def _compiled(model: Any, chains: Sequence[chains_lib.Chain]) -> _Compiled:
 
 
 def _functions(chains: Sequence[chains_lib.Chain], splits: Mapping[str, Split]) -> dict:
-    functions: dict[str, Any] = {
-        "forward": backends.activations_function(chains),
-        "moments": tf.function(_moments, autograph=False),
-    }
+    functions: dict[str, Any] = {"moments": tf.function(_moments, autograph=False)}
     for name, split_ in splits.items():
         functions[name] = _split_functions(split_)
     return functions
@@ -529,6 +552,31 @@ def _linear_copy_size(linear: Linear, point: Any, pre: Any) -> int:
     the layer's output, or only the pooled value when a pooling is folded position by position."""
     cut = pre.shape[1:] if linear.pooling is None else linear.cut_shape
     return int(point.shape[0] * (np.prod(point.shape[1:-1]) + np.prod(cut)))
+
+
+def _sample_bound(limit: int, expected_examples: int | None) -> int | None:
+    """The most examples the sample can hold (None: unknown, data of unknown size and no limit)."""
+    bounds = [n for n in (limit or None, expected_examples) if n is not None]
+    return min(bounds) if bounds else None
+
+
+# Below this much work on the fast path's cut (sample examples x filters x what one copy
+# of one example computes there, _cut_work) a layer's ablation runs without XLA. Measured
+# on the notebook-shaped conv_1 (batch 1024, 64 filters; 2 loaded cores): 15-30 ms a batch
+# compiled vs 165-190 ms traced plainly, and 0.9-2.0 s tracing and compiling it vs 0.3-0.8 s
+# tracing it: about 0.9 ns per unit of work saved against ~0.6 s, even at ~6e8.
+XLA_MIN_WORK = 500_000_000
+
+
+def _worth_xla(bound: int | None, filters: int, linear: Linear, shape: tuple) -> bool:
+    """`shape`: one example's pre-activation of the linear layer."""
+    return bound is None or bound * filters * _cut_work(linear, shape) >= XLA_MIN_WORK
+
+
+def _cut_work(linear: Linear, shape: tuple) -> int:
+    """Per ablated copy of one example: the layer's outputs times the taps adding to each."""
+    taps = linear.layer.kernel_size[0] if isinstance(linear.layer, keras.layers.Conv1D) else 1
+    return int(np.prod(shape)) * taps
 
 
 def _copies(filters: int, budget: int, per_copy: int) -> int:
@@ -583,43 +631,45 @@ def _linear_functions(linear: Linear, to_point: Any) -> dict:
         rows = value.shape[0]
         return tf.concat([tf.reshape(tf.cast(r, tf.float64), [rows, -1]) for r in result], axis=1)
 
-    def clean(acts, frontier):
-        """The point, what it is where the layer is zero, the linear layer's pre-activation, and
-        the outputs computed from it as the ablated ones are: one call per batch."""
+    def inputs(acts, frontier):
+        """The point, what it is where the layer is zero, and the linear layer's pre-activation: once a batch."""
         point_value = to_point(acts)
         zero = to_point(tf.zeros([1, *acts.shape[1:]], acts.dtype))
         layer_input = linear.head([point_value, *frontier])[0] if linear.head else point_value
-        pre = _pre_activation(linear.layer, layer_input)
-        return point_value, zero, pre, outputs(_cut_value(linear, pre[None], None)[0], frontier)
+        return point_value, zero, _pre_activation(linear.layer, layer_input)
 
     def ablate(point_value, zero, frontier, pre, clean_outputs, take, which):
-        """As the general path's ablate, with the layer's pre-activation changed by filter f's part alone."""
+        """As the general path's ablate, with the layer's pre-activation changed by filter f's part
+        alone; a slot -1 in `which` changes nothing: the clean outputs, returned (else `clean_outputs`)."""
         copies, rows = which.shape[0], point_value.shape[0]
         value = _cut_value(linear, pre[None], _Taps(linear, zero - point_value, which))
         value = tf.reshape(value, [copies * rows, *value.shape[2:]])
         tiled_frontier = [tf.tile(v, [copies] + [1] * (len(v.shape) - 1)) for v in frontier]
         ablated = tf.reshape(outputs(value, tiled_frontier), [copies, rows, -1])
+        clean = tf.where(which[0] < 0, ablated[0], clean_outputs)
         counted = tf.reshape(tf.range(rows) < take, [1, rows, 1])  # a mask, not a slice: XLA needs static shapes
-        change = tf.where(counted, clean_outputs[None] - ablated, tf.zeros([], tf.float64))
-        return tf.reduce_sum(change, axis=1), tf.reduce_sum(tf.abs(change), axis=1)
+        change = tf.where(counted, clean[None] - ablated, tf.zeros([], tf.float64))
+        return tf.reduce_sum(change, axis=1), tf.reduce_sum(tf.abs(change), axis=1), clean
 
     # XLA fuses the contributions, the activation and the pooling into one pass; unfused, each
     # step writes and reads a tensor of copies x rows x the layer's output. The clean outputs
-    # are compiled alike: the same kernels, so a filter that changes nothing changes them by exactly 0.
-    return {"linear_clean": _XlaOrNot(clean), "linear_ablate": _XlaOrNot(ablate)}
+    # are a copy of the same call, so a filter that changes nothing changes them by exactly 0.
+    # The inputs are a convolution and the channel-wise layers, as fast without XLA.
+    return {"linear_inputs": tf.function(inputs, autograph=False), "linear_ablate": _XlaOrNot(ablate)}
 
 
 class _XlaOrNot:
     """A function compiled by XLA, or, if XLA cannot compile the model's layers after the cut
-    (an op it lacks), the same function traced without it, from then on."""
+    (an op it lacks), the same function traced without it, from then on. A call with
+    `xla=False` (too little work to win the compilation back) runs it without XLA."""
 
     def __init__(self, function):
         self.compiled = tf.function(function, autograph=False, jit_compile=True)
         self.plain = tf.function(function, autograph=False)
         self.xla = True
 
-    def __call__(self, *args):
-        if self.xla:
+    def __call__(self, *args, xla: bool = True):
+        if self.xla and xla:
             try:
                 return self.compiled(*args)
             except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError, tf.errors.InternalError):
@@ -641,8 +691,8 @@ def _cut_value(linear: Linear, pre: Any, taps: "_Taps | None") -> Any:
     # Position by position, folded as it goes: XLA compiles a reduction over the positions
     # of a [copies, rows, positions, filters] tensor to a loop about 5x slower than this.
     pooled = None
-    for t in range(pre.shape[2]):
-        value = activation(pre[:, :, t] if taps is None else pre[:, :, t] + taps.at(t))
+    for t, at_t in enumerate(tf.unstack(pre, axis=2)):
+        value = activation(at_t if taps is None else at_t + taps.at(t))
         pooled = value if pooled is None else (
             tf.maximum(pooled, value) if linear.pooling == "max" else pooled + value)
     if linear.pooling == "average":
@@ -657,17 +707,22 @@ class _Taps:
     def __init__(self, linear: Linear, delta: Any, which: Any):
         layer, rank = linear.layer, len(delta.shape)
         self.copies = which.shape[0]
-        self.picked = tf.transpose(tf.gather(delta, which, axis=-1), [rank - 1, *range(rank - 1)])  # [copies, rows, ...]
+        channel = tf.maximum(which, 0)
+        # Slot -1, the clean copy, gets kernel rows of zeros: it adds exactly nothing (the deltas are finite).
+        live = tf.cast(which >= 0, layer.kernel.dtype)
+        self.picked = tf.transpose(tf.gather(delta, channel, axis=-1), [rank - 1, *range(rank - 1)])  # [copies, rows, ...]
         self.dense = isinstance(layer, keras.layers.Dense)
         if self.dense:
-            self.kernel = tf.gather(layer.kernel, which + linear.offset, axis=0)  # [copies, units]
+            self.kernel = tf.gather(layer.kernel, channel + linear.offset, axis=0) * live[:, None]  # [copies, units]
             return
-        self.kernel = tf.gather(layer.kernel, which + linear.offset, axis=1)  # [taps, copies, filters]
+        # [taps, copies, filters]
+        self.kernel = tf.gather(layer.kernel, channel + linear.offset, axis=1) * live[None, :, None]
         self.taps, self.stride, self.dilation = layer.kernel_size[0], layer.strides[0], layer.dilation_rate[0]
         length = delta.shape[1]
         left, self.out = _conv_padding(layer.padding, length, self.taps, self.stride, self.dilation)
         right = max(0, (self.out - 1) * self.stride + (self.taps - 1) * self.dilation + 1 - length - left)
         self.picked = tf.pad(self.picked, [[0, 0], [0, 0], [left, right]])
+        self.positions: list | None = None  # for at(): picked per position and kernel per tap, split once
 
     def whole(self) -> Any:
         """[copies, rows, ..., units]: every position at once."""
@@ -683,9 +738,13 @@ class _Taps:
 
     def at(self, t: int) -> Any:
         """[copies, rows, filters]: output position t of a Conv1D."""
-        total = 0
-        for j in range(self.taps):
-            total = total + self.picked[:, :, t * self.stride + j * self.dilation, None] * self.kernel[j][:, None, :]
+        if self.positions is None:
+            self.positions = [p[..., None] for p in tf.unstack(self.picked, axis=2)]
+            self.kernel_taps = [k[:, None, :] for k in tf.unstack(self.kernel, axis=0)]
+        terms = [self.positions[t * self.stride + j * self.dilation] * self.kernel_taps[j] for j in range(self.taps)]
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
         return total
 
 

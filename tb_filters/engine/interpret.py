@@ -220,11 +220,11 @@ class _Run:
             # A short batch is padded to the compiled shape; the step ignores rows past `valid`.
             ids = np.zeros((self.rows, self.length), np.int32)
             ids[:valid] = batch
-        self.states, flags = self.step(
+        self.states, flags, activations = self.step(
             tf.constant(ids), tf.constant(valid, tf.int32), tf.constant(first, tf.int64), self.states
         )
         self._check_finite(flags, first)
-        self.sample.feed(ids, valid, first)
+        self.sample.feed(ids, valid, first, activations)
         self.examples += valid
 
     def _check_ids(self, batch: np.ndarray, first: int) -> None:

@@ -72,7 +72,10 @@ def initial_states(layouts: list[Layout]) -> dict[str, Any]:
 
 
 def make_step(forward: Callable[[Any], dict[str, Any]], layouts: list[Layout], xla: bool = True) -> Callable:
-    """step(token_ids [B, L] int32, valid_rows, first_example, states) -> (states, bad_flags).
+    """step(token_ids [B, L] int32, valid_rows, first_example, states) -> (states, bad_flags, activations).
+
+    `activations` {layer: float32 [B, output_length, F]} are the forward pass's, handed out so
+    the effects' sample (effects.Sample) reads them instead of running the model a second time.
 
     `forward` gives (activations, pre-activations) per layer when some layout
     keeps inhibiting windows. `xla` fuses the statistics, hashing and merging
@@ -83,9 +86,18 @@ def make_step(forward: Callable[[Any], dict[str, Any]], layouts: list[Layout], x
 
     @tf.function(autograph=False)
     def step(token_ids, valid_rows, first_example, states):
-        return fold(token_ids, forward(token_ids), valid_rows, first_example, states)
+        outputs = forward(token_ids)
+        states, flags = fold(token_ids, outputs, valid_rows, first_example, states)
+        return states, flags, activations_of(outputs, layouts)
 
     return step
+
+
+def activations_of(outputs: dict[str, Any], layouts: list[Layout]) -> dict[str, Any]:
+    """Each layer's float32 activations from the forward pass's outputs (pairs with pre-activations
+    for a layout keeping inhibiting windows)."""
+    return {layout.name: tf.cast(outputs[layout.name][0] if layout.inhibiting else outputs[layout.name], tf.float32)
+            for layout in layouts}
 
 
 def make_fold(layouts: list[Layout], xla: bool = True) -> Callable:

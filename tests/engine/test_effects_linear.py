@@ -125,13 +125,21 @@ def data() -> np.ndarray:
     return token_data(90, seed=4)
 
 
+@pytest.fixture(params=["xla", "plain"])
+def compiled(request, monkeypatch) -> str:
+    """The fast path both ways: compiled by XLA (as for a sample with enough work to win the
+    compilation back) and traced plainly (the test models' samples are far too small for XLA)."""
+    monkeypatch.setattr(effects, "XLA_MIN_WORK", 0 if request.param == "xla" else float("inf"))
+    return request.param
+
+
 def linear_of(model: keras.Model, layer: str = "conv"):
     (chain,) = chains_lib.find_chains(model, [layer])
     return effects.split(model, chain).linear
 
 
 @pytest.mark.parametrize("shape", sorted(SHAPES))
-def test_each_shape_takes_its_path_and_matches_the_ablated_models(data, shape):
+def test_each_shape_takes_its_path_and_matches_the_ablated_models(data, shape, compiled):
     build, linear_layer, pooling = SHAPES[shape]
     model = build()
     linear = linear_of(model)
@@ -146,16 +154,19 @@ def test_each_shape_takes_its_path_and_matches_the_ablated_models(data, shape):
     check_against_brute_force(model, layer, "conv", feed)
 
 
-def test_a_last_tile_of_fewer_filters_repeats_one_and_counts_it_once(data, monkeypatch):
+@pytest.mark.parametrize("copies", [1, 2, 4])
+def test_a_last_tile_of_fewer_filters_repeats_one_and_counts_it_once(data, monkeypatch, compiled, copies):
+    """Slot -1 (the clean outputs) then 5 filters: the clean outputs alone in the first call (1),
+    or beside filters, later calls reading them; 4: the last call repeats its last filter."""
     model = conv_after_max_pool()
     whole = tb_filters.interpret(model, data, layers=["conv"], batch_size=90)["conv"]
-    monkeypatch.setattr(effects, "_copies", lambda filters, budget, per_copy: 2)  # 5 filters: 2, 2, 1 + 1 repeated
+    monkeypatch.setattr(effects, "_copies", lambda filters, budget, per_copy: copies)
     tiled = tb_filters.interpret(model, data, layers=["conv"], batch_size=90)["conv"]
     for ours, theirs in zip(effect_arrays(tiled), effect_arrays(whole)):
         np.testing.assert_allclose(ours, theirs, atol=OUTPUT_ATOL)  # other tile shapes, other kernels
 
 
-def test_a_dead_filter_changes_nothing_exactly(data):
+def test_a_dead_filter_changes_nothing_exactly(data, compiled):
     """The clean outputs come from the same pre-activation as the ablated ones: a filter that
     is zero everywhere adds exactly nothing, so its effect is exactly 0, not rounding."""
     model = conv_after_max_pool()
@@ -178,7 +189,8 @@ class NumpyTanh(keras.layers.Layer):
         return tf.reshape(tf.numpy_function(np.tanh, [x], tf.float32, stateful=False), tf.shape(x))
 
 
-def test_layers_xla_cannot_compile_run_uncompiled(data):
+def test_layers_xla_cannot_compile_run_uncompiled(data, monkeypatch):
+    monkeypatch.setattr(effects, "XLA_MIN_WORK", 0)  # XLA tried first, whatever the sample's size
     tokens = tokens_input()
     x = keras.layers.GlobalMaxPooling1D()(conv(5, 3, "conv", activation="relu")(embedding(tokens)))
     x = NumpyTanh()(dense(4, "hidden", 18)(x))
