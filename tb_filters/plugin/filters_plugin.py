@@ -30,6 +30,8 @@ DEFAULT_SEARCH_LIMIT = 100
 MAX_SEARCH_LIMIT = 1000
 MAX_COMPARE_RUNS = 64
 MAX_TOKEN_CHARS = 200
+# The module TensorBoard loads: index.js and every module it imports, in one file (bundle.py).
+BUNDLE = "index.bundle.js"
 
 
 class FiltersPlugin(base_plugin.TBPlugin):
@@ -44,7 +46,8 @@ class FiltersPlugin(base_plugin.TBPlugin):
                                   samples_kept=samples_kept(context.sampling_hints, self.plugin_name, downsample,
                                                             self._provider))
         self._gzip = GzipCache()
-        self._static = StaticFiles(importlib.resources.files("tb_filters.frontend"))
+        self._static = StaticFiles(importlib.resources.files("tb_filters.frontend"),
+                                   bundle_as=(BUNDLE, "index.js"))
 
     def _respond(self, request: wrappers.Request, result: dict[str, Any]) -> wrappers.Response:
         return self._gzip.respond(request, lambda: to_json(result))
@@ -72,7 +75,7 @@ class FiltersPlugin(base_plugin.TBPlugin):
         return any(listing.values())
 
     def frontend_metadata(self) -> base_plugin.FrontendMetadata:
-        return base_plugin.FrontendMetadata(es_module_path="/index.js", tab_name="Filters")
+        return base_plugin.FrontendMetadata(es_module_path="/" + BUNDLE, tab_name="Filters")
 
     @wrappers.Request.application
     def _serve_runs(self, request: wrappers.Request) -> wrappers.Response:

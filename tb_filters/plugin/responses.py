@@ -14,6 +14,8 @@ from tensorboard import errors as tb_errors
 from tensorboard.backend import http_util
 from werkzeug import wrappers
 
+from tb_filters.plugin import bundle
+
 if TYPE_CHECKING:  # importlib.resources.abc is 3.11+; only annotations need it
     from importlib.resources.abc import Traversable
 
@@ -107,15 +109,22 @@ class StaticFiles:
     Only `<name>.js` and `<name>.css` directly inside `root`, and
     `<folder>/<name>.js` for the SCRIPT_FOLDERS, are served, each under its own
     exact route: a request for any other path (`../`, encoded or absolute)
-    matches no route and gets TensorBoard's 404.
+    matches no route and gets TensorBoard's 404. With `bundle_as=(name,
+    entry)`, `name` serves the module `entry` with every module it imports in
+    one file (bundle.py).
     """
 
-    def __init__(self, root: Traversable, script_folders: tuple[str, ...] = SCRIPT_FOLDERS):
+    def __init__(self, root: Traversable, script_folders: tuple[str, ...] = SCRIPT_FOLDERS,
+                 bundle_as: tuple[str, str] | None = None):
         self._files: dict[str, Traversable] = {}
         self._add(root, "", ("js", "css"))
         for folder in script_folders:
             if (root / folder).is_dir():
                 self._add(root / folder, folder + "/", ("js",))
+        if bundle_as is not None and (bundle_as[0] in self._files or bundle_as[1] not in self._files):
+            raise ValueError(f"cannot bundle {bundle_as[1]!r} as {bundle_as[0]!r}: the bundle's name must be "
+                             f"no file's, its entry a served module; modules: {self.names}")
+        self._bundle_as = bundle_as
 
     def _add(self, folder: Traversable, prefix: str, extensions: tuple[str, ...]) -> None:
         for entry in folder.iterdir():
@@ -128,7 +137,45 @@ class StaticFiles:
         return sorted(self._files)
 
     def routes(self) -> dict[str, WsgiApp]:
-        return {"/" + name: self._app(name) for name in self._files}
+        routes = {"/" + name: self._app(name) for name in self._files}
+        if self._bundle_as is not None:
+            routes["/" + self._bundle_as[0]] = self._bundle_app(*self._bundle_as)
+        return routes
+
+    def bundle_text(self, entry: str) -> str:
+        """`entry` and what it imports as one module; BundleError when a module cannot be bundled exactly."""
+        scripts = {name for name in self._files if name.endswith(".js")}
+        return bundle.bundle(entry, lambda name: self._files[name].read_text("utf-8"), scripts)
+
+    def _bundle_app(self, name: str, entry: str) -> WsgiApp:
+        # (digest of every module's source, the bundle gzipped): building and gzipping it took ~12 ms a
+        # request, reading the sources ~0.5 ms; an edited module still shows on reload.
+        built: list[tuple[bytes, bytes]] = []
+
+        @wrappers.Request.application
+        def serve(request: wrappers.Request) -> wrappers.Response:
+            try:
+                if not _ACCEPTS_GZIP.search(request.headers.get("Accept-Encoding", "")):
+                    return http_util.Respond(request, self.bundle_text(entry), _CONTENT_TYPES["js"])
+                digest = self._sources_digest()
+                kept = built[0] if built else None
+                if kept is None or kept[0] != digest:
+                    kept = (digest, gzip.compress(self.bundle_text(entry).encode("utf-8"), compresslevel=6, mtime=0))
+                    built[:] = [kept]
+            except OSError:
+                raise tb_errors.NotFoundError(f"{name}: a module is no longer installed") from None
+            return http_util.Respond(request, kept[1], _CONTENT_TYPES["js"], content_encoding="gzip")
+
+        return serve
+
+    def _sources_digest(self) -> bytes:
+        digest = hashlib.blake2b(digest_size=16)
+        for name in sorted(self._files):
+            if name.endswith(".js"):
+                content = self._files[name].read_bytes()
+                digest.update(f"{name}\0{len(content)}\0".encode())
+                digest.update(content)
+        return digest.digest()
 
     def _app(self, name: str) -> WsgiApp:
         content_type = _CONTENT_TYPES[name.rsplit(".", 1)[1]]

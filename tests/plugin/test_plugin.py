@@ -102,7 +102,7 @@ def test_plugin_identity_and_activity(served, tmp_path):
     plugin = served.plugin
     assert plugin.plugin_name == metadata.PLUGIN_NAME == "filters"
     frontend = plugin.frontend_metadata()
-    assert (frontend.es_module_path, frontend.tab_name) == ("/index.js", "Filters")
+    assert (frontend.es_module_path, frontend.tab_name) == ("/index.bundle.js", "Filters")
     assert plugin.is_active()
     assert not serve(tmp_path).plugin.is_active()
     assert {"/runs", "/filters", "/filter", "/compare", "/search", "/index.js"} <= set(
