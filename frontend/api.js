@@ -44,11 +44,44 @@ export function fetchRuns(signal) {
  * from `runs` too: a rewritten step is a new key and is fetched again.
  */
 export function fetchFilterPage({ run, layer, step, wallTime, offset, limit, windowsLimit, indices, parts, signal }) {
+  const params = pageParams({ run, layer, step, offset, limit, windowsLimit, indices, parts });
+  return cached(pageCache, JSON.stringify([wallTime ?? null, params]),
+    () => guessed("filters", params, step, wallTime), signal);
+}
+
+function pageParams({ run, layer, step, offset, limit, windowsLimit, indices, parts }) {
   const params = [["run", run], ["layer", layer], ["step", step], ["offset", offset], ["limit", limit]];
   if (windowsLimit !== undefined) params.push(["windows_limit", windowsLimit]);
   if (parts !== undefined) params.push(["parts", parts]);
   for (const index of indices || []) params.push(["index", index]);
-  return cached(pageCache, JSON.stringify([wallTime ?? null, params]), () => getRoute("filters", params), signal);
+  return params;
+}
+
+// Answers asked for before `runs` says which wall time their step has: a deep link names the run, layer
+// and step, so its page and overview can be fetched alongside `runs` instead of after it (a round trip
+// of the first render). JSON of [route, params] -> promise of the answer, or null when it failed.
+const guesses = new Map();
+
+/**
+ * Starts fetching the `filters` page (unless withPage is false) and `overview` of this page query
+ * (fetchFilterPage's arguments without wallTime). fetchFilterPage and fetchOverview take such an
+ * answer only when its step and wall_time are the ones `runs` gives; otherwise they fetch again.
+ */
+export function prefetch(page, { withPage = true } = {}) {
+  const wanted = [["overview", [["run", page.run], ["layer", page.layer], ["step", page.step]]]];
+  if (withPage) wanted.unshift(["filters", pageParams(page)]);
+  for (const [route, params] of wanted) {
+    guesses.set(JSON.stringify([route, params]), getRoute(route, params).catch(() => null));
+  }
+}
+
+async function guessed(route, params, step, wallTime) {
+  const key = JSON.stringify([route, params]);
+  const guess = guesses.get(key);
+  guesses.delete(key);
+  const answer = guess && wallTime !== undefined && wallTime !== null ? await guess : null;
+  if (answer && answer.step === step && answer.wall_time === wallTime) return answer;
+  return getRoute(route, params);
 }
 
 const detailsCache = new Map();
@@ -71,7 +104,8 @@ const overviewCache = new Map();
  */
 export function fetchOverview({ run, layer, step, wallTime, signal }) {
   const params = [["run", run], ["layer", layer], ["step", step]];
-  return cached(overviewCache, JSON.stringify([wallTime ?? null, params]), () => getRoute("overview", params), signal);
+  return cached(overviewCache, JSON.stringify([wallTime ?? null, params]),
+    () => guessed("overview", params, step, wallTime), signal);
 }
 
 /** The `filter` answer: one filter of one run across every step, {run, histogram_edges, steps: [{step, filter}]}. */

@@ -48,11 +48,11 @@ import "./views/summary.js";
 import "./views/windows.js";
 
 import { runsListing } from "./listing.js";
-import { syncLinks } from "./links.js";
+import { linkedView, syncLinks } from "./links.js";
 import { markRenderStart } from "./marks.js";
 import { controlsPanel } from "./panels/controls.js";
 import { exportsPanel } from "./panels/exports.js";
-import { gridPanel } from "./panels/grid.js";
+import { gridPanel, prefetchLinked } from "./panels/grid.js";
 import { historyPanel } from "./panels/history.js";
 import { noticesPanel } from "./panels/notices.js";
 import { overviewPanel } from "./panels/overview.js";
@@ -67,6 +67,7 @@ const DEFAULT_POLL_MS = 30_000;
 
 export async function render() {
   markRenderStart();
+  prefetchLinked(linkedView());
   loadStylesheet();
   const pollMs = pollInterval();
   const store = createStore(initialState());

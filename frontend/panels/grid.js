@@ -114,8 +114,10 @@ async function fetchColumns(state, signal) {
     if (signal.aborted) throw e;
     order = { offset: state.view.offset, indices: null }; // no overview: index order
   }
-  const dynamics = fetchAllDynamics(state, signal); // not awaited: the cards come first
-  return { columns: await fetchRunColumns(state, order, matches, signal), order, dynamics };
+  const columns = await fetchRunColumns(state, order, matches, signal);
+  // Asked once the cards' answers are in, and not awaited: a layer's first `dynamics` reads every
+  // step, and asked alongside the page it held the page's answer back on the server.
+  return { columns, order, dynamics: fetchAllDynamics(state, signal) };
 }
 
 /**
@@ -187,11 +189,7 @@ function fetchRunColumns(state, order, matches, signal) {
       const [page, overview] = await Promise.all([
         rows && !pageAt.indices.length
           ? null
-          : api.fetchFilterPage({
-            run, layer: view.layer, step, wallTime,
-            offset: pageAt.offset, limit: PAGE_SIZE, windowsLimit: WINDOWS_SHOWN, indices: pageAt.indices,
-            parts: "card", signal,
-          }),
+          : api.fetchFilterPage({ ...cardPage(run, view.layer, step, pageAt), wallTime, signal }),
         // The cards' effect lines only: without it they are left out, the cards still shown.
         api.fetchOverview({ run, layer: view.layer, step, wallTime, signal }).catch((e) => {
           if (signal.aborted) throw e;
@@ -203,6 +201,22 @@ function fetchRunColumns(state, order, matches, signal) {
       return { ...column, step, error: `Could not load this run: ${e.message}` };
     }
   }));
+}
+
+/** The `filters` query of a page of closed cards: the parts a card shows, WINDOWS_SHOWN windows each. */
+function cardPage(run, layer, step, { offset, indices }) {
+  return { run, layer, step, offset, limit: PAGE_SIZE, windowsLimit: WINDOWS_SHOWN, indices, parts: "card" };
+}
+
+/**
+ * A deep link's first page and overview, fetched while `runs` is: the grid takes them once `runs`
+ * confirms their step (api.prefetch). Only what the link names exactly: a sorted order needs the
+ * overview first, and without a run, layer and step the view is only known from `runs`.
+ */
+export function prefetchLinked(linked) {
+  if (!linked || !linked.runs.length || linked.layer === null || linked.step === null) return;
+  const order = { offset: linked.offset, indices: null };
+  api.prefetch(cardPage(linked.runs[0], linked.layer, linked.step, order), { withPage: linked.sort === "index" });
 }
 
 /** One filter with all its windows, for a card's "show all" button. */
