@@ -1,0 +1,120 @@
+"""The store under requests arriving together (issue 19's LOAD): a computed answer is made once,
+and each step's first-use parts are built once, in the background after the series is read."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tb_filters.plugin.store import ReportStore
+from tests.helpers.logdir_builder import build_logdir
+from tests.helpers.plugin_harness import serve, strict_json
+
+THREADS = 8
+
+
+def run_together(target, threads: int = THREADS) -> list:
+    """target() on `threads` threads released at once; what each returned or raised."""
+    start, results = threading.Barrier(threads), [None] * threads
+
+    def worker(i):
+        start.wait()
+        try:
+            results[i] = target()
+        except Exception as e:  # noqa: BLE001 - returned for the test to look at
+            results[i] = e
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=30)
+    return results
+
+
+def test_a_computed_answer_asked_at_once_is_made_once():
+    store = ReportStore(data_provider=None)
+    made = []
+
+    def make():
+        made.append(1)
+        time.sleep(0.2)  # long enough for every thread to ask while it is being made
+        return {"answer": len(made)}
+
+    results = run_together(lambda: store.computed(("k",), make, size=10))
+    assert made == [1]
+    assert all(r is results[0] for r in results) and results[0] == {"answer": 1}
+    assert store.computed(("k",), make, size=10) is results[0]  # kept
+
+
+def test_a_failed_computation_reaches_every_waiter_and_is_not_kept():
+    store = ReportStore(data_provider=None)
+    calls = []
+
+    def fail():
+        calls.append(1)
+        time.sleep(0.2)
+        raise ValueError("no answer")
+
+    results = run_together(lambda: store.computed(("bad",), fail, size=10))
+    assert calls == [1]
+    assert all(isinstance(r, ValueError) and str(r) == "no answer" for r in results)
+    assert store.computed(("bad",), lambda: "now", size=10) == "now"  # tried again
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("store")
+    build_logdir(path, runs=("a",), num_filters=16, top_k=5, steps=4)
+    return path
+
+
+def steps_of(served, run="a", layer="conv1d"):
+    return list(served.plugin._store._series.get(("", run, layer)).steps.values())
+
+
+def wait_until(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_steps_are_warmed_in_the_background_once_read(logdir):
+    served = serve(logdir)
+    served.json("runs")
+    steps = steps_of(served)
+    assert [s.step for s in steps] == [0, 1, 2, 3]
+    assert wait_until(lambda: all(s.warmed for s in steps))
+    page = served.json("filters", {"run": "a", "layer": "conv1d", "step": 1, "parts": "card"})
+    assert [f["index"] for f in page["filters"]] == list(range(16))
+
+
+def test_pages_asked_together_on_a_cold_step_build_it_once_and_agree(logdir):
+    served = serve(logdir)
+    served.plugin._store.warm_in_background = False
+    served.json("runs")
+    cold = steps_of(served)[2]
+    assert not cold.warmed
+    built = []
+    table_of = type(cold).table.fget
+
+    def counted_table(self):
+        if self is cold and self._table is None:
+            built.append(1)
+            time.sleep(0.05)
+        return table_of(self)
+
+    type(cold).table = property(counted_table)
+    try:
+        pages = run_together(lambda: served.get("filters", {"run": "a", "layer": "conv1d", "step": 2,
+                                                            "offset": 0, "limit": 8}).data)
+    finally:
+        type(cold).table = property(table_of)
+    assert built == [1]
+    assert cold.warmed
+    assert all(p == pages[0] for p in pages)
+    page = strict_json(pages[0])
+    assert (page["step"], [f["index"] for f in page["filters"]]) == (2, list(range(8)))
