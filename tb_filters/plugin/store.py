@@ -16,6 +16,7 @@ import dataclasses
 import itertools
 import logging
 import threading
+import time
 import zlib
 from typing import Any, Hashable
 
@@ -146,9 +147,19 @@ class LayerStep:
                 pb = self.proto
                 self._step_data = compare.StepData(
                     self.step, pb.probe_fingerprint, self._signatures(),
-                    tuple(self.filter_indices),
-                    tuple(frozenset(tuple(self.table.window_ids(w)) for w in f.windows) for f in pb.filters))
+                    tuple(self.filter_indices), tuple(self._distinct_windows()))
             return self._step_data
+
+    def _distinct_windows(self):
+        """Each filter's top windows as a set of id tuples. A 1024-filter top-100 step takes ~0.4 s of
+        Python and a layer's first `dynamics` reads every step; after each filter the GIL goes to
+        any request waiting for it, which otherwise waits up to the 5 ms switch interval at each of
+        its own I/O releases. Live, a cached page asked during such a dynamics took 30.7 ms (median,
+        p95 43.5) without this and 5.4 ms (p95 9.7) with it; the dynamics took 3.9 s and 5.5 s."""
+        table = self.table
+        for f in self.proto.filters:
+            yield frozenset(tuple(table.window_ids(w)) for w in f.windows)
+            time.sleep(0)  # releases the GIL, even for 0 s
 
     def _signatures(self) -> np.ndarray | None:
         pb = self.proto
