@@ -214,6 +214,29 @@ class Render:
     from_navigation_ms: tuple[float, ...]
     render_call_ms: tuple[float, ...]  # the frontend's own marker: render() to first render
     problems: tuple[str, ...]
+    phases: tuple[dict[str, float], ...] = ()  # per context: PHASES, ms from navigation
+
+    def phase_medians(self) -> str:
+        """Where the milliseconds went, as median milestones from navigation."""
+        return ", ".join(f"{label} {np.median([p[key] for p in self.phases]):.0f}"
+                         for key, label in PHASES if all(key in p for p in self.phases))
+
+
+# Milestones of a first render from Chromium's performance entries: the last script module
+# received, the last route answer the first view waits for, the frontend's marks.
+PHASES = (("scripts", "scripts in"), ("render", "render() called"), ("answers", "runs+page+overview in"),
+          ("fetched", "cards' data ready"), ("rendered", "cards built"))
+_PHASES_JS = """() => {
+  const ends = (test) => Math.max(0, ...performance.getEntriesByType("resource")
+    .filter((r) => test(new URL(r.name).pathname.split("/").pop())).map((r) => r.responseEnd));
+  const mark = (name) => performance.getEntriesByName(name)[0]?.startTime;
+  const phases = {
+    scripts: ends((name) => name.endsWith(".js")),
+    answers: ends((name) => ["runs", "filters", "overview"].includes(name)),
+    render: mark("filters-render-start"), fetched: mark("filters-fetched"), rendered: mark("filters-rendered"),
+  };
+  return Object.fromEntries(Object.entries(phases).filter(([, v]) => v !== undefined));
+}"""
 
 
 def _entry_url(port: int, spec: PluginWorkload) -> str:
@@ -237,7 +260,7 @@ def _rendered_page_problems(page, spec: PluginWorkload, expected: Expected) -> l
 def first_render(port: int, spec: PluginWorkload, expected: Expected, repeats: int = 5,
                  timeout_ms: float = 60_000) -> Render:
     """Opens the tab `repeats` times, each in a fresh browser context (cold HTTP cache)."""
-    navigation, render_call, problems = [], [], []
+    navigation, render_call, problems, phases = [], [], [], []
     with launch_chromium() as browser:
         for _ in range(repeats):
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -248,9 +271,10 @@ def first_render(port: int, spec: PluginWorkload, expected: Expected, repeats: i
                                   " Number(document.body.dataset.firstRenderMs)]")
             navigation.append(marks[0])
             render_call.append(marks[1])
+            phases.append(page.evaluate(_PHASES_JS))
             problems += _rendered_page_problems(page, spec, expected)
             context.close()
-    return Render(tuple(navigation), tuple(render_call), tuple(problems))
+    return Render(tuple(navigation), tuple(render_call), tuple(problems), tuple(phases))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -359,7 +383,8 @@ def t4_rows(port: int, spec: PluginWorkload, expected: Expected, sizes: Sizes) -
         Measurement("T4", "first render of that page in headless Chromium, median", median_render, "s",
                     limit=0.5, detail=f"navigation to rendered over {len(render.from_navigation_ms)} fresh "
                     f"contexts: {', '.join(f'{ms:.0f}' for ms in render.from_navigation_ms)} ms "
-                    f"(render() alone: median {np.median(render.render_call_ms):.0f} ms); "
+                    f"(render() alone: median {np.median(render.render_call_ms):.0f} ms; median milestones, ms "
+                    f"from navigation: {render.phase_medians()}); "
                     f"{_problem_note(render.problems)}".rstrip("; "), passed=_failed_if(render.problems)),
     ]
 
