@@ -8,6 +8,8 @@ notebook and another in the tab. Pure protobuf: no TensorFlow.
 
 from __future__ import annotations
 
+import collections.abc
+import functools
 import struct
 import zlib
 from typing import Any, Iterable, NamedTuple, Sequence
@@ -36,7 +38,7 @@ DETECTS_FEATURES = ("slot_preferences", "patterns", "contexts", "inhibiting", "s
 EFFECTS_VERSION = 2
 # The payload version whose windows and patterns leave out what derives from the rest (docs/payload.md).
 COMPACT_VERSION = 3
-# The payload version whose patterns derive from each window's pattern mask (FilterReport.pattern_masks),
+# The payload version whose patterns derive from their windows (FilterReport.pattern_masks and pattern_of),
 # and whose deflated report holds the signatures byte-planar.
 MASKED_PATTERNS_VERSION = 4
 # The widest span whose pattern slots fit a mask (uint64).
@@ -192,9 +194,9 @@ class TokenTable:
 
     # Patterns --------------------------------------------------------------------------------------
 
-    def patterns(self, f: filters_pb2.FilterReport) -> Sequence[filters_pb2.Pattern]:
-        """The filter's patterns: stored, or (version 4) derived once from its pattern masks and windows;
-        CorruptReport when the masks do not fit the windows."""
+    def patterns(self, f: filters_pb2.FilterReport) -> Sequence[filters_pb2.Pattern] | DerivedPatterns:
+        """The filter's patterns: stored, or (version 4) derived once from its pattern masks and
+        windows (read like compact Pattern messages); CorruptReport when they do not fit."""
         if f.patterns or not f.pattern_masks:
             return f.patterns
         derived = self._patterns.get(f.index)
@@ -202,21 +204,21 @@ class TokenTable:
             derived = self._patterns[f.index] = self._derived_patterns(f)
         return derived
 
-    def _derived_patterns(self, f: filters_pb2.FilterReport) -> list[filters_pb2.Pattern]:
-        masks, windows = list(f.pattern_masks), f.windows
-        if len(masks) != len(windows):
-            raise CorruptReport(f"filter {f.index} has {len(masks)} pattern masks for {len(windows)} windows")
-        ids, activations, counts = [], [], []
-        for w in windows:
-            ids.append(self.window_ids(w))
-            activations.append(w.activation)
-            counts.append(w.count)
-        bad = next((m for m, row in zip(masks, ids) if m >> len(row)), None)
-        if bad is not None:
-            raise CorruptReport(f"filter {f.index} has a pattern mask {bad:#x} naming slots outside its span")
-        groups = pattern_groups(masks, ids, activations, counts)
-        return [filters_pb2.Pattern(slots=g.slots, token_ids=g.token_ids, activation=g.activation, windows=g.windows,
-                                    count=g.count) for g in groups]
+    def _derived_patterns(self, f: filters_pb2.FilterReport) -> DerivedPatterns:
+        masks, owners, windows = f.pattern_masks, f.pattern_of, f.windows
+        if len(owners) != len(windows):
+            raise CorruptReport(f"filter {f.index} names the patterns of {len(owners)} windows, not of its "
+                                f"{len(windows)}")
+        members: list[list[int]] = [[] for _ in masks]
+        try:
+            for i, owner in enumerate(owners):
+                members[owner].append(i)
+        except IndexError:
+            raise CorruptReport(f"filter {f.index} names pattern {max(owners)} of its {len(masks)}") from None
+        if not all(members) or max(masks) >> min(self.span_width, MAX_MASKED_SLOTS):
+            raise CorruptReport(f"filter {f.index} has a pattern without windows or slots outside its span of "
+                                f"{self.span_width}")
+        return DerivedPatterns(self, masks, members, windows)
 
     def pattern_tokens(self, p: filters_pb2.Pattern, blank_bad: bool = False) -> list[str | None]:
         """The pattern's token per slot, None for a wildcard slot (`blank_bad`: a bad one reads as "")."""
@@ -259,15 +261,46 @@ class TokenTable:
         return self._contexts
 
 
-class PatternGroup(NamedTuple):
-    """One pattern as its windows make it: the slots it holds, its token ids there, its windows'
-    largest activation, the windows (indices, ascending) and the sum of their counts."""
+class DerivedPatterns(collections.abc.Sequence):
+    """A filter's version 4 patterns, each made when first read: a page of 64 closed cards counts
+    ~6,400 patterns and shows 640."""
 
-    slots: tuple[int, ...]
-    token_ids: tuple[int, ...]
-    activation: float
-    windows: tuple[int, ...]
-    count: int
+    def __init__(self, table: TokenTable, masks: Sequence[int], members: list[list[int]], windows):
+        self._table, self._masks, self._members, self._windows = table, masks, members, windows
+        self._made: dict[int, DerivedPattern] = {}
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        index = range(len(self))[index]  # IndexError beyond, negative from the end
+        made = self._made.get(index)
+        if made is None:
+            made = self._made[index] = DerivedPattern(self._table, self._masks[index], tuple(self._members[index]),
+                                                      self._windows)
+        return made
+
+
+class DerivedPattern:
+    """A version 4 pattern, read as a compact Pattern message is: its slots from its mask, its
+    windows, activation and count from theirs, its token ids its first window's at its slots."""
+
+    __slots__ = ("slots", "windows", "activation", "count", "token_ids")
+    in_pattern: tuple[bool, ...] = ()
+    token_refs: tuple[int, ...] = ()
+
+    def __init__(self, table: TokenTable, mask: int, members: tuple[int, ...], windows):
+        self.slots = slot_list(mask)
+        self.windows = members
+        chosen = [windows[i] for i in members]
+        self.activation = max([w.activation for w in chosen])
+        self.count = sum([w.count for w in chosen])
+        ids = table.window_ids(chosen[0])
+        if self.slots and self.slots[-1] >= len(ids):
+            raise CorruptReport(f"a pattern's slots {self.slots[:8]} lie outside its window of {len(ids)}")
+        self.token_ids = tuple([ids[j] for j in self.slots])
 
 
 def slot_mask(slots: Iterable[int]) -> int:
@@ -275,26 +308,10 @@ def slot_mask(slots: Iterable[int]) -> int:
     return sum(1 << j for j in set(slots))
 
 
-def pattern_groups(masks: Sequence[int], ids: Sequence[Sequence[int]], activations: Sequence[float],
-                   counts: Sequence[int]) -> list[PatternGroup]:
-    """Windows with the same mask and the same ids at its slots, as one pattern each; best activation
-    first, then first window (the order engine/patterns.py gives them)."""
-    slots_of: dict[int, tuple[int, ...]] = {}  # a filter's windows share a few masks
-    members: dict[tuple, list[int]] = {}
-    for i, (mask, row) in enumerate(zip(masks, ids)):
-        slots = slots_of.get(mask)
-        if slots is None:
-            slots = slots_of[mask] = tuple(j for j in range(len(row)) if mask >> j & 1)
-        members.setdefault((slots, tuple([row[j] for j in slots])), []).append(i)
-    groups = []
-    for (slots, key_ids), windows in members.items():
-        if len(windows) == 1:  # most patterns: a window of its own
-            groups.append(PatternGroup(slots, key_ids, activations[windows[0]], (windows[0],), counts[windows[0]]))
-        else:
-            groups.append(PatternGroup(slots, key_ids, max([activations[i] for i in windows]), tuple(windows),
-                                       sum([counts[i] for i in windows])))
-    groups.sort(key=lambda g: (-g.activation, g.windows[0]))
-    return groups
+@functools.lru_cache(maxsize=4096)
+def slot_list(mask: int) -> tuple[int, ...]:
+    """The slots of a bitmask, ascending."""
+    return tuple(j for j in range(mask.bit_length()) if mask >> j & 1)
 
 
 def layer_table(pb: filters_pb2.LayerReport) -> TokenTable:

@@ -482,39 +482,43 @@ def _filter_to_proto(f: FilterReport, encoding: _Encoding) -> filters_pb2.Filter
             raises=[_score_to_proto(t, encoding) for t in slot.raises],
             lowers=[_score_to_proto(t, encoding) for t in slot.lowers],
         ))
-    masks = _pattern_masks(f, encoding) if encoding.masks_patterns else None
-    if masks is None:
+    derived = _derived_patterns(f, encoding) if encoding.masks_patterns else None
+    if derived is None:
         pb.patterns.extend(_pattern_to_proto(p, encoding) for p in f.patterns or ())
     else:
-        pb.pattern_masks.extend(masks)
+        pb.pattern_masks.extend(derived[0])
+        pb.pattern_of.extend(derived[1])
     return pb
 
 
-def _pattern_masks(f: FilterReport, encoding: _Encoding) -> list[int] | None:
-    """Version 4: each window's pattern slots as a mask, when the patterns derive from them exactly
-    (every window in one pattern, tokens from their ids, the grouping's order, activations and counts);
-    else None, and the patterns are stored."""
+def _derived_patterns(f: FilterReport, encoding: _Encoding) -> tuple[list[int], list[int]] | None:
+    """Version 4: each pattern's slots as a mask and each window's pattern, when the patterns derive
+    from them exactly (every window in one pattern, windows ascending, ids and tokens its first
+    window's at its slots, activation their largest, count their counts' sum); else None, and the
+    patterns are stored."""
+    windows = f.windows
     if not f.patterns or encoding.geometry.span_width > payload.MAX_MASKED_SLOTS:
         return None
-    masks: list[int | None] = [None] * len(f.windows)
-    for p in f.patterns:
+    owners: list[int | None] = [None] * len(windows)
+    masks = []
+    for rank, p in enumerate(f.patterns):
         slots = [j for j, i in enumerate(p.token_ids) if i is not None]
-        if not encoding.derives_tokens([p.token_ids[j] for j in slots], [p.tokens[j] for j in slots]):
+        members = p.windows
+        if (not members or list(members) != sorted(set(members)) or not 0 <= members[0] <= members[-1] < len(windows)
+                or any(owners[i] is not None for i in members) or not _derives_from(p, slots, windows, encoding)):
             return None
-        for i in p.windows:
-            if not 0 <= i < len(masks) or masks[i] is not None:
-                return None
-            masks[i] = payload.slot_mask(slots)
-    if None in masks:
-        return None
-    windows = f.windows
-    groups = payload.pattern_groups(masks, [w.token_ids for w in windows], [w.activation for w in windows],
-                                    [w.count for w in windows])
-    derived = [(g.slots, g.token_ids, g.activation, g.windows, g.count) for g in groups]
-    stored = [(tuple(j for j, i in enumerate(p.token_ids) if i is not None),
-               tuple(i for i in p.token_ids if i is not None), p.activation, tuple(p.windows), p.count)
-              for p in f.patterns]
-    return masks if derived == stored else None
+        for i in members:
+            owners[i] = rank
+        masks.append(payload.slot_mask(slots))
+    return None if None in owners else (masks, owners)
+
+
+def _derives_from(p: Pattern, slots: list[int], windows: tuple[Window, ...], encoding: _Encoding) -> bool:
+    members = [windows[i] for i in p.windows]
+    ids = [p.token_ids[j] for j in slots]
+    return (all(len(w.token_ids) == len(p.token_ids) and [w.token_ids[j] for j in slots] == ids for w in members)
+            and p.activation == max(w.activation for w in members) and p.count == sum(w.count for w in members)
+            and encoding.derives_tokens(ids, [p.tokens[j] for j in slots]))
 
 
 def _pattern_to_proto(pattern: Pattern, encoding: _Encoding) -> filters_pb2.Pattern:

@@ -221,7 +221,7 @@ class LayerStep:
     def _patterns_or_none(self, f: filters_pb2.FilterReport):
         """A filter's patterns; none when they do not derive (a damaged step is searched as it can be)."""
         try:
-            return self.table.patterns(f)
+            return list(self.table.patterns(f))  # a derived pattern is made, and found bad, when read
         except payload.CorruptReport:
             return ()
 

@@ -62,7 +62,7 @@ def test_windows_and_patterns_store_only_what_does_not_derive(layer):
         for w in (*f.windows, *f.inhibiting, *(w for i in f.intervals for w in i.windows)):
             assert not (w.token_ids or w.token_refs or w.padding or w.contributions or w.HasField("span_start"))
             assert len(w.contributions_f16) == 2 * layer.geometry.span_width
-        assert not f.patterns and len(f.pattern_masks) == len(f.windows)
+        assert not f.patterns and len(f.pattern_of) == len(f.windows) and 0 < len(f.pattern_masks) <= len(f.windows)
     # Version 3 stores its patterns, compactly.
     for f in payload.inflate(report_lib.to_proto(layer, version=3)).filters:
         assert f.patterns and not f.pattern_masks
@@ -102,22 +102,39 @@ def _with_patterns(layer, f: int, patterns) -> report_lib.LayerReport:
     return dataclasses.replace(layer, filters=tuple(filters))
 
 
-@pytest.mark.parametrize("change", ["order", "activation", "count", "a window in two", "a window in none"])
-def test_patterns_that_do_not_derive_from_their_masks_are_stored(layer, change):
+def _other_ids(p):
+    return tuple(None if i is None else i + 1 for i in p.token_ids)
+
+
+PATTERN_CHANGES = {
+    "activation": lambda first, second: (dataclasses.replace(first, activation=first.activation / 2), second),
+    "count": lambda first, second: (dataclasses.replace(first, count=first.count + 1), second),
+    "a window in two": lambda first, second: (dataclasses.replace(first, windows=first.windows + second.windows[:1]),
+                                              second),
+    "a window in none": lambda first, second: (second,),
+    "windows not ascending": lambda first, second: (
+        dataclasses.replace(first, windows=tuple(sorted(first.windows + second.windows, reverse=True))),),
+    "ids not its windows'": lambda first, second: (dataclasses.replace(first, token_ids=_other_ids(first)), second),
+}
+
+
+def test_patterns_keep_their_order_when_they_derive(layer):
+    patterns = layer.filters[1].patterns
+    swapped = _with_patterns(layer, 1, (patterns[1], patterns[0], *patterns[2:]))
+    pb = payload.inflate(report_lib.to_proto(swapped))
+    assert pb.filters[1].pattern_of and not pb.filters[1].patterns
+    assert report_lib.from_proto(pb) == as_stored(swapped)
+
+
+@pytest.mark.parametrize("change", sorted(PATTERN_CHANGES))
+def test_patterns_that_do_not_derive_from_their_windows_are_stored(layer, change):
     patterns = layer.filters[1].patterns
     assert len(patterns) >= 2
-    first, second = patterns[0], patterns[1]
-    changed = {
-        "order": (second, first, *patterns[2:]),
-        "activation": (dataclasses.replace(first, activation=first.activation / 2), *patterns[1:]),
-        "count": (dataclasses.replace(first, count=first.count + 1), *patterns[1:]),
-        "a window in two": (dataclasses.replace(first, windows=first.windows + second.windows[:1]), *patterns[1:]),
-        "a window in none": patterns[1:],
-    }[change]
+    changed = (*PATTERN_CHANGES[change](patterns[0], patterns[1]), *patterns[2:])
     edited = _with_patterns(layer, 1, changed)
     pb = payload.inflate(report_lib.to_proto(edited))
     assert len(pb.filters[1].patterns) == len(changed) and not pb.filters[1].pattern_masks
-    assert all(f.pattern_masks and not f.patterns for i, f in enumerate(pb.filters) if i != 1)
+    assert all(f.pattern_of and not f.patterns for i, f in enumerate(pb.filters) if i != 1)
     assert report_lib.from_proto(pb) == as_stored(edited)
 
 
@@ -269,8 +286,10 @@ def _stored_patterns(pb: filters_pb2.LayerReport) -> filters_pb2.FilterReport:
     """Filter 2 with its patterns stored (as version 3, or version 4 when they do not derive)."""
     f = pb.filters[2]
     patterns = payload.layer_table(pb).patterns(f)
-    f.patterns.extend(patterns)
+    f.patterns.extend(filters_pb2.Pattern(slots=p.slots, token_ids=p.token_ids, activation=p.activation,
+                                          windows=p.windows, count=p.count) for p in patterns)
     f.ClearField("pattern_masks")
+    f.ClearField("pattern_of")
     return f
 
 
@@ -285,7 +304,9 @@ DAMAGES = {
     "a token id without its token": lambda pb: pb.context_columns.token_ids.__setitem__(0, 10**9),
     "a pattern slot outside the span": lambda pb: _stored_patterns(pb).patterns[0].slots.__setitem__(0, 7),
     "pattern slots and ids apart": lambda pb: _stored_patterns(pb).patterns[0].token_ids.append(4),
-    "pattern masks fewer than the windows": lambda pb: pb.filters[2].pattern_masks.pop(),
+    "patterns of fewer windows than it has": lambda pb: pb.filters[2].pattern_of.pop(),
+    "a window of a pattern it does not have": lambda pb: pb.filters[2].pattern_of.__setitem__(0, 10**6),
+    "a pattern without windows": lambda pb: pb.filters[2].pattern_masks.append(1),
     "a pattern mask outside the span": lambda pb: pb.filters[2].pattern_masks.__setitem__(0, 1 << 5),
     "padded without a padding id": lambda pb: pb.ClearField("padding_id"),
     "padded to a billion tokens": lambda pb: setattr(pb.context_columns, "padded_length", 10**9),
