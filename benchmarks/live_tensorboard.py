@@ -63,6 +63,18 @@ class Server:
         """User + system CPU time so far of TensorBoard and its child processes (the data server)."""
         return sum(_cpu_seconds(pid) for pid in [self.pid, *_children(self.pid)])
 
+    def wait_idle(self, quiet: float = 1.0, busy_share: float = 0.05, timeout: float = 120.0) -> float:
+        """Waits until TensorBoard spent under `busy_share` of a core for `quiet` seconds (its own
+        background work done: the plugin's warming of each step, an earlier part's `dynamics`);
+        returns the seconds waited, `timeout` at most."""
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            before = self.cpu_seconds()
+            time.sleep(quiet)
+            if self.cpu_seconds() - before < busy_share * quiet:
+                break
+        return time.perf_counter() - started
+
 
 def _stat_fields(pid: int) -> list[str]:
     with open(f"/proc/{pid}/stat") as f:
