@@ -17,8 +17,7 @@ PLUGIN_NAME = "filters"
 # 2: effects, dead and duplicate filters (fields 40-59); slot preferences, patterns, contexts and
 # inhibiting windows (fields 20-39). Version 1 reports still load.
 # 3: compact windows, patterns and contexts (docs/payload.md); versions 1 and 2 still load.
-# 4: patterns derive from their windows (FilterReport.pattern_masks, pattern_of), signatures deflate
-# byte-planar; version 3 still loads.
+# 4: the signatures deflate byte-planar (docs/payload.md); version 3 still loads.
 PAYLOAD_VERSION = 4
 
 

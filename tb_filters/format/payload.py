@@ -8,11 +8,9 @@ notebook and another in the tab. Pure protobuf: no TensorFlow.
 
 from __future__ import annotations
 
-import collections.abc
-import functools
 import struct
 import zlib
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 
@@ -38,11 +36,8 @@ DETECTS_FEATURES = ("slot_preferences", "patterns", "contexts", "inhibiting", "s
 EFFECTS_VERSION = 2
 # The payload version whose windows and patterns leave out what derives from the rest (docs/payload.md).
 COMPACT_VERSION = 3
-# The payload version whose patterns derive from their windows (FilterReport.pattern_masks and pattern_of),
-# and whose deflated report holds the signatures byte-planar.
-MASKED_PATTERNS_VERSION = 4
-# The widest span whose pattern slots fit a mask (uint64).
-MAX_MASKED_SLOTS = 64
+# The payload version whose deflated report holds its signatures byte-planar (`byte_planes`).
+PLANAR_SIGNATURES_VERSION = 4
 # The most slots a span or a padded example may derive: a hostile payload must not make a reader
 # build lists of a billion ids from a few bytes.
 MAX_DERIVED_SLOTS = 1 << 16
@@ -92,14 +87,13 @@ class TokenTable:
     derives what a version 3 payload leaves out of its windows and patterns (docs/payload.md)."""
 
     __slots__ = ("strings", "compact", "padding_id", "span_width", "span_stride", "span_offset",
-                 "_layer", "_ids", "_contexts", "_patterns")
+                 "_layer", "_ids", "_contexts")
 
     def __init__(self, strings: Iterable[str], layer: filters_pb2.LayerReport | None = None):
         self.strings = list(strings)
         self._layer = layer
         self._ids: dict[int, str] | None = None
         self._contexts: Contexts | None = None
-        self._patterns: dict[int, list[filters_pb2.Pattern]] = {}
         self.compact = layer is not None and layer.version >= COMPACT_VERSION
         self.padding_id = None if layer is None else optional(layer, "padding_id")
         geometry = None if layer is None else layer.geometry
@@ -194,32 +188,6 @@ class TokenTable:
 
     # Patterns --------------------------------------------------------------------------------------
 
-    def patterns(self, f: filters_pb2.FilterReport) -> Sequence[filters_pb2.Pattern] | DerivedPatterns:
-        """The filter's patterns: stored, or (version 4) derived once from its pattern masks and
-        windows (read like compact Pattern messages); CorruptReport when they do not fit."""
-        if f.patterns or not f.pattern_masks:
-            return f.patterns
-        derived = self._patterns.get(f.index)
-        if derived is None:
-            derived = self._patterns[f.index] = self._derived_patterns(f)
-        return derived
-
-    def _derived_patterns(self, f: filters_pb2.FilterReport) -> DerivedPatterns:
-        masks, owners, windows = f.pattern_masks, f.pattern_of, f.windows
-        if len(owners) != len(windows):
-            raise CorruptReport(f"filter {f.index} names the patterns of {len(owners)} windows, not of its "
-                                f"{len(windows)}")
-        members: list[list[int]] = [[] for _ in masks]
-        try:
-            for i, owner in enumerate(owners):
-                members[owner].append(i)
-        except IndexError:
-            raise CorruptReport(f"filter {f.index} names pattern {max(owners)} of its {len(masks)}") from None
-        if not all(members) or max(masks) >> min(self.span_width, MAX_MASKED_SLOTS):
-            raise CorruptReport(f"filter {f.index} has a pattern without windows or slots outside its span of "
-                                f"{self.span_width}")
-        return DerivedPatterns(self, masks, members, windows)
-
     def pattern_tokens(self, p: filters_pb2.Pattern, blank_bad: bool = False) -> list[str | None]:
         """The pattern's token per slot, None for a wildcard slot (`blank_bad`: a bad one reads as "")."""
         if p.in_pattern or not self.compact:
@@ -259,59 +227,6 @@ class TokenTable:
         if self._contexts is None:
             self._contexts = Contexts(self._layer)
         return self._contexts
-
-
-class DerivedPatterns(collections.abc.Sequence):
-    """A filter's version 4 patterns, each made when first read: a page of 64 closed cards counts
-    ~6,400 patterns and shows 640."""
-
-    def __init__(self, table: TokenTable, masks: Sequence[int], members: list[list[int]], windows):
-        self._table, self._masks, self._members, self._windows = table, masks, members, windows
-        self._made: dict[int, DerivedPattern] = {}
-
-    def __len__(self) -> int:
-        return len(self._members)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        index = range(len(self))[index]  # IndexError beyond, negative from the end
-        made = self._made.get(index)
-        if made is None:
-            made = self._made[index] = DerivedPattern(self._table, self._masks[index], tuple(self._members[index]),
-                                                      self._windows)
-        return made
-
-
-class DerivedPattern:
-    """A version 4 pattern, read as a compact Pattern message is: its slots from its mask, its
-    windows, activation and count from theirs, its token ids its first window's at its slots."""
-
-    __slots__ = ("slots", "windows", "activation", "count", "token_ids")
-    in_pattern: tuple[bool, ...] = ()
-    token_refs: tuple[int, ...] = ()
-
-    def __init__(self, table: TokenTable, mask: int, members: tuple[int, ...], windows):
-        self.slots = slot_list(mask)
-        self.windows = members
-        chosen = [windows[i] for i in members]
-        self.activation = max([w.activation for w in chosen])
-        self.count = sum([w.count for w in chosen])
-        ids = table.window_ids(chosen[0])
-        if self.slots and self.slots[-1] >= len(ids):
-            raise CorruptReport(f"a pattern's slots {self.slots[:8]} lie outside its window of {len(ids)}")
-        self.token_ids = tuple([ids[j] for j in self.slots])
-
-
-def slot_mask(slots: Iterable[int]) -> int:
-    """The bitmask of a pattern's slots (bit j: slot j)."""
-    return sum(1 << j for j in set(slots))
-
-
-@functools.lru_cache(maxsize=4096)
-def slot_list(mask: int) -> tuple[int, ...]:
-    """The slots of a bitmask, ascending."""
-    return tuple(j for j in range(mask.bit_length()) if mask >> j & 1)
 
 
 def layer_table(pb: filters_pb2.LayerReport) -> TokenTable:
@@ -478,7 +393,7 @@ def deflate(pb: filters_pb2.LayerReport, level: int = 6) -> filters_pb2.LayerRep
     """The stored form of a version 3 report: a LayerReport holding only `version` and `deflated`
     (version 4: the signatures inside byte-planar, `byte_planes`); `pb` is left as it was."""
     matrix = pb.signature_matrix
-    planar = pb.version >= MASKED_PATTERNS_VERSION and len(matrix) % 2 == 0
+    planar = pb.version >= PLANAR_SIGNATURES_VERSION and len(matrix) % 2 == 0
     if planar:
         pb.signature_matrix = byte_planes(matrix)
     try:
@@ -517,7 +432,7 @@ def inflate(pb: filters_pb2.LayerReport) -> filters_pb2.LayerReport:
     if inner.version != pb.version or inner.deflated:
         raise ValueError(f"payload version {pb.version} holds a deflated report of version {inner.version}"
                          + (" that is deflated again" if inner.deflated else ""))
-    if inner.version >= MASKED_PATTERNS_VERSION and inner.signature_matrix:
+    if inner.version >= PLANAR_SIGNATURES_VERSION and inner.signature_matrix:
         inner.signature_matrix = byte_planes(inner.signature_matrix, inverse=True)
     return inner
 

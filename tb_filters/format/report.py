@@ -340,7 +340,6 @@ class _Encoding:
     def __init__(self, layer: LayerReport, version: int):
         self.table: dict[str, int] = {}
         self.compact = version >= payload.COMPACT_VERSION
-        self.masks_patterns = version >= payload.MASKED_PATTERNS_VERSION
         self.geometry = layer.geometry
         self.examples = layer.examples or {}
         self.vocab: dict[int, str] = {}  # token id -> token, first seen first (version 3)
@@ -386,9 +385,9 @@ def _every_window(f: FilterReport):
 
 def to_proto(layer: LayerReport, version: int = metadata.PAYLOAD_VERSION,
              deflated: bool = True) -> filters_pb2.LayerReport:
-    """The payload of `layer` as stored. Version 4 (the current one) leaves out what derives from
-    the rest and, unless not `deflated` (tests that edit it), is deflated whole (docs/payload.md);
-    versions 2 and 3 write their layouts (tests of older payloads)."""
+    """The payload of `layer` as stored. Versions 3 and 4 (the current one) leave out what derives
+    from the rest and, unless not `deflated` (tests that edit it), are deflated whole (docs/payload.md);
+    version 2 writes that version's layout (tests of older payloads)."""
     if not 2 <= version <= metadata.PAYLOAD_VERSION:
         raise ValueError(f"Expected a payload version from 2 to {metadata.PAYLOAD_VERSION}. Received: {version}")
     pb = _message(layer, version)
@@ -482,43 +481,8 @@ def _filter_to_proto(f: FilterReport, encoding: _Encoding) -> filters_pb2.Filter
             raises=[_score_to_proto(t, encoding) for t in slot.raises],
             lowers=[_score_to_proto(t, encoding) for t in slot.lowers],
         ))
-    derived = _derived_patterns(f, encoding) if encoding.masks_patterns else None
-    if derived is None:
-        pb.patterns.extend(_pattern_to_proto(p, encoding) for p in f.patterns or ())
-    else:
-        pb.pattern_masks.extend(derived[0])
-        pb.pattern_of.extend(derived[1])
+    pb.patterns.extend(_pattern_to_proto(p, encoding) for p in f.patterns or ())
     return pb
-
-
-def _derived_patterns(f: FilterReport, encoding: _Encoding) -> tuple[list[int], list[int]] | None:
-    """Version 4: each pattern's slots as a mask and each window's pattern, when the patterns derive
-    from them exactly (every window in one pattern, windows ascending, ids and tokens its first
-    window's at its slots, activation their largest, count their counts' sum); else None, and the
-    patterns are stored."""
-    windows = f.windows
-    if not f.patterns or encoding.geometry.span_width > payload.MAX_MASKED_SLOTS:
-        return None
-    owners: list[int | None] = [None] * len(windows)
-    masks = []
-    for rank, p in enumerate(f.patterns):
-        slots = [j for j, i in enumerate(p.token_ids) if i is not None]
-        members = p.windows
-        if (not members or list(members) != sorted(set(members)) or not 0 <= members[0] <= members[-1] < len(windows)
-                or any(owners[i] is not None for i in members) or not _derives_from(p, slots, windows, encoding)):
-            return None
-        for i in members:
-            owners[i] = rank
-        masks.append(payload.slot_mask(slots))
-    return None if None in owners else (masks, owners)
-
-
-def _derives_from(p: Pattern, slots: list[int], windows: tuple[Window, ...], encoding: _Encoding) -> bool:
-    members = [windows[i] for i in p.windows]
-    ids = [p.token_ids[j] for j in slots]
-    return (all(len(w.token_ids) == len(p.token_ids) and [w.token_ids[j] for j in slots] == ids for w in members)
-            and p.activation == max(w.activation for w in members) and p.count == sum(w.count for w in members)
-            and encoding.derives_tokens(ids, [p.tokens[j] for j in slots]))
 
 
 def _pattern_to_proto(pattern: Pattern, encoding: _Encoding) -> filters_pb2.Pattern:
@@ -609,7 +573,7 @@ def _filter_from_proto(f: filters_pb2.FilterReport, table: payload.TokenTable, p
         patterns=present("patterns", tuple(
             Pattern(tokens=tuple(table.pattern_tokens(p)), token_ids=tuple(table.pattern_ids(p)),
                     **_plain_from_proto(p, _PATTERN))
-            for p in table.patterns(f)
+            for p in f.patterns
         )),
         inhibiting=present("inhibiting", tuple(_window_from_proto(w, table, has_contributions)
                                                for w in f.inhibiting)),

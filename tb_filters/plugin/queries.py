@@ -234,9 +234,9 @@ def _search_patterns(layer_step: LayerStep, token: str, mode: str) -> list[dict[
     for t in _matching(patterns, token, mode):
         for filter_index, rank in patterns[t]:
             first[filter_index] = min(rank, first.get(filter_index, rank))
-    proto, table = layer_step.proto, layer_step.table
+    proto = layer_step.proto
     return [views.pattern_hit(layer_step.run, layer_step.layer, layer_step.step, filter_index,
-                              table.patterns(proto.filters[layer_step.positions[filter_index]])[rank], table)
+                              proto.filters[layer_step.positions[filter_index]].patterns[rank], layer_step.table)
             for filter_index, rank in first.items()]
 
 

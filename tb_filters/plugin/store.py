@@ -213,17 +213,10 @@ class LayerStep:
                 for rank, t in enumerate(slot.raises):
                     if 0 <= t.token_ref < len(tokens):
                         wants[tokens[t.token_ref]].append((f.index, slot.slot, rank, t.score))
-            for rank, p in enumerate(self._patterns_or_none(f)):
+            for rank, p in enumerate(f.patterns):
                 for token in {t for t in self.table.pattern_tokens(p, blank_bad=True) if t}:
                     patterns[token].append((f.index, rank))
         return dict(wants), dict(patterns)
-
-    def _patterns_or_none(self, f: filters_pb2.FilterReport):
-        """A filter's patterns; none when they do not derive (a damaged step is searched as it can be)."""
-        try:
-            return list(self.table.patterns(f))  # a derived pattern is made, and found bad, when read
-        except payload.CorruptReport:
-            return ()
 
     def token_hits(self) -> dict[str, list[tuple[int, int]]]:
         """Token -> [(filter index, window rank)], rank ascending within a filter."""

@@ -423,8 +423,7 @@ def filter_object(f: filters_pb2.FilterReport, table: TokenTable, span_width: in
                   has_contributions: bool, windows_limit: int | None,
                   computed: dict[str, bool], card: bool = False) -> dict[str, Any]:
     """The filter object (`card`: without the ON_DEMAND parts); raises CorruptReport on inconsistent windows."""
-    windows, patterns = f.windows, table.patterns(f)
-    num_patterns = len(patterns)
+    windows, patterns = f.windows, f.patterns
     if windows_limit is not None:
         windows, patterns = windows[:windows_limit], patterns[:windows_limit]
     index = f.index
@@ -436,7 +435,7 @@ def filter_object(f: filters_pb2.FilterReport, table: TokenTable, span_width: in
     return FILTER.make(
         f,
         summary=_summary(f, table),
-        num_patterns=num_patterns if computed["patterns"] else None,
+        num_patterns=len(f.patterns) if computed["patterns"] else None,
         patterns=[PATTERN.make(p, tokens=table.pattern_tokens(p)) for p in patterns]
         if computed["patterns"] else None,
         num_inhibiting=len(f.inhibiting) if computed["inhibiting"] else None,
@@ -488,8 +487,7 @@ def _interval_object(filter_index: int, interval: filters_pb2.Interval, position
 
 def _summary(f: filters_pb2.FilterReport, table: TokenTable) -> str:
     slot_raises = [[table.token(t.token_ref) for t in slot.raises] for slot in f.slot_preferences]
-    patterns = table.patterns(f)
-    best_pattern = tuple(table.pattern_tokens(patterns[0])) if patterns else None
+    best_pattern = tuple(table.pattern_tokens(f.patterns[0])) if f.patterns else None
     best_window = tuple(table.window_tokens(f.windows[0])) if f.windows else None
     return report_lib.summary_line(slot_raises, best_pattern, best_window)
 

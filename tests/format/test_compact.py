@@ -56,16 +56,12 @@ def test_every_field_comes_back_exactly_but_contributions_within_float16(layer):
 
 def test_windows_and_patterns_store_only_what_does_not_derive(layer):
     pb = payload.inflate(report_lib.to_proto(layer))
-    assert pb.version == metadata.PAYLOAD_VERSION == payload.MASKED_PATTERNS_VERSION
+    assert pb.version == metadata.PAYLOAD_VERSION == payload.PLANAR_SIGNATURES_VERSION > payload.COMPACT_VERSION
     assert not pb.contexts and len(pb.context_columns.lengths) == len(layer.examples)
     for f in pb.filters:
         for w in (*f.windows, *f.inhibiting, *(w for i in f.intervals for w in i.windows)):
             assert not (w.token_ids or w.token_refs or w.padding or w.contributions or w.HasField("span_start"))
             assert len(w.contributions_f16) == 2 * layer.geometry.span_width
-        assert not f.patterns and len(f.pattern_of) == len(f.windows) and 0 < len(f.pattern_masks) <= len(f.windows)
-    # Version 3 stores its patterns, compactly.
-    for f in payload.inflate(report_lib.to_proto(layer, version=3)).filters:
-        assert f.patterns and not f.pattern_masks
         for p in f.patterns:
             assert not (p.in_pattern or p.token_refs) and len(p.slots) == len(p.token_ids)
     # Every example stored without the padding that ends it, padded back when read.
@@ -91,68 +87,8 @@ def test_what_does_not_derive_is_stored_and_comes_back(layer):
     first, _, third = pb.filters[0].windows[:3]
     assert first.HasField("span_start") and list(first.token_ids) and list(first.padding) and not first.token_refs
     assert list(third.token_refs) and not third.token_ids
-    # A pattern whose tokens are not its ids' stores every pattern of its filter.
-    assert list(pb.filters[0].patterns[0].in_pattern) and not pb.filters[0].pattern_masks
+    assert list(pb.filters[0].patterns[0].in_pattern)
     assert report_lib.from_proto(pb) == as_stored(changed)
-
-
-def _with_patterns(layer, f: int, patterns) -> report_lib.LayerReport:
-    filters = list(layer.filters)
-    filters[f] = dataclasses.replace(filters[f], patterns=patterns)
-    return dataclasses.replace(layer, filters=tuple(filters))
-
-
-def _other_ids(p):
-    return tuple(None if i is None else i + 1 for i in p.token_ids)
-
-
-PATTERN_CHANGES = {
-    "activation": lambda first, second: (dataclasses.replace(first, activation=first.activation / 2), second),
-    "count": lambda first, second: (dataclasses.replace(first, count=first.count + 1), second),
-    "a window in two": lambda first, second: (dataclasses.replace(first, windows=first.windows + second.windows[:1]),
-                                              second),
-    "a window in none": lambda first, second: (second,),
-    "windows not ascending": lambda first, second: (
-        dataclasses.replace(first, windows=tuple(sorted(first.windows + second.windows, reverse=True))),),
-    "ids not its windows'": lambda first, second: (dataclasses.replace(first, token_ids=_other_ids(first)), second),
-}
-
-
-def test_patterns_keep_their_order_when_they_derive(layer):
-    patterns = layer.filters[1].patterns
-    swapped = _with_patterns(layer, 1, (patterns[1], patterns[0], *patterns[2:]))
-    pb = payload.inflate(report_lib.to_proto(swapped))
-    assert pb.filters[1].pattern_of and not pb.filters[1].patterns
-    assert report_lib.from_proto(pb) == as_stored(swapped)
-
-
-@pytest.mark.parametrize("change", sorted(PATTERN_CHANGES))
-def test_patterns_that_do_not_derive_from_their_windows_are_stored(layer, change):
-    patterns = layer.filters[1].patterns
-    assert len(patterns) >= 2
-    changed = (*PATTERN_CHANGES[change](patterns[0], patterns[1]), *patterns[2:])
-    edited = _with_patterns(layer, 1, changed)
-    pb = payload.inflate(report_lib.to_proto(edited))
-    assert len(pb.filters[1].patterns) == len(changed) and not pb.filters[1].pattern_masks
-    assert all(f.pattern_of and not f.patterns for i, f in enumerate(pb.filters) if i != 1)
-    assert report_lib.from_proto(pb) == as_stored(edited)
-
-
-def test_derived_patterns_are_the_engines_grouping():
-    from tb_filters.engine import patterns as patterns_lib
-
-    rng = np.random.default_rng(5)
-    for _ in range(20):
-        layer = synthetic_layer_report("conv", 4, int(rng.integers(1, 30)), int(rng.integers(1, 5)), VOCABULARY[:25],
-                                       seed=int(rng.integers(1 << 30)), num_examples=50)
-        pb = payload.inflate(report_lib.to_proto(layer))
-        table = payload.layer_table(pb)
-        for f, g in zip(layer.filters, pb.filters):
-            assert g.pattern_masks and not g.patterns
-            assert f.patterns == patterns_lib.patterns(f.windows)  # what the builder wrote is the engine's rule
-            derived = [(tuple(table.pattern_ids(p)), p.activation, tuple(p.windows), p.count)
-                       for p in table.patterns(g)]
-            assert derived == [(p.token_ids, p.activation, p.windows, p.count) for p in f.patterns]
 
 
 def test_a_context_whose_token_differs_from_a_windows_keeps_its_other_tokens(layer):
@@ -250,8 +186,8 @@ def test_a_version_3_report_loads_and_writes_again_as_version_4():
     layers = read_reports(os.path.join(FIXTURES, "payload_v3"))["v3run"]
     old = layers["conv1d"][0]
     assert old.patterns == report_lib.COMPUTED and sum(len(f.patterns) for f in old.filters) == 33
-    assert report_lib.from_proto(_stored(old)) == old  # its contributions are float16 already
-    assert report_lib.from_proto(_stored(layers["conv1d_b"][0])) == layers["conv1d_b"][0]
+    for steps in layers.values():
+        assert report_lib.from_proto(_stored(steps[0])) == steps[0]  # its contributions are float16 already
 
 
 def test_the_plugin_shows_a_version_3_report_as_its_version_4_copy():
@@ -282,17 +218,6 @@ def _plugin_decodes(pb: filters_pb2.LayerReport) -> None:
         views.context_object("run", "layer", 0, pb, table.contexts.get(example), strings)
 
 
-def _stored_patterns(pb: filters_pb2.LayerReport) -> filters_pb2.FilterReport:
-    """Filter 2 with its patterns stored (as version 3, or version 4 when they do not derive)."""
-    f = pb.filters[2]
-    patterns = payload.layer_table(pb).patterns(f)
-    f.patterns.extend(filters_pb2.Pattern(slots=p.slots, token_ids=p.token_ids, activation=p.activation,
-                                          windows=p.windows, count=p.count) for p in patterns)
-    f.ClearField("pattern_masks")
-    f.ClearField("pattern_of")
-    return f
-
-
 DAMAGES = {
     "ids shorter than the lengths say": lambda pb: pb.context_columns.token_ids.pop(),
     "a length more than the padded length": lambda pb: pb.context_columns.lengths.__setitem__(0, 33),
@@ -302,12 +227,8 @@ DAMAGES = {
     "contributions of an odd length": lambda pb: setattr(pb.filters[1].windows[0], "contributions_f16", b"\0" * 5),
     "contributions of another span": lambda pb: setattr(pb.filters[1].windows[0], "contributions_f16", b"\0" * 8),
     "a token id without its token": lambda pb: pb.context_columns.token_ids.__setitem__(0, 10**9),
-    "a pattern slot outside the span": lambda pb: _stored_patterns(pb).patterns[0].slots.__setitem__(0, 7),
-    "pattern slots and ids apart": lambda pb: _stored_patterns(pb).patterns[0].token_ids.append(4),
-    "patterns of fewer windows than it has": lambda pb: pb.filters[2].pattern_of.pop(),
-    "a window of a pattern it does not have": lambda pb: pb.filters[2].pattern_of.__setitem__(0, 10**6),
-    "a pattern without windows": lambda pb: pb.filters[2].pattern_masks.append(1),
-    "a pattern mask outside the span": lambda pb: pb.filters[2].pattern_masks.__setitem__(0, 1 << 5),
+    "a pattern slot outside the span": lambda pb: pb.filters[2].patterns[0].slots.__setitem__(0, 7),
+    "pattern slots and ids apart": lambda pb: pb.filters[2].patterns[0].token_ids.append(4),
     "padded without a padding id": lambda pb: pb.ClearField("padding_id"),
     "padded to a billion tokens": lambda pb: setattr(pb.context_columns, "padded_length", 10**9),
     "a span of a billion slots": lambda pb: setattr(pb.geometry, "span_width", 10**9),
