@@ -65,7 +65,7 @@ class Server:
 
     def wait_idle(self, quiet: float = 1.0, busy_share: float = 0.05, timeout: float = 120.0) -> float:
         """Waits until TensorBoard spent under `busy_share` of a core for `quiet` seconds (its own
-        background work done: the plugin's warming of each step, an earlier part's `dynamics`);
+        background work done: the plugin's warming of a latest step, an earlier part's `dynamics`);
         returns the seconds waited, `timeout` at most."""
         started = time.perf_counter()
         while time.perf_counter() - started < timeout:

@@ -404,12 +404,12 @@ def deflate(pb: filters_pb2.LayerReport, level: int = 6) -> filters_pb2.LayerRep
     return filters_pb2.LayerReport(version=pb.version, deflated=zlib.compress(data, level))
 
 
-def byte_planes(halves: bytes, inverse: bool = False) -> bytes:
+def byte_planes(float16s: bytes, inverse: bool = False) -> bytes:
     """float16 values' low bytes, then their high bytes (the exponents, which deflate well apart from
     the mantissas' noise); `inverse`: back. An odd length, which holds no float16 values, stays."""
-    data = np.frombuffer(halves, np.uint8)
+    data = np.frombuffer(float16s, np.uint8)
     if len(data) % 2:
-        return halves
+        return float16s
     return (data.reshape(2, -1) if inverse else data.reshape(-1, 2)).T.tobytes()
 
 

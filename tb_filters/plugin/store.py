@@ -356,16 +356,15 @@ class ReportStore:
         return [self._with_corruption(experiment, current[key]) for key in sorted(current)]
 
     def _warm_later(self, series: Series) -> None:
-        """Warms the series' steps (LayerStep.warm), latest first, on a thread of their own: the
-        request that read the series answers without waiting, and the first page of each step after
-        it no longer pays for the step. On issue 19's LOAD (20 clients, random pages of 10 steps of a
-        1024-filter top-100 layer), in one run: p95 758 ms before, 597 ms with LayerStep.warm's single
-        build alone, 307 ms warmed in the background. The price: every step read holds its token
-        table and contexts index (~40-56 MiB for such a step, beside the ~190 MiB of its parsed report),
-        not only the steps visited."""
-        cold = [s for s in reversed(series.steps.values()) if not s.warmed]
-        if cold and self.warm_in_background:
-            threading.Thread(target=_warm_all, args=(cold,), name="tb_filters-warm", daemon=True).start()
+        """Warms the series' latest step (LayerStep.warm), the one the tab opens, on a thread of its
+        own: the request that read the series answers without waiting, and the tab's first page does
+        not pay for the step. Other steps are warmed by their first request (once, however many ask
+        together): warming every step listed cost each one its token table and contexts index
+        (~40-56 MiB for a 1024-filter top-100 step) and ~0.1-0.25 s of the GIL at TensorBoard's
+        start, whether or not anybody opened it."""
+        latest = series.latest()
+        if latest is not None and not latest.warmed and self.warm_in_background:
+            threading.Thread(target=latest.warm, name="tb_filters-warm", daemon=True).start()
 
     def _read_run(self, ctx, experiment: str, run: str, tags: dict[str, Any],
                   previous: dict[str, Series | None]) -> list[Series]:
@@ -463,11 +462,6 @@ class ReportStore:
                     f"{quoted(layer_step.run)} could not be read: {e}") from None
             self._fragments.put(key, text)
         return text
-
-
-def _warm_all(steps: list[LayerStep]) -> None:
-    for layer_step in steps:
-        layer_step.warm()
 
 
 def _fingerprint(ts: tb_provider.TensorTimeSeries) -> Hashable:
