@@ -150,7 +150,11 @@ def open_filters_tab(page, base_url: str):
 
 
 def wait_for_render(frame, count: int = 1) -> None:
-    """Waits until the tab has finished `count` views (document.body.dataset.renderCount)."""
+    """Waits until the tab has finished `count` views (document.body.dataset.renderCount).
+
+    The frame may still be committing plugin_entry.html when the wait starts, and a document
+    between its commit and its parsed <body> has none: the predicate must not throw there
+    (a throw ends the wait at once, and the test then tears down the module still loading)."""
     frame.wait_for_function(
-        "(n) => Number(document.body.dataset.renderCount || 0) >= n", arg=count, timeout=30_000
+        "(n) => Number(document.body?.dataset.renderCount || 0) >= n", arg=count, timeout=30_000
     )

@@ -476,6 +476,23 @@ def test_frontend_files_are_served_with_their_content_types(served):
         assert response.data == (root / name).read_bytes()
 
 
+def test_the_bundle_answers_requests_arriving_together_from_cold_each_with_the_same_module():
+    import importlib.resources
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Fresh StaticFiles each round: every round's first requests find no bundle built yet.
+    for _ in range(5):
+        static = StaticFiles(importlib.resources.files("tb_filters.frontend"), bundle_as=("b.js", "index.js"))
+        app = static.routes()["/b.js"]
+        encodings = ["gzip", ""] * 4
+        with ThreadPoolExecutor(len(encodings)) as pool:
+            responses = list(pool.map(
+                lambda enc: werkzeug_test.Client(app).get("/", headers={"Accept-Encoding": enc}), encodings))
+        assert [r.status_code for r in responses] == [200] * len(encodings)
+        texts = {gzip.decompress(r.data) if enc else r.data for r, enc in zip(responses, encodings)}
+        assert texts == {static.bundle_text("index.js").encode()}
+
+
 TRAVERSALS = ["../index.js", "..%2Findex.js", "%2e%2e/%2e%2e/setup.py", "views/../index.js",
               "views/..%2f..%2fsetup.py", "/etc/passwd", "//etc/passwd", "__init__.py",
               "index.js%00.css", "..\\..\\setup.py", "%252e%252e%252fsetup.py", "views",
