@@ -73,7 +73,7 @@ def filters_impl(store: ReportStore, ctx, experiment: str, run: str, layer: str,
         offset=offset,
         limit=limit,
         on_demand=views.on_demand(layer_step.computed, card),
-        filters=[store.filter_json(experiment, layer_step, i, windows_limit, card) for i in indices],
+        filters=store.filter_jsons(experiment, layer_step, indices, windows_limit, card),
     ))
     page.identity = ("filters", layer_step.serial, offset, limit, windows_limit, tuple(indices), card)
     return page

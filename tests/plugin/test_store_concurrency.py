@@ -121,3 +121,41 @@ def test_pages_asked_together_on_a_cold_step_build_it_once_and_agree(logdir):
     assert all(p == pages[0] for p in pages)
     page = strict_json(pages[0])
     assert (page["step"], [f["index"] for f in page["filters"]]) == (2, list(range(8)))
+
+
+def test_requests_asking_together_share_one_listing_call_and_each_answers(logdir):
+    served = serve(logdir)
+    served.json("runs")
+    store = served.plugin._store
+    provider, calls = store._provider, []
+    list_tensors = provider.list_tensors
+
+    def slow_listing(*args, **kwargs):  # the real provider's answer, slowed as a data server's RPC under load
+        calls.append(1)
+        time.sleep(0.2)
+        return list_tensors(*args, **kwargs)
+
+    provider.list_tensors = slow_listing
+    try:
+        pages = run_together(lambda: served.get("filters", {"run": "a", "layer": "conv1d", "step": 3,
+                                                            "offset": 0, "limit": 4, "parts": "card"}))
+        alone = served.get("filters", {"run": "a", "layer": "conv1d", "step": 3, "offset": 0, "limit": 4,
+                                       "parts": "card"})
+    finally:
+        provider.list_tensors = list_tensors
+    assert len(calls) == 2  # one shared by the eight requests arriving together, one for the request after
+    assert [p.status_code for p in pages] == [200] * THREADS
+    assert all(strict_json(p.data) == strict_json(alone.data) for p in pages)
+
+
+def test_a_page_reads_its_fragments_as_one_filter_at_a_time_would(logdir):
+    served = serve(logdir)
+    served.json("runs")
+    store = served.plugin._store
+    layer_step = steps_of(served)[1]
+    singly = [store.filter_json("", layer_step, i, 3, card=True) for i in (5, 0, 9)]
+    store._fragments.discard_where(lambda key: True)
+    together = store.filter_jsons("", layer_step, [5, 0, 9, 5], 3, card=True)
+    assert together == [*singly, singly[0]]
+    assert together[3] is together[0]  # built once, read again from the cache
+    assert store.filter_jsons("", layer_step, [0], 3, card=True)[0] is together[1]
