@@ -133,6 +133,10 @@ def t2_rows(w: Workload, log=print) -> list[Measurement]:
     _interpret(w, w.tokens[: 2 * batch], distinct=True)
     forward_s, maxima = forward.run(step, w.tokens, batch)
     log(f"  bare forward pass over {len(w.tokens):,} sequences: {forward_s:.1f} s")
+    table_step = forward.table_maximum_step(w.model, LAYER)
+    forward.run(table_step, w.tokens[: 2 * batch], batch)
+    table_s, table_maxima = forward.run(table_step, w.tokens, batch)
+    log(f"  the same maxima through projection-table gathers: {table_s:.1f} s")
     layer, interpret_s = _interpret(w, w.tokens, distinct=True)
     log(f"  interpret(distinct=True) over the same: {interpret_s:.1f} s")
     _interpret(w, w.tokens[: 2 * batch], distinct=False)
@@ -151,6 +155,7 @@ def t2_rows(w: Workload, log=print) -> list[Measurement]:
     log(f"  under KERAS_BACKEND=jax: bare jitted forward pass {under_jax['forward_s']:.1f} s, "
         f"interpret {under_jax['interpret_s']:.1f} s")
     return [
+        _table_row(w, table_s, forward_s, interpret_s, np.allclose(table_maxima, maxima, rtol=1e-5, atol=1e-5)),
         _t2_row(w, f"{len(w.tokens):,} sequences (memmap)", interpret_s, forward_s, stats_agree),
         _t2_row(w, f"{len(w.tokens):,} sequences (memmap), raw mode", raw_s, forward_s, stats_agree and raw_agrees,
                 distinct=False),
@@ -276,6 +281,19 @@ def _t2_row(w: Workload, what: str, interpret_s: float, forward_s: float, stats_
                        f"on (the default); issue 19's target (<= {w.sizes.table_path_target}x) needs the table path, "
                        "not built (blocked: docs/performance.md)",
                        passed=None if stats_agree else False)
+
+
+def _table_row(w: Workload, table_s: float, forward_s: float, interpret_s: float, agree: bool) -> Measurement:
+    """What blocks the table path: its gathers are cheap, the work after the activations is not."""
+    per_batch = 1000 / -(-len(w.tokens) // w.sizes.batch_size)
+    after = (interpret_s - forward_s) * per_batch
+    floor = (table_s + interpret_s - forward_s) / forward_s
+    return Measurement("T2", "the conv's activations through projection-table gathers alone (XLA) / bare forward pass",
+                       table_s / forward_s, "x", detail=f"{table_s * per_batch:.1f} vs {forward_s * per_batch:.1f} "
+                       f"ms a batch; per-filter max equals the forward pass's to float32 rounding: "
+                       f"{'yes' if agree else 'NO'}; interpret's work after the activations is {after:.1f} ms a "
+                       f"batch, so a table path with that work as it is would take {floor:.2f}x: what blocks "
+                       f"the <= {w.sizes.table_path_target}x target", passed=None if agree else False)
 
 
 def _jax_probe(w: Workload) -> dict:

@@ -28,6 +28,34 @@ def conv_maximum_step(model, layer_name: str):
     return step
 
 
+def table_maximum_step(model, layer_name: str, embedding: str = "embedding", pad: str = "pad_1"):
+    """conv_maximum_step's answer through the table path issue 19 asks about: per-tap projection
+    tables P_j = E @ K[j] (vocabulary x filters) gathered at each position's tokens and summed, no
+    embedding lookup and no convolution; XLA-compiled. Only for the workload's Embedding ->
+    ZeroPadding1D -> Conv1D (stride 1, no dilation): a measurement of what the gathers cost."""
+    import tensorflow as tf
+
+    conv = model.get_layer(layer_name)
+    kernel, bias = (np.asarray(v) for v in conv.get_weights())
+    table = np.asarray(model.get_layer(embedding).get_weights()[0])
+    left, right = model.get_layer(pad).padding
+    projections = tf.constant(np.einsum("vd,kdf->kvf", table, kernel, optimize=True))  # [taps, vocab, F]
+    taps, length = kernel.shape[0], model.inputs[0].shape[1]
+    outputs = length + left + right - taps + 1
+
+    @tf.function(input_signature=[tf.TensorSpec([None, length], tf.int32)], jit_compile=True)
+    def step(tokens):
+        padded = tf.pad(tokens, [[0, 0], [left, right]], constant_values=-1)  # -1: a zero-padded slot
+        total = tf.zeros([tf.shape(tokens)[0], outputs, kernel.shape[2]]) + bias
+        for tap in range(taps):
+            ids = padded[:, tap:tap + outputs]
+            inside = tf.cast(ids >= 0, tf.float32)[..., None]
+            total += tf.gather(projections[tap], tf.maximum(ids, 0)) * inside
+        return tf.reduce_max(tf.nn.relu(total), axis=[0, 1])
+
+    return step
+
+
 def run(step, tokens: np.ndarray, batch_size: int) -> tuple[float, np.ndarray]:
     """Seconds for one pass over `tokens` in batches, and the per-filter maxima."""
     maxima = None
