@@ -432,11 +432,15 @@ def filter_object(f: filters_pb2.FilterReport, table: TokenTable, span_width: in
                       for rank, w in enumerate(windows)]
     parts = dict.fromkeys(ON_DEMAND) if card else details_parts(
         f, table, span_width, has_contributions, computed, windows_limit)
+    pattern_tokens = [table.pattern_tokens(p) for p in patterns]
+    # The summary reads the best pattern and window, shown above already: their tokens derive once.
+    best_pattern = pattern_tokens[0] if pattern_tokens else table.pattern_tokens(f.patterns[0]) if f.patterns else None
+    best_window = window_objects[0]["tokens"] if window_objects else table.window_tokens(f.windows[0]) if f.windows else None
     return FILTER.make(
         f,
-        summary=_summary(f, table),
+        summary=_summary(f, table, best_pattern, best_window),
         num_patterns=len(f.patterns) if computed["patterns"] else None,
-        patterns=[PATTERN.make(p, tokens=table.pattern_tokens(p)) for p in patterns]
+        patterns=[PATTERN.make(p, tokens=tokens) for p, tokens in zip(patterns, pattern_tokens)]
         if computed["patterns"] else None,
         num_inhibiting=len(f.inhibiting) if computed["inhibiting"] else None,
         num_intervals=len(f.intervals) if computed["intervals"] else None,
@@ -485,11 +489,11 @@ def _interval_object(filter_index: int, interval: filters_pb2.Interval, position
         for rank, w in enumerate(interval.windows)])
 
 
-def _summary(f: filters_pb2.FilterReport, table: TokenTable) -> str:
+def _summary(f: filters_pb2.FilterReport, table: TokenTable, best_pattern: list | None,
+             best_window: list | None) -> str:
     slot_raises = [[table.token(t.token_ref) for t in slot.raises] for slot in f.slot_preferences]
-    best_pattern = tuple(table.pattern_tokens(f.patterns[0])) if f.patterns else None
-    best_window = tuple(table.window_tokens(f.windows[0])) if f.windows else None
-    return report_lib.summary_line(slot_raises, best_pattern, best_window)
+    return report_lib.summary_line(slot_raises, None if best_pattern is None else tuple(best_pattern),
+                                   None if best_window is None else tuple(best_window))
 
 
 def _slot_object(slot: filters_pb2.SlotPreference, table: TokenTable) -> dict[str, Any]:
