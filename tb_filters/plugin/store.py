@@ -39,6 +39,12 @@ DEFAULT_DOWNSAMPLE = 100
 # the bench's 1024-filter layer is sent in 10.3 MiB, 15.3 MiB inflated); parsed reports take a
 # small multiple of it.
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
+# Steps of each series read that are warmed in the background (ReportStore._warm_later): the latest
+# ones, which the tab opens and a reader steps through first.
+WARM_STEPS = 10
+WARMED_BYTES_PER_TOKEN = 70  # a str of the token table
+WARMED_BYTES_PER_ID = 100  # an entry of the id -> token dict
+WARMED_BYTES_PER_CONTEXT = 24  # three int64 columns
 # Characters of cached per-filter JSON.
 DEFAULT_FRAGMENT_CHARS = 256 * 1024 * 1024
 # Bytes of cached match and dynamics answers (a 1024-filter match is ~0.2 MB of dicts).
@@ -70,7 +76,7 @@ class LayerStep:
         self.proto = proto
         # What the payload was, so a re-read of the series can keep this object.
         self.digest = digest
-        self.nbytes = proto.ByteSize()  # what the cache counts
+        self.nbytes = proto.ByteSize() + warmed_bytes(proto)  # what the cache counts
         # Identifies this exact report in the fragment cache, across re-reads.
         self.serial = next(_serials)
         self._lock = threading.Lock()
@@ -91,9 +97,10 @@ class LayerStep:
 
     def warm(self) -> None:
         """Builds, once, what every page of this step reads first: the filters' order, the token table,
-        its id strings and the contexts (~110-250 ms for a 1024-filter top-100 step, against ~25 ms
-        for each page after). Requests arriving together on a cold step wait for one build instead of
-        each making their own. A damaged part is left unbuilt: the request that reads it reports it."""
+        its id strings and the contexts index (~20 ms and ~12 MB for a 1024-filter top-100 step with
+        204,800 contexts, against ~15 ms for each page's first visit). Requests arriving together on a
+        cold step wait for one build instead of each making their own. A damaged part is left unbuilt:
+        the request that reads it reports it."""
         if self._warmed:
             return
         with self._warm_lock:
@@ -362,15 +369,15 @@ class ReportStore:
         return [self._with_corruption(experiment, current[key]) for key in sorted(current)]
 
     def _warm_later(self, series: Series) -> None:
-        """Warms the series' latest step (LayerStep.warm), the one the tab opens, on a thread of its
-        own: the request that read the series answers without waiting, and the tab's first page does
-        not pay for the step. Other steps are warmed by their first request (once, however many ask
-        together): warming every step listed cost each one its token table and contexts index
-        (~40-56 MiB for a 1024-filter top-100 step) and ~0.1-0.25 s of the GIL at TensorBoard's
-        start, whether or not anybody opened it."""
-        latest = series.latest()
-        if latest is not None and not latest.warmed and self.warm_in_background:
-            threading.Thread(target=latest.warm, name="tb_filters-warm", daemon=True).start()
+        """Warms the series' latest WARM_STEPS steps (LayerStep.warm), latest first, on a thread of
+        its own: the request that read the series answers without waiting, and neither the tab's
+        first page nor a step the reader moves to pays for its step. Under 20 clients, a cold step's
+        build held the GIL for every request queued behind it (LOAD p95 187-250 vs 272-343 ms with
+        the steps warmed beforehand, three runs each); older steps are warmed by their first request
+        (once, however many ask together)."""
+        cold = [step for step in list(reversed(series.steps.values()))[:WARM_STEPS] if not step.warmed]
+        if cold and self.warm_in_background:
+            threading.Thread(target=_warm_each, args=(cold,), name="tb_filters-warm", daemon=True).start()
 
     def _read_run(self, ctx, experiment: str, run: str, tags: dict[str, Any],
                   previous: dict[str, Series | None]) -> list[Series]:
@@ -492,6 +499,18 @@ class ReportStore:
             raise tb_errors.NotFoundError(
                 f"Step {layer_step.step} of layer {quoted(layer_step.layer)} in run "
                 f"{quoted(layer_step.run)} could not be read: {e}") from None
+
+
+def _warm_each(steps: list[LayerStep]) -> None:
+    for step in steps:
+        step.warm()
+
+
+def warmed_bytes(proto: filters_pb2.LayerReport) -> int:
+    """What LayerStep.warm keeps of a report, estimated from its sizes (tracemalloc on a
+    1024-filter top-100 step: 11.5 MiB for 48,152 table tokens, 43,844 context ids, 204,800 contexts)."""
+    return (WARMED_BYTES_PER_TOKEN * len(proto.token_table) + WARMED_BYTES_PER_ID * len(proto.context_vocab_ids)
+            + WARMED_BYTES_PER_CONTEXT * len(proto.context_columns.lengths))
 
 
 def _fingerprint(ts: tb_provider.TensorTimeSeries) -> Hashable:

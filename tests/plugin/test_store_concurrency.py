@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tb_filters.plugin import store as store_lib
 from tb_filters.plugin.store import ReportStore
 from tests.helpers.logdir_builder import build_logdir
 from tests.helpers.plugin_harness import serve, strict_json
@@ -82,17 +83,26 @@ def wait_until(predicate, timeout=20.0):
     return predicate()
 
 
-def test_the_latest_step_is_warmed_in_the_background_the_others_when_asked(logdir):
+def test_the_latest_steps_are_warmed_in_the_background_the_others_when_asked(logdir, monkeypatch):
+    monkeypatch.setattr(store_lib, "WARM_STEPS", 2)
     served = serve(logdir)
     served.json("runs")
     steps = steps_of(served)
     assert [s.step for s in steps] == [0, 1, 2, 3]
-    assert wait_until(lambda: steps[3].warmed)
+    assert wait_until(lambda: steps[3].warmed and steps[2].warmed)
     time.sleep(0.2)  # no other warming would start later
-    assert [s.warmed for s in steps[:3]] == [False] * 3
+    assert [s.warmed for s in steps[:2]] == [False] * 2
     page = served.json("filters", {"run": "a", "layer": "conv1d", "step": 1, "parts": "card"})
     assert [f["index"] for f in page["filters"]] == list(range(16))
-    assert [s.warmed for s in steps] == [False, True, False, True]
+    assert [s.warmed for s in steps] == [False, True, True, True]
+
+
+def test_the_cache_counts_a_step_with_what_warming_it_keeps(logdir):
+    served = serve(logdir)
+    served.json("runs")
+    for step in steps_of(served):
+        proto = step.proto
+        assert step.nbytes == proto.ByteSize() + store_lib.warmed_bytes(proto) > proto.ByteSize()
 
 
 def test_pages_asked_together_on_a_cold_step_build_it_once_and_agree(logdir):
