@@ -365,7 +365,7 @@ def t4_rows(server: live_tensorboard.Server, spec: PluginWorkload, expected: Exp
             sizes: Sizes) -> list[Measurement]:
     port = server.port
     # First visits before anything else: every page of a step no request has touched yet, once the
-    # server has settled (the plugin warms each series' latest step in the background).
+    # server has settled (the plugin warms each series' latest steps, store.WARM_STEPS, in the background).
     settled = server.wait_idle()
     cold = sequential_latency(port, spec, expected, len(spec.page_offsets()), warmups=0,
                               step=max(0, spec.latest_step - 1), asked=TAB_PAGE)
@@ -381,7 +381,8 @@ def t4_rows(server: live_tensorboard.Server, spec: PluginWorkload, expected: Exp
         _latency_row(f"route `filters`, first visit of a page as the tab asks it ({page}; closed cards, "
                      "windows_limit=10), median", cold, limit=150,
                      note=f", one per page of a step no request touched, after the server settled "
-                     f"({settled:.1f} s), so the step's first page also builds its tables"),
+                     f"({settled:.1f} s): the plugin warmed the step's tables in the background, each page "
+                     "builds its own cards"),
         _latency_row("route `filters` as the tab asks it, pages visited before, median", shown, limit=50,
                      note=cycling),
         _latency_row("route `filters`, the whole page (every window and part), median", full, note=cycling),
