@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import itertools
 import logging
+import queue
 import threading
 import time
 import zlib
@@ -65,6 +66,7 @@ class Skipped:
 
 
 _serials = itertools.count()
+_queued = itertools.count()  # ties of the warming queue: first queued, first warmed
 
 
 class LayerStep:
@@ -314,6 +316,9 @@ class ReportStore:
         self.warm_in_background = warm_in_background
         self._pending: dict[Hashable, concurrent.futures.Future] = {}  # computed() values being made
         self._pending_lock = threading.Lock()
+        # Steps to warm, latest of each series first across series, by one thread (_warm_queued).
+        self._to_warm: queue.PriorityQueue = queue.PriorityQueue()
+        self._warmer: threading.Thread | None = None
 
     # Reading ---------------------------------------------------------------
 
@@ -361,23 +366,46 @@ class ReportStore:
                 else:
                     stale[run][tag] = ts
                     previous[run][tag] = cached
+        read = []
         for run, tags in stale.items():
             for series in self._read_run(ctx, experiment, run, tags, previous[run]):
                 self._series.put((experiment, run, series.layer), series)
                 current[(run, series.layer)] = series
-                self._warm_later(series)
+                read.append(series)
+        self._warm_later(read)
         return [self._with_corruption(experiment, current[key]) for key in sorted(current)]
 
-    def _warm_later(self, series: Series) -> None:
-        """Warms the series' latest WARM_STEPS steps (LayerStep.warm), latest first, on a thread of
-        its own: the request that read the series answers without waiting, and neither the tab's
-        first page nor a step the reader moves to pays for its step. Under 20 clients, a cold step's
-        build held the GIL for every request queued behind it (LOAD p95 187-250 vs 272-343 ms with
-        the steps warmed beforehand, three runs each); older steps are warmed by their first request
-        (once, however many ask together)."""
-        cold = [step for step in list(reversed(series.steps.values()))[:WARM_STEPS] if not step.warmed]
-        if cold and self.warm_in_background:
-            threading.Thread(target=_warm_each, args=(cold,), name="tb_filters-warm", daemon=True).start()
+    def _warm_later(self, read: list[Series]) -> None:
+        """Queues each series' latest WARM_STEPS steps for LayerStep.warm on one background thread:
+        the request that read the series answers without waiting, and neither the tab's first page
+        nor a step the reader moves to pays for its step. Under 20 clients, a cold step's build held
+        the GIL for every request queued behind it (LOAD p95 187-250 vs 272-343 ms with the steps
+        warmed beforehand, three runs each). One thread, every series' latest step before any
+        second-latest: many runs listed at once do not start a thread each. Older steps are warmed
+        by their first request (once, however many ask together)."""
+        if not self.warm_in_background:
+            return
+        for series in read:
+            for rank, step in enumerate(list(reversed(series.steps.values()))[:WARM_STEPS]):
+                if not step.warmed:
+                    self._to_warm.put((rank, next(_queued), step))
+        with self._pending_lock:
+            if self._warmer is None and not self._to_warm.empty():
+                self._warmer = threading.Thread(target=self._warm_queued, name="tb_filters-warm", daemon=True)
+                self._warmer.start()
+
+    def _warm_queued(self) -> None:
+        """Warms queued steps until none is left for a second."""
+        while True:
+            try:
+                _, _, step = self._to_warm.get(timeout=1.0)
+            except queue.Empty:
+                with self._pending_lock:  # a step queued meanwhile finds this thread gone, or is taken
+                    if self._to_warm.empty():
+                        self._warmer = None
+                        return
+                continue
+            step.warm()
 
     def _read_run(self, ctx, experiment: str, run: str, tags: dict[str, Any],
                   previous: dict[str, Series | None]) -> list[Series]:
@@ -499,11 +527,6 @@ class ReportStore:
             raise tb_errors.NotFoundError(
                 f"Step {layer_step.step} of layer {quoted(layer_step.layer)} in run "
                 f"{quoted(layer_step.run)} could not be read: {e}") from None
-
-
-def _warm_each(steps: list[LayerStep]) -> None:
-    for step in steps:
-        step.warm()
 
 
 def warmed_bytes(proto: filters_pb2.LayerReport) -> int:

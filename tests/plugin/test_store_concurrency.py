@@ -169,3 +169,26 @@ def test_a_page_reads_its_fragments_as_one_filter_at_a_time_would(logdir):
     assert together == [*singly, singly[0]]
     assert together[3] is together[0]  # built once, read again from the cache
     assert store.filter_jsons("", layer_step, [0], 3, card=True)[0] is together[1]
+
+
+def test_the_latest_steps_of_every_run_listed_are_warmed_by_one_thread_latest_first(tmp_path, monkeypatch):
+    build_logdir(tmp_path, runs=("a", "b"), num_filters=8, top_k=3, steps=4)
+    monkeypatch.setattr(store_lib, "WARM_STEPS", 2)
+    warmed, warm = [], store_lib.LayerStep.warm
+
+    def recorded(step):
+        if not step.warmed:
+            warmed.append((step.run, step.step, threading.current_thread().name))
+        warm(step)
+
+    monkeypatch.setattr(store_lib.LayerStep, "warm", recorded)
+    served = serve(tmp_path)
+    served.json("runs")
+    assert wait_until(lambda: len(warmed) == 4)
+    time.sleep(0.2)  # nothing else is warmed later
+    assert sorted(warmed[:2]) == [("a", 3, "tb_filters-warm"), ("b", 3, "tb_filters-warm")]
+    assert sorted(warmed[2:]) == [("a", 2, "tb_filters-warm"), ("b", 2, "tb_filters-warm")]
+    assert wait_until(lambda: served.plugin._store._warmer is None)  # gone once idle
+    served.reload()
+    served.json("runs")  # the same steps: nothing to warm
+    assert len(warmed) == 4
