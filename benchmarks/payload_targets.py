@@ -37,8 +37,9 @@ def engine_payload_rows(w: Workload, filters: int = FILTERS, examples: int = EXA
         top_k=TOP_K, inhibiting=True, contexts=True, interval_samples=5, effect_examples=EFFECT_EXAMPLES,
         batch_size=w.sizes.batch_size)
     layer = report.layers[LAYER]
-    stored = report_lib.to_proto(layer).ByteSize()
-    parts = _largest_parts(report_lib.to_proto(layer, deflated=False))
+    pb = report_lib.to_proto(layer, deflated=False)
+    stored = _deflated_size(pb)  # to_proto's stored form: this report deflated
+    parts = _largest_parts(pb, stored)
     return [Measurement(
         "T4", f"payload of the engine's report, {filters:,} filters x top-{TOP_K} on {n:,} sequences, everything on "
         f"(probe {layer.probe_examples:,})", stored / 2**20, "MiB", limit=8,
@@ -46,9 +47,8 @@ def engine_payload_rows(w: Workload, filters: int = FILTERS, examples: int = EXA
         f"again): {', '.join(f'{name} {mib:.2f}' for name, mib in parts)} MiB")]
 
 
-def _largest_parts(pb) -> list[tuple[str, float]]:
-    """MiB of the deflated report each part accounts for, largest first."""
-    whole = _deflated_size(pb)
+def _largest_parts(pb, whole: int) -> list[tuple[str, float]]:
+    """MiB of the deflated report (`whole` bytes) each part accounts for, largest first."""
     cuts: dict[str, Callable] = {
         "signatures": lambda p: p.ClearField("signature_matrix"),
         "contexts": lambda p: p.ClearField("context_columns"),

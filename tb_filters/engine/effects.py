@@ -722,7 +722,9 @@ class _Taps:
         left, self.out = _conv_padding(layer.padding, length, self.taps, self.stride, self.dilation)
         right = max(0, (self.out - 1) * self.stride + (self.taps - 1) * self.dilation + 1 - length - left)
         self.picked = tf.pad(self.picked, [[0, 0], [0, 0], [left, right]])
-        self.positions: list | None = None  # for at(): picked per position and kernel per tap, split once
+        # For at(): picked per position and the kernel per tap, split at its first call.
+        self.positions: list | None = None
+        self.kernel_taps: list | None = None
 
     def whole(self) -> Any:
         """[copies, rows, ..., units]: every position at once."""

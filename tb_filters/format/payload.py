@@ -203,11 +203,8 @@ class TokenTable:
             if blank_bad:
                 return []
             raise
-        strings = self.id_strings
-        try:  # one lookup per slot: this runs for every pattern of every page
-            return [None if i is None else strings[i] for i in ids]
-        except KeyError:
-            return [None if i is None else self.id_tokens((i,), blank_bad)[0] for i in ids]
+        tokens = iter(self.id_tokens([i for i in ids if i is not None], blank_bad))  # one call a pattern
+        return [None if i is None else next(tokens) for i in ids]
 
     def pattern_ids(self, p: filters_pb2.Pattern) -> list[int | None]:
         """The pattern's token id per slot, None for a wildcard slot."""

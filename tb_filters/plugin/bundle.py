@@ -42,7 +42,7 @@ class BundleError(ValueError):
 class _Module:
     def __init__(self, path: str, source: str):
         self.path = path
-        self.imports: list[tuple[str, str]] = []  # (kind, resolved path) in source order
+        self.imports: list[str] = []  # resolved paths, in source order
         self.bindings: list[str] = []  # the `const ... = load(...)` lines
         self.exports: list[tuple[str, str]] = []  # (exported name, local expression)
         body = []

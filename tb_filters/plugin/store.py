@@ -314,11 +314,12 @@ class ReportStore:
         # not change when they are found, so they are remembered here.
         self._corrupt: dict[tuple[str, str, str], tuple[Hashable, Skipped]] = {}
         self.warm_in_background = warm_in_background
-        self._pending: dict[Hashable, concurrent.futures.Future] = {}  # computed() values being made
+        self._pending: dict[Hashable, concurrent.futures.Future] = {}  # _once() values being made
         self._pending_lock = threading.Lock()
         # Steps to warm, latest of each series first across series, by one thread (_warm_queued).
         self._to_warm: queue.PriorityQueue = queue.PriorityQueue()
         self._warmer: threading.Thread | None = None
+        self._warmer_lock = threading.Lock()
 
     # Reading ---------------------------------------------------------------
 
@@ -389,7 +390,7 @@ class ReportStore:
             for rank, step in enumerate(list(reversed(series.steps.values()))[:WARM_STEPS]):
                 if not step.warmed:
                     self._to_warm.put((rank, next(_queued), step))
-        with self._pending_lock:
+        with self._warmer_lock:
             if self._warmer is None and not self._to_warm.empty():
                 self._warmer = threading.Thread(target=self._warm_queued, name="tb_filters-warm", daemon=True)
                 self._warmer.start()
@@ -400,7 +401,7 @@ class ReportStore:
             try:
                 _, _, step = self._to_warm.get(timeout=1.0)
             except queue.Empty:
-                with self._pending_lock:  # a step queued meanwhile finds this thread gone, or is taken
+                with self._warmer_lock:  # a step queued meanwhile finds this thread gone, or is taken
                     if self._to_warm.empty():
                         self._warmer = None
                         return
