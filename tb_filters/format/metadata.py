@@ -18,7 +18,8 @@ PLUGIN_NAME = "filters"
 # inhibiting windows (fields 20-39). Version 1 reports still load.
 # 3: compact windows, patterns and contexts (docs/payload.md); versions 1 and 2 still load.
 # 4: the signatures deflate byte-planar (docs/payload.md); version 3 still loads.
-PAYLOAD_VERSION = 4
+# 5: patterns leave out the ids and activation their first window holds; version 4 still loads.
+PAYLOAD_VERSION = 5
 
 
 class NewerPayloadError(ValueError):

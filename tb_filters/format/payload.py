@@ -12,7 +12,7 @@ import array
 import bisect
 import struct
 import zlib
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -40,6 +40,9 @@ EFFECTS_VERSION = 2
 COMPACT_VERSION = 3
 # The payload version whose deflated report holds its signatures byte-planar (`byte_planes`).
 PLANAR_SIGNATURES_VERSION = 4
+# The payload version whose patterns leave out their token ids and activation where they derive
+# from their first window's (docs/payload.md).
+DERIVED_PATTERNS_VERSION = 5
 # The most slots a span or a padded example may derive: a hostile payload must not make a reader
 # build lists of a billion ids from a few bytes.
 MAX_DERIVED_SLOTS = 1 << 16
@@ -88,7 +91,7 @@ class TokenTable:
     """LayerReport.token_table, read through checked references; built by `layer_table(pb)`, it also
     derives what a version 3 payload leaves out of its windows and patterns (docs/payload.md)."""
 
-    __slots__ = ("strings", "compact", "padding_id", "span_width", "span_stride", "span_offset",
+    __slots__ = ("strings", "compact", "derived_patterns", "padding_id", "span_width", "span_stride", "span_offset",
                  "_layer", "_ids", "_contexts")
 
     def __init__(self, strings: Iterable[str], layer: filters_pb2.LayerReport | None = None):
@@ -97,6 +100,7 @@ class TokenTable:
         self._ids: dict[int, str] | None = None
         self._contexts: Contexts | None = None
         self.compact = layer is not None and layer.version >= COMPACT_VERSION
+        self.derived_patterns = layer is not None and layer.version >= DERIVED_PATTERNS_VERSION
         self.padding_id = None if layer is None else optional(layer, "padding_id")
         geometry = None if layer is None else layer.geometry
         self.span_width = geometry.span_width if geometry else 0
@@ -190,15 +194,18 @@ class TokenTable:
 
     # Patterns --------------------------------------------------------------------------------------
 
-    def pattern_tokens(self, p: filters_pb2.Pattern, blank_bad: bool = False) -> list[str | None]:
-        """The pattern's token per slot, None for a wildcard slot (`blank_bad`: a bad one reads as "")."""
+    def pattern_tokens(self, p: filters_pb2.Pattern, windows: Sequence[filters_pb2.Window] = (),
+                       blank_bad: bool = False, known_ids: Sequence[list[int]] = ()) -> list[str | None]:
+        """The pattern's token per slot, None for a wildcard slot (`blank_bad`: a bad one reads as "");
+        `windows`: its filter's, which a version 5 pattern's ids may derive from; `known_ids`: the
+        `window_ids` of its filter's first windows, when already derived."""
         if p.in_pattern or not self.compact:
             if blank_bad:
                 return [self.tokens_or_blank((r,))[0] if inside else None
                         for r, inside in zip(p.token_refs, p.in_pattern)]
             return [self.token(r) if inside else None for r, inside in zip(p.token_refs, p.in_pattern)]
         try:
-            ids = self.pattern_ids(p)
+            ids = self.pattern_ids(p, windows, known_ids)
         except CorruptReport:
             if blank_bad:
                 return []
@@ -206,20 +213,45 @@ class TokenTable:
         tokens = iter(self.id_tokens([i for i in ids if i is not None], blank_bad))  # one call a pattern
         return [None if i is None else next(tokens) for i in ids]
 
-    def pattern_ids(self, p: filters_pb2.Pattern) -> list[int | None]:
-        """The pattern's token id per slot, None for a wildcard slot."""
+    def pattern_ids(self, p: filters_pb2.Pattern, windows: Sequence[filters_pb2.Window] = (),
+                    known_ids: Sequence[list[int]] = ()) -> list[int | None]:
+        """The pattern's token id per slot, None for a wildcard slot; the rest as in `pattern_tokens`."""
         if p.in_pattern or not self.compact:
             return [i if inside else None for i, inside in zip(p.token_ids, p.in_pattern)]
-        slots, ids, width = list(p.slots), list(p.token_ids), self.span_width
+        slots, ids, width = p.slots, p.token_ids, self.span_width
         if not 0 <= width <= MAX_DERIVED_SLOTS:
             raise CorruptReport(f"its span of {width} slots is not from 0 to {MAX_DERIVED_SLOTS}")
-        if len(slots) != len(ids) or (slots and not 0 <= min(slots) <= max(slots) < width):
-            raise CorruptReport(f"a pattern's slots {slots[:8]} and token ids {ids[:8]} do not fit its span of "
-                                f"{width} slots")
-        result: list[int | None] = [None] * width
+        fits = not slots or 0 <= min(slots) <= max(slots) < width
+        if fits and slots and not ids and self.derived_patterns:
+            first = self._first_window(p, windows)
+            ids = known_ids[first] if first < len(known_ids) else self.window_ids(windows[first])
+            if len(ids) == width:
+                result: list[int | None] = [None] * width
+                for slot in slots:
+                    result[slot] = ids[slot]
+                return result
+        if len(slots) != len(ids) or not fits:
+            raise CorruptReport(f"a pattern's slots {list(slots[:8])} and token ids {list(ids[:8])} do not fit "
+                                f"its span of {width} slots")
+        result = [None] * width
         for slot, i in zip(slots, ids):
             result[slot] = i
         return result
+
+    def pattern_activation(self, p: filters_pb2.Pattern, windows: Sequence[filters_pb2.Window] = ()) -> float:
+        """The pattern's best activation: its own, else (version 5) its first window's."""
+        if not self.derived_patterns or p.HasField("activation"):
+            return p.activation
+        return windows[self._first_window(p, windows)].activation
+
+    @staticmethod
+    def _first_window(p: filters_pb2.Pattern, windows: Sequence[filters_pb2.Window]) -> int:
+        """The index of the window a version 5 pattern derives from: its first, the best of its windows."""
+        first = p.windows[0] if p.windows else -1
+        if not 0 <= first < len(windows):
+            raise CorruptReport(f"a pattern derives from window {first if p.windows else None} of a filter "
+                                f"with {len(windows)} windows")
+        return first
 
     # Contexts --------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterator, NamedTuple
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
@@ -330,7 +330,7 @@ _STATS = _plain_fields(FilterStats, filters_pb2.Stats)
 _WINDOW = _plain_fields(Window, filters_pb2.Window,
                         handled=("span_start", "token_ids", "tokens", "padding", "contributions", "originals"))
 _SCORE = _plain_fields(TokenScore, filters_pb2.TokenScore, handled=("token",))
-_PATTERN = _plain_fields(Pattern, filters_pb2.Pattern, handled=("tokens", "token_ids"))
+_PATTERN = _plain_fields(Pattern, filters_pb2.Pattern, handled=("tokens", "token_ids", "activation"))
 
 
 class _Encoding:
@@ -340,6 +340,7 @@ class _Encoding:
     def __init__(self, layer: LayerReport, version: int):
         self.table: dict[str, int] = {}
         self.compact = version >= payload.COMPACT_VERSION
+        self.derived_patterns = version >= payload.DERIVED_PATTERNS_VERSION
         self.geometry = layer.geometry
         self.examples = layer.examples or {}
         self.vocab: dict[int, str] = {}  # token id -> token, first seen first (version 3)
@@ -481,18 +482,30 @@ def _filter_to_proto(f: FilterReport, encoding: _Encoding) -> filters_pb2.Filter
             raises=[_score_to_proto(t, encoding) for t in slot.raises],
             lowers=[_score_to_proto(t, encoding) for t in slot.lowers],
         ))
-    pb.patterns.extend(_pattern_to_proto(p, encoding) for p in f.patterns or ())
+    pb.patterns.extend(_pattern_to_proto(p, encoding, f.windows) for p in f.patterns or ())
     return pb
 
 
-def _pattern_to_proto(pattern: Pattern, encoding: _Encoding) -> filters_pb2.Pattern:
+def _pattern_to_proto(pattern: Pattern, encoding: _Encoding, windows: Sequence[Window]) -> filters_pb2.Pattern:
     if not encoding.compact:
         return _full_pattern(pattern, encoding)
     slots = [j for j, i in enumerate(pattern.token_ids) if i is not None]
     ids = [pattern.token_ids[j] for j in slots]
     if not encoding.derives_tokens(ids, [pattern.tokens[j] for j in slots]):
         return _full_pattern(pattern, encoding)
-    return filters_pb2.Pattern(slots=slots, token_ids=ids, **_plain_to_proto(pattern, _PATTERN))
+    pb = filters_pb2.Pattern(slots=slots, token_ids=ids, activation=pattern.activation,
+                             **_plain_to_proto(pattern, _PATTERN))
+    if encoding.derived_patterns and pattern.windows and 0 <= pattern.windows[0] < len(windows):
+        _leave_out_derived(pb, windows[pattern.windows[0]])
+    return pb
+
+
+def _leave_out_derived(pb: filters_pb2.Pattern, first: Window) -> None:
+    """Version 5: the pattern's ids and activation left out where they are its first window's."""
+    if pb.slots and all(pb.token_ids[k] == first.token_ids[j] for k, j in enumerate(pb.slots)):
+        pb.ClearField("token_ids")
+    if pb.activation == float(np.float32(first.activation)):
+        pb.ClearField("activation")
 
 
 def _full_pattern(pattern: Pattern, encoding: _Encoding) -> filters_pb2.Pattern:
@@ -500,6 +513,7 @@ def _full_pattern(pattern: Pattern, encoding: _Encoding) -> filters_pb2.Pattern:
         in_pattern=[t is not None for t in pattern.token_ids],
         token_refs=[-1 if t is None else encoding.ref(t) for t in pattern.tokens],
         token_ids=[-1 if t is None else t for t in pattern.token_ids],
+        activation=pattern.activation,
         **_plain_to_proto(pattern, _PATTERN),
     )
 
@@ -571,8 +585,8 @@ def _filter_from_proto(f: filters_pb2.FilterReport, table: payload.TokenTable, p
             for s in f.slot_preferences
         )),
         patterns=present("patterns", tuple(
-            Pattern(tokens=tuple(table.pattern_tokens(p)), token_ids=tuple(table.pattern_ids(p)),
-                    **_plain_from_proto(p, _PATTERN))
+            Pattern(tokens=tuple(table.pattern_tokens(p, f.windows)), token_ids=tuple(table.pattern_ids(p, f.windows)),
+                    **_plain_from_proto(p, _PATTERN), activation=table.pattern_activation(p, f.windows))
             for p in f.patterns
         )),
         inhibiting=present("inhibiting", tuple(_window_from_proto(w, table, has_contributions)

@@ -234,10 +234,10 @@ def _search_patterns(layer_step: LayerStep, token: str, mode: str) -> list[dict[
     for t in _matching(patterns, token, mode):
         for filter_index, rank in patterns[t]:
             first[filter_index] = min(rank, first.get(filter_index, rank))
-    proto = layer_step.proto
-    return [views.pattern_hit(layer_step.run, layer_step.layer, layer_step.step, filter_index,
-                              proto.filters[layer_step.positions[filter_index]].patterns[rank], layer_step.table)
-            for filter_index, rank in first.items()]
+    filters = [layer_step.proto.filters[layer_step.positions[filter_index]] for filter_index in first]
+    return [views.pattern_hit(layer_step.run, layer_step.layer, layer_step.step, f, f.patterns[first[f.index]],
+                              layer_step.table)
+            for f in filters]
 
 
 def _search_layer_step(layer_step: LayerStep, token: str, mode: str) -> list[dict[str, Any]]:

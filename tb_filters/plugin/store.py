@@ -224,7 +224,7 @@ class LayerStep:
                     if 0 <= t.token_ref < len(tokens):
                         wants[tokens[t.token_ref]].append((f.index, slot.slot, rank, t.score))
             for rank, p in enumerate(f.patterns):
-                for token in {t for t in self.table.pattern_tokens(p, blank_bad=True) if t}:
+                for token in {t for t in self.table.pattern_tokens(p, f.windows, blank_bad=True) if t}:
                     patterns[token].append((f.index, rank))
         return dict(wants), dict(patterns)
 

@@ -163,8 +163,10 @@ SLOT = Shape("slot preference", (
 
 _PATTERN_KEYS = (
     Key("tokens", ListOf(STR, nullable_items=True),
-        "`Pattern.token_refs` in `LayerReport.token_table`; null where not `Pattern.in_pattern` (a wildcard)"),
-    *_fields({"activation": FLOAT, "windows": ListOf(INT), "count": INT}),
+        "its token per slot, null for a wildcard: `Pattern.token_refs` where `Pattern.in_pattern` (versions "
+        "1-2), else its `token_ids` at its `slots`, from version 5 where unset its first window's ids there"),
+    Key("activation", FLOAT, "`Pattern.activation`; from version 5, where unset, its first window's"),
+    *_fields({"windows": ListOf(INT), "count": INT}),
 )
 PATTERN = Shape("pattern", _PATTERN_KEYS, message="Pattern")
 
@@ -432,15 +434,19 @@ def filter_object(f: filters_pb2.FilterReport, table: TokenTable, span_width: in
                       for rank, w in enumerate(windows)]
     parts = dict.fromkeys(ON_DEMAND) if card else details_parts(
         f, table, span_width, has_contributions, computed, windows_limit)
-    pattern_tokens = [table.pattern_tokens(p) for p in patterns]
+    # A pattern's ids may derive from its first window's (version 5): most are among those shown above.
+    shown_ids = [w["token_ids"] for w in window_objects]
+    pattern_tokens = [table.pattern_tokens(p, f.windows, known_ids=shown_ids) for p in patterns]
     # The summary reads the best pattern and window, shown above already: their tokens derive once.
-    best_pattern = pattern_tokens[0] if pattern_tokens else table.pattern_tokens(f.patterns[0]) if f.patterns else None
+    best_pattern = pattern_tokens[0] if pattern_tokens else \
+        table.pattern_tokens(f.patterns[0], f.windows, known_ids=shown_ids) if f.patterns else None
     best_window = window_objects[0]["tokens"] if window_objects else table.window_tokens(f.windows[0]) if f.windows else None
     return FILTER.make(
         f,
         summary=_summary(f, table, best_pattern, best_window),
         num_patterns=len(f.patterns) if computed["patterns"] else None,
-        patterns=[PATTERN.make(p, tokens=tokens) for p, tokens in zip(patterns, pattern_tokens)]
+        patterns=[PATTERN.make(p, tokens=tokens, activation=table.pattern_activation(p, f.windows))
+                  for p, tokens in zip(patterns, pattern_tokens)]
         if computed["patterns"] else None,
         num_inhibiting=len(f.inhibiting) if computed["inhibiting"] else None,
         num_intervals=len(f.intervals) if computed["intervals"] else None,
@@ -546,11 +552,12 @@ def wants_hit(run: str, layer: str, step: int, filter_index: int, slot: int, ran
                           score=score, token=token)
 
 
-def pattern_hit(run: str, layer: str, step: int, filter_index: int, p: filters_pb2.Pattern,
+def pattern_hit(run: str, layer: str, step: int, f: filters_pb2.FilterReport, p: filters_pb2.Pattern,
                 table: TokenTable) -> dict[str, Any]:
     """A filter with a pattern holding the searched token."""
-    return PATTERN_HIT.make(p, run=run, layer=layer, step=step, filter=filter_index,
-                            tokens=table.pattern_tokens(p))
+    return PATTERN_HIT.make(p, run=run, layer=layer, step=step, filter=f.index,
+                            tokens=table.pattern_tokens(p, f.windows),
+                            activation=table.pattern_activation(p, f.windows))
 
 
 def skipped(run: str, layer: str, step: int | None, reason: str) -> dict[str, Any]:

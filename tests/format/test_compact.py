@@ -56,14 +56,14 @@ def test_every_field_comes_back_exactly_but_contributions_within_float16(layer):
 
 def test_windows_and_patterns_store_only_what_does_not_derive(layer):
     pb = payload.inflate(report_lib.to_proto(layer))
-    assert pb.version == metadata.PAYLOAD_VERSION == payload.PLANAR_SIGNATURES_VERSION > payload.COMPACT_VERSION
+    assert pb.version == metadata.PAYLOAD_VERSION == payload.DERIVED_PATTERNS_VERSION > payload.COMPACT_VERSION
     assert not pb.contexts and len(pb.context_columns.lengths) == len(layer.examples)
     for f in pb.filters:
         for w in (*f.windows, *f.inhibiting, *(w for i in f.intervals for w in i.windows)):
             assert not (w.token_ids or w.token_refs or w.padding or w.contributions or w.HasField("span_start"))
             assert len(w.contributions_f16) == 2 * layer.geometry.span_width
-        for p in f.patterns:
-            assert not (p.in_pattern or p.token_refs) and len(p.slots) == len(p.token_ids)
+        for p in f.patterns:  # version 5: ids and activation are the first window's
+            assert not (p.in_pattern or p.token_refs or p.token_ids or p.HasField("activation"))
     # Every example stored without the padding that ends it, padded back when read.
     columns = pb.context_columns
     assert columns.padded_length == layer.geometry.input_length and sum(columns.lengths) < len(layer.examples) * 32
@@ -190,14 +190,42 @@ def test_a_version_3_report_loads_and_writes_again_as_version_4():
         assert report_lib.from_proto(_stored(steps[0])) == steps[0]  # its contributions are float16 already
 
 
-def test_the_plugin_shows_a_version_3_report_as_its_version_4_copy():
-    old = read_reports(os.path.join(FIXTURES, "payload_v3"))["v3run"]["conv1d"][0]
+@pytest.mark.parametrize("version", [3, 4])
+def test_the_plugin_shows_an_older_report_as_its_current_copy(version):
+    old = read_reports(os.path.join(FIXTURES, f"payload_v{version}"))[f"v{version}run"]["conv1d"][0]
     objects = []
-    for pb in (_stored(old, version=3), _stored(old)):
+    for pb in (_stored(old, version=version), _stored(old)):
         table, computed = payload.layer_table(pb), payload.computed(pb)
         objects.append([views.filter_object(f, table, pb.geometry.span_width, pb.has_contributions, None, computed)
                         for f in pb.filters])
     assert objects[0] == objects[1] and any(f["num_patterns"] for f in objects[0])
+
+
+def test_a_version_4_report_loads_and_writes_again_as_version_5():
+    layers = read_reports(os.path.join(FIXTURES, "payload_v4"))["v4run"]
+    old = layers["conv1d"][0]
+    assert old.patterns == report_lib.COMPUTED and sum(len(f.patterns) for f in old.filters) > 12
+    for steps in layers.values():
+        assert report_lib.from_proto(_stored(steps[0])) == steps[0]
+    derived = [p for f in payload.inflate(report_lib.to_proto(old)).filters for p in f.patterns]
+    assert all(not p.token_ids and not p.HasField("activation") for p in derived)
+
+
+def test_a_pattern_whose_ids_or_activation_are_not_its_first_windows_stores_them(layer):
+    def slots_differ(p, w):
+        return any(i is not None and i != j for i, j in zip(p.token_ids, w.token_ids))
+
+    f = next(f for f in layer.filters if len(f.patterns) >= 2 and any(slots_differ(f.patterns[0], w) for w in f.windows))
+    other = next(k for k, w in enumerate(f.windows) if slots_differ(f.patterns[0], w))
+    patterns = (dataclasses.replace(f.patterns[0], windows=(other,)),  # ids and activation not its first window's
+                dataclasses.replace(f.patterns[1], activation=f.patterns[1].activation / 2), *f.patterns[2:])
+    position = layer.filters.index(f)
+    changed = dataclasses.replace(layer, filters=tuple(
+        dataclasses.replace(g, patterns=patterns) if g is f else g for g in layer.filters))
+    stored = payload.inflate(report_lib.to_proto(changed)).filters[position].patterns
+    assert list(stored[0].token_ids) and stored[0].HasField("activation") and not stored[0].in_pattern
+    assert not stored[1].token_ids and stored[1].HasField("activation")
+    assert report_lib.from_proto(_stored(changed)).filters[position] == as_stored(changed).filters[position]
 
 
 # Hostile payloads --------------------------------------------------------------------------------
@@ -228,7 +256,11 @@ DAMAGES = {
     "contributions of another span": lambda pb: setattr(pb.filters[1].windows[0], "contributions_f16", b"\0" * 8),
     "a token id without its token": lambda pb: pb.context_columns.token_ids.__setitem__(0, 10**9),
     "a pattern slot outside the span": lambda pb: pb.filters[2].patterns[0].slots.__setitem__(0, 7),
-    "pattern slots and ids apart": lambda pb: pb.filters[2].patterns[0].token_ids.append(4),
+    "pattern slots and ids apart": lambda pb: pb.filters[2].patterns[0].token_ids.extend(
+        [4] * (len(pb.filters[2].patterns[0].slots) + 1)),
+    "a pattern deriving from a window its filter lacks": lambda pb: pb.filters[2].patterns[0].windows.__setitem__(
+        0, 10**6),
+    "a pattern deriving without windows": lambda pb: pb.filters[2].patterns[0].ClearField("windows"),
     "padded without a padding id": lambda pb: pb.ClearField("padding_id"),
     "padded to a billion tokens": lambda pb: setattr(pb.context_columns, "padded_length", 10**9),
     "a span of a billion slots": lambda pb: setattr(pb.geometry, "span_width", 10**9),

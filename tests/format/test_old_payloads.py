@@ -12,7 +12,7 @@ FIXTURE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "
 
 
 def test_a_version_1_report_loads_with_the_new_features_marked_absent():
-    assert metadata.PAYLOAD_VERSION == 4
+    assert metadata.PAYLOAD_VERSION == 5
     layers = read_reports(FIXTURE)["v1run"]
     assert sorted(layers) == ["conv1d", "conv1d_b"]
     for steps in layers.values():
