@@ -28,7 +28,7 @@ from tensorboard.data import provider as tb_provider
 
 from tb_filters.format import compare, metadata, payload
 from tb_filters.format.proto import filters_pb2
-from tb_filters.plugin import jsontext, views
+from tb_filters.plugin import jsontext, schema_docs, views
 from tb_filters.plugin.jsontext import EncodedJson
 from tb_filters.plugin.messages import name_list, quoted
 from tb_filters.plugin.responses import SizedLru
@@ -50,6 +50,9 @@ WARMED_BYTES_PER_CONTEXT = 24  # three int64 columns
 DEFAULT_FRAGMENT_CHARS = 256 * 1024 * 1024
 # Bytes of cached match and dynamics answers (a 1024-filter match is ~0.2 MB of dicts).
 DEFAULT_RESULT_BYTES = 64 * 1024 * 1024
+# Where the floats of a filter object and a `details` answer sit: checked finite, orjson writes them.
+_FILTER_FLOATS = schema_docs.float_fields(views.FILTER)
+_DETAILS_FLOATS = schema_docs.float_fields(views.DETAILS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -498,31 +501,33 @@ class ReportStore:
                      windows_limit: int | None, card: bool = False) -> list[EncodedJson]:
         """filter_json of each index, the cache read and filled once for all of them."""
         return self._jsons(experiment, layer_step, [
-            (("filter", i, windows_limit, card), functools.partial(layer_step.filter_object, i, windows_limit, card))
+            (("filter", i, windows_limit, card), functools.partial(layer_step.filter_object, i, windows_limit, card),
+             _FILTER_FLOATS)
             for i in indices])
 
     def details_json(self, experiment: str, layer_step: LayerStep, index: int) -> EncodedJson:
         """One filter's on-demand parts as JSON text, cached per exact report."""
-        return self._jsons(experiment, layer_step, [(("details", index), lambda: layer_step.details(index))])[0]
+        return self._jsons(experiment, layer_step, [(("details", index), lambda: layer_step.details(index),
+                                                     _DETAILS_FLOATS)])[0]
 
-    def _jsons(self, experiment: str, layer_step: LayerStep, wanted: list[tuple[tuple, Callable]]
+    def _jsons(self, experiment: str, layer_step: LayerStep, wanted: list[tuple[tuple, Callable, Any]]
                ) -> list[EncodedJson]:
-        """The JSON text of each (what, build) in `wanted`: cached, else built and cached."""
-        keys = [(layer_step.serial, *what) for what, _ in wanted]
+        """The JSON text of each (what, build, where its floats sit) in `wanted`: cached, else built and cached."""
+        keys = [(layer_step.serial, *what) for what, _, _ in wanted]
         texts = self._fragments.get_many(keys)
         built: dict[Hashable, EncodedJson] = {}
-        for position, ((_, build), key) in enumerate(zip(wanted, keys)):
+        for position, ((_, build, floats), key) in enumerate(zip(wanted, keys)):
             if texts[position] is None:
                 if key not in built:
-                    built[key] = self._built_json(experiment, layer_step, build)
+                    built[key] = self._built_json(experiment, layer_step, build, floats)
                 texts[position] = built[key]
         if built:
             self._fragments.put_many(list(built.items()))
         return texts
 
-    def _built_json(self, experiment: str, layer_step: LayerStep, build: Callable) -> EncodedJson:
+    def _built_json(self, experiment: str, layer_step: LayerStep, build: Callable, floats: Any) -> EncodedJson:
         try:
-            return EncodedJson(jsontext.dumps(build()))
+            return EncodedJson(jsontext.dumps(build(), floats))
         except views.CorruptReport as e:
             self.mark_corrupt(experiment, layer_step, f"report is inconsistent: {e}")
             raise tb_errors.NotFoundError(

@@ -16,7 +16,7 @@ from werkzeug import wrappers
 from tb_filters.format import metadata, summary
 from tb_filters.format import report as report_lib
 from tb_filters.plugin import queries as plugin_queries
-from tb_filters.plugin import views
+from tb_filters.plugin import jsontext, schema_docs, views
 from tb_filters.plugin.jsontext import EncodedJson, to_json
 from tb_filters.plugin.responses import GzipCache, StaticFiles
 from tb_filters.plugin.store import ReportStore
@@ -347,6 +347,52 @@ def test_to_json_splices_fragments_and_cleanses_non_finite_floats():
         "edges": ["-Infinity", 0.5, "Infinity", "NaN"],
         "token": tricky,
     }
+
+
+FLOATS = {"activation": "float", "windows": [{"activation": "float", "contributions": ["float"]}]}
+
+
+@pytest.mark.parametrize("value", [
+    {"activation": 0.5, "windows": [{"activation": 1e-5, "contributions": [1e308, 1e308]}], "token": "café"},
+    {"activation": -0.0, "windows": [{"activation": 2, "contributions": None}], "id": 2**40},
+    {"activation": None, "windows": [], "token": "\u2028<b>\"x\"\n"},
+])
+def test_dumps_through_orjson_where_every_declared_float_is_finite_writes_the_same_json(value):
+    assert jsontext.finite_at(value, FLOATS)
+    text = jsontext.dumps(value, FLOATS)
+    assert strict_json(text.encode()) == json.loads(jsontext.dumps(value)) == value
+
+
+@pytest.mark.parametrize("value", [
+    {"activation": math.nan, "windows": []},
+    {"activation": 1.0, "windows": [{"activation": 1.0, "contributions": [0.5, math.inf]}]},
+    {"activation": 1.0, "windows": [{"activation": -math.inf, "contributions": [0.5, None, 1.0]}]},
+    {"activation": 1.0, "windows": [{"activation": 1.0, "contributions": [1e308, 1e308, math.nan]}]},
+])
+def test_a_non_finite_float_where_floats_sit_is_written_as_cleanse_does(value):
+    assert not jsontext.finite_at(value, FLOATS)
+    assert strict_json(jsontext.dumps(value, FLOATS).encode()) == strict_json(jsontext.dumps(value).encode())
+    assert any(v in jsontext.dumps(value, FLOATS) for v in ('"NaN"', '"Infinity"', '"-Infinity"'))
+
+
+def test_what_orjson_refuses_or_does_not_fit_the_declared_floats_takes_json():
+    for value in ({"activation": 1.0, "windows": [], "big": 2**70},  # beyond 64 bits
+                  {"activation": 1.0, "windows": [], "token": "\ud800"},  # a lone surrogate
+                  {"activation": "1.0", "windows": []},  # not the declared shape
+                  {"activation": 1.0, "windows": {"activation": 1.0}}):
+        assert jsontext.dumps(value, FLOATS) == jsontext.dumps(value)
+
+
+def test_a_page_of_filter_objects_through_orjson_is_the_json_path_s_answer(served):
+    store = ReportStore(served.provider)
+    layer_step = store.series(tb_context.RequestContext(), "", "kernel3", "conv1d").at(STEPS[-1])
+    floats = schema_docs.float_fields(views.FILTER)
+    for index in range(len(layer_step.proto.filters)):
+        for card in (False, True):
+            obj = layer_step.filter_object(index, 3, card)
+            # A closed card's floats are finite; the whole filter's intervals end at +inf: json writes it.
+            assert jsontext.finite_at(obj, floats) is card
+            assert strict_json(jsontext.dumps(obj, floats).encode()) == strict_json(jsontext.dumps(obj).encode())
 
 
 # Sampling, caching and reloads -----------------------------------------------
