@@ -12,6 +12,7 @@
 // checks this list against the folder).
 import "./api.js";
 import "./catalog.js";
+import "./chunks.js";
 import "./dynamics.js";
 import "./exports.js";
 import "./format.js";

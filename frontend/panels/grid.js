@@ -5,12 +5,16 @@
 // With several runs, each other run is matched to the first (the `match`
 // route) and, aligned by match, its column holds the matched filters; each
 // run's `dynamics` puts a sparkline on its cards.
+// A page's rows are built in order: those the screen shows (and a linked or
+// historied row) at once, the rest in short tasks after (chunks.js); the view
+// counts as rendered (marks.js) once every row is built.
 
 import * as api from "../api.js";
 import { nearestStep, pageOffset } from "../catalog.js";
+import { chunkedBuild } from "../chunks.js";
 import { comparable, leastSharedOrder, matchedRows, otherIndices } from "../matching.js";
 import { filterOrder } from "../order.js";
-import { markFetched, markRendered } from "../marks.js";
+import { markFetched, markFirstScreen, markRendered } from "../marks.js";
 import { PAGE_SIZE } from "../state.js";
 import { latestRequest } from "../store.js";
 import { navigate } from "../transitions.js";
@@ -22,21 +26,28 @@ import { emptyState } from "../views/summary.js";
 export function gridPanel(store) {
   const root = el("div", { className: "grid-slot", attrs: { "aria-live": "polite" } });
   const request = latestRequest();
-  const show = (node) => clear(root).appendChild(node);
+  let building = null; // the shown grid's rows still being built
+  const show = (node) => {
+    building?.cancel();
+    root.style.minHeight = "";
+    return clear(root).appendChild(node);
+  };
   show(el("p", { className: "note loading", text: "Loading runs…" }));
 
   const load = (state) => request.run(
     (signal) => fetchColumns(state, signal),
     ({ columns, order, dynamics }) => {
-      const grid = showColumns({ ...state, view: { ...state.view, offset: order.offset } }, columns, order);
-      // The sparklines follow the cards: a layer's first `dynamics` reads every step.
-      dynamics.then((answers) => root.contains(grid) && addDynamics(grid, columns, answers), () => {});
+      const { grid, whole } = showColumns({ ...state, view: { ...state.view, offset: order.offset } }, columns, order);
+      // The sparklines follow the cards, every row built: a layer's first `dynamics` reads every step.
+      Promise.all([dynamics, whole]).then(([answers, complete]) => {
+        if (complete && root.contains(grid)) addDynamics(grid, columns, answers);
+      }, () => {});
     },
   );
   const go = (change, scrollTo) => store.set(navigate(store.state, change, scrollTo));
   const showColumns = ({ view, catalog, scrollTo }, columns, order) => {
     markFetched();
-    const grid = show(filterGrid(columns, {
+    const { grid, indices, addRow } = filterGrid(columns, {
       offset: view.offset,
       indices: order.indices,
       limit: PAGE_SIZE,
@@ -52,14 +63,41 @@ export function gridPanel(store) {
       onAlign: (align) => go({ align }, null),
       // That run first, on its matched filter: a view of its own, with its own link.
       onOpenMatch: (run, index) => go({ runs: [run, ...view.runs.filter((r) => r !== run)], filter: index, offset: pageOffset(index) }),
-    }));
+    });
+    const { rows, whole } = showGrid(grid, indices.length, addRow);
+    // Built now: through the linked row and the one the history panel opens under, then what the screen shows.
+    rows.upTo(Math.max(indices.indexOf(view.filter), indices.indexOf(store.state.historyFor)) + 1);
     if (view.filter !== null) focusRow(root, view.filter, scrollTo === "filter");
+    if (scrollTo === "top") window.scrollTo(0, 0);
+    coverScreen(rows, grid);
     const aligned = columns.some((column) => column.rows);
     const total = (aligned && columns[0].page?.num_filters) || catalog.filterCount(view.runs, view.layer);
     store.set({ shown: { view, columns, total } });
-    if (scrollTo === "top") window.scrollTo(0, 0);
-    markRendered();
-    return grid;
+    markFirstScreen(rows.built());
+    rows.start();
+    return { grid, whole };
+  };
+  /** Shows the grid, its rows to be built; whole: resolves to true once all are, false if replaced first. */
+  const showGrid = (grid, count, addRow) => {
+    // The slot keeps its height until every row is built: the document shrinking to the first
+    // screen would clamp the position of a reader scrolled down (a poll rebuilding the grid).
+    const height = root.querySelector(".grid") ? root.offsetHeight : 0;
+    show(grid);
+    if (height) root.style.minHeight = `${height}px`;
+    let settle;
+    const whole = new Promise((resolve) => { settle = resolve; });
+    building = chunkedBuild(count, addRow, {
+      schedule: firstAfterFrame(),
+      now: () => performance.now(),
+      onDone: (complete) => {
+        if (complete) {
+          root.style.minHeight = "";
+          markRendered();
+        }
+        settle(complete);
+      },
+    });
+    return { rows: building, whole };
   };
   const showEmpty = () => {
     request.cancel();
@@ -225,6 +263,56 @@ async function fetchWholeFilter(catalog, layer, run, step, index) {
   const page = await api.fetchFilterPage({ run, layer, step, wallTime, offset: index, limit: 1 });
   if (!page.filters.length) throw new Error(`no filter ${index}`);
   return page.filters[0];
+}
+
+/**
+ * Builds rows until the last one starts below the viewport. Rows are laid out at an estimate until
+ * they near the viewport (style.css), 300 px where a card is ~460: measured at their real size,
+ * the screen gets as many rows as it shows, not half as many again.
+ */
+function coverScreen(rows, grid) {
+  const built = grid.getElementsByClassName("filter-row");
+  const measured = [];
+  rows.buildWhile(() => {
+    const last = built[built.length - 1];
+    if (!last) return true;
+    last.style.contentVisibility = "visible";
+    measured.push(last);
+    return last.getBoundingClientRect().top < window.innerHeight;
+  });
+  for (const row of measured) row.style.contentVisibility = "";
+}
+
+/**
+ * A scheduler whose first task waits for the frame showing the first screen (a hidden iframe gets
+ * no frames: a timeout stands in), then one task after another. A message, not setTimeout, which
+ * chained is held back 4 ms a task.
+ */
+function firstAfterFrame() {
+  let framed = false;
+  return (step) => {
+    if (framed) {
+      nextTask(step);
+      return;
+    }
+    framed = true;
+    let ran = false;
+    const once = () => {
+      if (!ran) nextTask(step);
+      ran = true;
+    };
+    requestAnimationFrame(once);
+    setTimeout(once, 100);
+  };
+}
+
+function nextTask(step) {
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => {
+    channel.port1.close();
+    step();
+  };
+  channel.port2.postMessage(null);
 }
 
 /** scroll: false when a poll rebuilt the grid under a reader who may have scrolled away. */

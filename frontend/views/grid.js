@@ -19,6 +19,11 @@ import { dynamicsLine } from "./sparkline.js";
  *           output (the chosen output's index), align (the view's), highlight(token), loadAll(run, step, index),
  *           loadContext(run, step, example), loadDetails(run, step, index), onHistory(index), onAlign(align), onOpenMatch(run, index)}
  */
+/**
+ * Returns {grid, indices, addRow}: the grid holds its header but no rows yet; addRow(position)
+ * appends the row of indices[position]. The caller adds them in order, the first screen's at
+ * once and the rest after (a 64-card page took ~150 ms to build whole).
+ */
 export function filterGrid(columns, options) {
   const compare = columns.length > 1;
   const aligned = columns.some((column) => column.rows);
@@ -29,10 +34,8 @@ export function filterGrid(columns, options) {
   });
   if (compare) grid.appendChild(compareBar(columns, options.align, aligned, options.onAlign));
   if (compare) grid.appendChild(columnHeader(columns));
-  for (const index of rowIndices(columns, options, aligned)) {
-    grid.appendChild(filterRow(index, columns, options));
-  }
-  return grid;
+  const indices = rowIndices(columns, options, aligned);
+  return { grid, indices, addRow: (position) => grid.appendChild(filterRow(indices[position], columns, options)) };
 }
 
 /** Lined up by match, the rows are the first run's filters; by index, every index any run has. */
