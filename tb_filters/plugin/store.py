@@ -51,8 +51,8 @@ DEFAULT_FRAGMENT_CHARS = 256 * 1024 * 1024
 # Bytes of cached match and dynamics answers (a 1024-filter match is ~0.2 MB of dicts).
 DEFAULT_RESULT_BYTES = 64 * 1024 * 1024
 # Where the floats of a filter object and a `details` answer sit: checked finite, orjson writes them.
-_FILTER_FLOATS = schema_docs.float_fields(views.FILTER)
-_DETAILS_FLOATS = schema_docs.float_fields(views.DETAILS)
+_FILTER_FLOATS = jsontext.frozen(schema_docs.float_fields(views.FILTER))
+_DETAILS_FLOATS = jsontext.frozen(schema_docs.float_fields(views.DETAILS))
 
 
 @dataclasses.dataclass(frozen=True)
