@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import array
 import bisect
+import functools
 import struct
 import zlib
 from typing import Any, Iterable, NamedTuple, Sequence
@@ -386,25 +387,22 @@ def window_fields(w: filters_pb2.Window, table: TokenTable, has_contributions: b
     the examples were texts). CorruptReport when a reference leaves the token table, a token id
     has no token or, given `span_width`, a slot list is not `span_width` long. One call per
     window: it runs for every window of every page."""
-    strings = table.strings
     if span_width is None and table.compact:
         span_width = table.span_width  # what version 3 derives must fit the span, read by the tab or not
     ids = table.window_ids(w)
     tokens = table.window_tokens(w, ids=ids)  # a version 3 window's ids derive once
-    originals = list(w.original_refs)
+    originals = w.original_refs
     contributions = None
     if has_contributions:
         contributions = list(w.contributions) if w.contributions or not w.contributions_f16 else \
             _halves(w.contributions_f16)
     padding = table.window_padding(w, ids)
-    if span_width is not None:
-        lengths = {len(tokens), len(ids), len(padding), span_width}
-        if contributions is not None:
-            lengths.add(len(contributions))
-        if originals:
-            lengths.add(len(originals))
-        if len(lengths) != 1:
-            raise CorruptReport(f"a window does not match its span of {span_width} slots")
+    if span_width is not None and not (
+            len(tokens) == len(ids) == len(padding) == span_width
+            and (contributions is None or len(contributions) == span_width)
+            and (not originals or len(originals) == span_width)):
+        raise CorruptReport(f"a window does not match its span of {span_width} slots")
+    strings = table.strings
     if originals and not 0 <= min(originals) <= max(originals) < len(strings):
         raise CorruptReport(f"a window refers outside the token table of {len(strings)}")
     return {"span_start": table.span_start(w), "tokens": tokens, "token_ids": ids, "padding": padding,
@@ -416,7 +414,12 @@ def _halves(data: bytes) -> list[float]:
     """float16 little-endian bytes as floats; CorruptReport on an odd length."""
     if len(data) % 2:
         raise CorruptReport(f"float16 contributions of {len(data)} bytes (an odd number)")
-    return list(struct.unpack(f"<{len(data) // 2}e", data))
+    return list(_float16s(len(data) // 2).unpack(data))
+
+
+@functools.lru_cache(maxsize=64)
+def _float16s(count: int) -> struct.Struct:
+    return struct.Struct(f"<{count}e")
 
 
 def halves(values: Iterable[float]) -> bytes:
