@@ -219,7 +219,7 @@ class TokenTable:
         """The pattern's token id per slot, None for a wildcard slot; the rest as in `pattern_tokens`."""
         if p.in_pattern or not self.compact:
             return [i if inside else None for i, inside in zip(p.token_ids, p.in_pattern)]
-        slots, ids, width = p.slots, p.token_ids, self.span_width
+        slots, ids, width = list(p.slots), p.token_ids, self.span_width
         if not 0 <= width <= MAX_DERIVED_SLOTS:
             raise CorruptReport(f"its span of {width} slots is not from 0 to {MAX_DERIVED_SLOTS}")
         fits = not slots or 0 <= min(slots) <= max(slots) < width

@@ -497,9 +497,12 @@ def _interval_object(filter_index: int, interval: filters_pb2.Interval, position
 
 def _summary(f: filters_pb2.FilterReport, table: TokenTable, best_pattern: list | None,
              best_window: list | None) -> str:
-    # The line names a slot's first few raises only: the rest are not read.
-    slot_raises = [table.tokens([t.token_ref for t in slot.raises[:report_lib.SUMMARY_TOKENS]])
-                   for slot in f.slot_preferences]
+    # The line names a slot's first few raises only: the rest are not read (nor wrapped, as a slice would).
+    named = report_lib.SUMMARY_TOKENS
+    slot_raises = []
+    for slot in f.slot_preferences:
+        raises = slot.raises
+        slot_raises.append(table.tokens([raises[i].token_ref for i in range(min(named, len(raises)))]))
     return report_lib.summary_line(slot_raises, None if best_pattern is None else tuple(best_pattern),
                                    None if best_window is None else tuple(best_window))
 
