@@ -18,8 +18,6 @@ import { dynamicsLine } from "./sparkline.js";
  * options: {offset, limit, indices (the rows in a sorted order, or null: index order from offset),
  *           output (the chosen output's index), align (the view's), highlight(token), loadAll(run, step, index),
  *           loadContext(run, step, example), loadDetails(run, step, index), onHistory(index), onAlign(align), onOpenMatch(run, index)}
- */
-/**
  * Returns {grid, indices, addRow}: the grid holds its header but no rows yet; addRow(position)
  * appends the row of indices[position]. The caller adds them in order, the first screen's at
  * once and the rest after (a 64-card page took ~150 ms to build whole).
