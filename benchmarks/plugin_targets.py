@@ -430,7 +430,10 @@ def load_rows(server: live_tensorboard.Server, spec: PluginWorkload, expected: E
                     f"used {server_cpu:.1f} s of CPU ({1000 * server_cpu / max(1, len(load.seconds)):.0f} ms a "
                     "request); random (step, page)s of closed cards (parts=card, windows_limit=10), answers "
                     "checked after the load, so the clients' JSON parsing stays out of the timings; started "
-                    f"once the server settled ({settled:.1f} s after the previous part)"),
+                    f"once the server settled ({settled:.1f} s after the previous part); what bounds it (py-spy): "
+                    "every request's Python takes turns on TensorBoard's one GIL, and a third of these are a "
+                    "page's first visit (~12 ms of CPU: window fields, patterns, JSON), so the slowest wait for "
+                    "the turns of the requests in flight (docs/performance.md)"),
     ]
 
 
