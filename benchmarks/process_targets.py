@@ -114,7 +114,10 @@ def process_rows(w: Workload, log=print, repeats: int = REPEATS) -> list[Measure
     return [
         _row(f"whole process, `tb-filters interpret` (defaults: effects on, with --input meta) / a "
              f"load-and-predict process, {what}", "effects", median, median_cpu, repeats,
-             extra=f"; best runs {best['effects']:.2f}x; event files written: {written} of {repeats}",
+             extra=f"; best runs {best['effects']:.2f}x; event files written: {written} of {repeats}; above "
+             "--no-effects is the effects' sample pass, about a third of interpret's samples under py-spy "
+             "(the rank-one ablations through the layer after each conv, compiled by XLA once a process); "
+             "imports and load_model are four fifths of its samples",
              passed=None if written == repeats else False),
         _row("whole process, the same with --no-effects / load-and-predict", "no effects", median, median_cpu,
              repeats, extra=f"; best runs {best['no effects']:.2f}x"),
