@@ -22,8 +22,8 @@ from tb_filters.beam import io as beam_io  # noqa: E402
 from tb_filters.errors import FiltersError  # noqa: E402
 from tb_filters.format import summary  # noqa: E402
 from tests.helpers.readback import listing, read_reports  # noqa: E402
-from tests.helpers.tolerances import as_stored  # noqa: E402
 from tests.helpers.text_models import chain_model, conv, notebook_model, token_data  # noqa: E402
+from tests.helpers.tolerances import as_stored  # noqa: E402
 
 IN_MEMORY = ["--direct_running_mode", "in_memory"]
 TWO_PROCESSES = ["--direct_num_workers", "2", "--direct_running_mode", "multi_processing",

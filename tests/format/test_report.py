@@ -10,8 +10,8 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer
 import tb_filters
 from tb_filters.format import metadata, payload, summary
 from tb_filters.format import report as report_lib
-from tests.helpers.tolerances import as_stored
 from tests.helpers.text_models import VOCAB_SIZE, chain_model, conv, notebook_model, token_data
+from tests.helpers.tolerances import as_stored
 
 # Tokens that must come back byte for byte: specials, markup, non-ASCII, empty.
 VOCAB = ["", "<oov>", "<user>", "<img src=x onerror=alert(1)>", "café", "日本", " "] + [

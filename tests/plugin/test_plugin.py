@@ -15,8 +15,8 @@ from werkzeug import wrappers
 
 from tb_filters.format import metadata, summary
 from tb_filters.format import report as report_lib
-from tb_filters.plugin import queries as plugin_queries
 from tb_filters.plugin import jsontext, schema_docs, views
+from tb_filters.plugin import queries as plugin_queries
 from tb_filters.plugin.jsontext import EncodedJson, to_json
 from tb_filters.plugin.responses import GzipCache, StaticFiles
 from tb_filters.plugin.store import ReportStore
