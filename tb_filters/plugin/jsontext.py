@@ -52,7 +52,7 @@ def finite_at(value: Any, floats: Any) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _checker(floats: Any) -> Callable[[Any], bool]:
-    """`finite_at` for one `floats`, as nested closures: it runs on every filter object a page builds."""
+    """`finite_at` for one `floats`, built once: it runs on every filter object a page builds."""
     if isinstance(floats, str):
         return _finite_number
     if isinstance(floats, tuple):  # [inner], made hashable by frozen

@@ -501,22 +501,22 @@ class ReportStore:
                      windows_limit: int | None, card: bool = False) -> list[EncodedJson]:
         """filter_json of each index, the cache read and filled once for all of them."""
         return self._jsons(experiment, layer_step, [
-            (("filter", i, windows_limit, card), functools.partial(layer_step.filter_object, i, windows_limit, card),
-             _FILTER_FLOATS)
-            for i in indices])
+            (("filter", i, windows_limit, card), functools.partial(layer_step.filter_object, i, windows_limit, card))
+            for i in indices], _FILTER_FLOATS)
 
     def details_json(self, experiment: str, layer_step: LayerStep, index: int) -> EncodedJson:
         """One filter's on-demand parts as JSON text, cached per exact report."""
-        return self._jsons(experiment, layer_step, [(("details", index), lambda: layer_step.details(index),
-                                                     _DETAILS_FLOATS)])[0]
+        return self._jsons(experiment, layer_step, [(("details", index), lambda: layer_step.details(index))],
+                           _DETAILS_FLOATS)[0]
 
-    def _jsons(self, experiment: str, layer_step: LayerStep, wanted: list[tuple[tuple, Callable, Any]]
-               ) -> list[EncodedJson]:
-        """The JSON text of each (what, build, where its floats sit) in `wanted`: cached, else built and cached."""
-        keys = [(layer_step.serial, *what) for what, _, _ in wanted]
+    def _jsons(self, experiment: str, layer_step: LayerStep, wanted: list[tuple[tuple, Callable]],
+               floats: Any) -> list[EncodedJson]:
+        """The JSON text of each (what, build) in `wanted`, objects of one shape whose floats sit where
+        `floats` says (jsontext.dumps): cached, else built and cached."""
+        keys = [(layer_step.serial, *what) for what, _ in wanted]
         texts = self._fragments.get_many(keys)
         built: dict[Hashable, EncodedJson] = {}
-        for position, ((_, build, floats), key) in enumerate(zip(wanted, keys)):
+        for position, ((_, build), key) in enumerate(zip(wanted, keys)):
             if texts[position] is None:
                 if key not in built:
                     built[key] = self._built_json(experiment, layer_step, build, floats)
