@@ -14,7 +14,7 @@ layers would need a third forward path for the same answers.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from tb_filters.engine import chains as chains_lib
 from tb_filters.engine import step as stream
+from tb_filters.engine import tables as tables_lib
 from tb_filters.engine.state import Layout
 from tb_filters.errors import FiltersError
 
@@ -40,20 +41,23 @@ def check_backend() -> str:
     return backend
 
 
-def make_step(chains: Sequence[chains_lib.Chain], layouts: list[Layout], xla: bool) -> Callable:
-    """step(token_ids, valid_rows, first_example, states) -> (states, bad_flags, activations), as step.make_step."""
+def make_step(chains: Sequence[chains_lib.Chain], layouts: list[Layout], xla: bool,
+              plans: Mapping[str, tables_lib.Plan] | None = None) -> Callable:
+    """step(token_ids, valid_rows, first_example, states, tables) -> (states, bad_flags, activations), as
+    step.make_step; the convs of `plans` are gathered from `tables` (TensorFlow only: JAX gets none)."""
     pre_activations = any(layout.inhibiting for layout in layouts)
     if check_backend() == "jax":
         activations = activations_function(chains, pre_activations)
         fold = stream.make_fold(layouts, xla)
 
-        def step(token_ids, valid_rows, first_example, states):
+        def step(token_ids, valid_rows, first_example, states, tables):
             outputs = activations(token_ids)
             states, flags = fold(token_ids, outputs, valid_rows, first_example, states)
             return states, flags, stream.activations_of(outputs, layouts)
 
         return step
-    return stream.make_step(chains_lib.forward(chains, pre_activations), layouts, xla)
+    gathered = {name: tables_lib.gatherer(plan, xla) for name, plan in (plans or {}).items()}
+    return stream.make_step(chains_lib.forward(chains, pre_activations, gathered), layouts, xla)
 
 
 def activations_function(chains: Sequence[chains_lib.Chain], pre_activations: bool = False

@@ -255,21 +255,32 @@ def _checked(chain: Chain) -> Chain:
     return chain
 
 
-def forward(chains: Sequence[Chain], pre_activations: bool = False) -> Callable[[Any], dict[str, Any]]:
-    """A function token ids -> {conv name: activations}, each shared layer called once.
+def forward(chains: Sequence[Chain], pre_activations: bool = False,
+            gathered: dict[str, Callable] | None = None) -> Callable[..., dict[str, Any]]:
+    """A function (token ids, tables) -> {conv name: activations}, each shared layer called once.
 
     With `pre_activations`, {conv name: (activations, pre-activations)}: each
     requested conv's output before its activation function, from the same call.
+    `gathered` {conv name: (token ids, table) -> pre-activations} computes those
+    convs from `tables` {conv name: projection table} (tables.py) instead of
+    calling the layers up to them.
     """
+    gathered = gathered or {}
 
-    def run(token_ids: Any) -> dict[str, Any]:
+    def run(token_ids: Any, tables: dict[str, Any] | None = None) -> dict[str, Any]:
         outputs: dict[int, Any] = {}
         pre: dict[int, Any] = {}
         targets = {id(chain.conv) for chain in chains} if pre_activations else set()
         results = {}
         for chain in chains:
-            x = token_ids
-            for layer in chain.layers:
+            x, start = token_ids, 0
+            for index, layer in enumerate(chain.layers):
+                if layer.name in gathered and id(layer) not in outputs:
+                    pre[id(layer)] = gathered[layer.name](token_ids, tables[layer.name])
+                    outputs[id(layer)] = layer.activation(pre[id(layer)])
+                if layer.name in gathered:
+                    x, start = outputs[id(layer)], index + 1
+            for layer in chain.layers[start:]:
                 if id(layer) not in outputs:
                     if id(layer) in targets:
                         pre[id(layer)] = _without_activation(layer, x)

@@ -24,6 +24,7 @@ from tb_filters.engine import chains as chains_lib
 from tb_filters.engine import effects as effects_lib
 from tb_filters.engine import state as state_lib
 from tb_filters.engine import step as stream
+from tb_filters.engine import tables as tables_lib
 from tb_filters.engine import texts as texts_lib
 from tb_filters.engine import vocab as vocab_lib
 from tb_filters.errors import FiltersError
@@ -161,11 +162,23 @@ class _Run:
         self.length = length
         counted = self.options.slot_top_n > 0 and any(chain.feeds_on_embedding for chain in self.chains)
         self.layouts = [self._layout(chain, length, self.id_limit if counted else 0) for chain in self.chains]
-        self.step = _compiled_step(self.model, self.chains, self.layouts, self._worth_xla())
+        plans = self._table_plans(length)
+        self.step = _compiled_step(self.model, self.chains, self.layouts, self._worth_xla(), plans)
+        # Built from the weights as they are now: a callback's next epoch builds its own.
+        self.tables = {name: tables_lib.projections(plan) for name, plan in plans.items()}
         # Counted in numpy, beside the step: a bincount per batch costs ~0.3 ms where the
         # compiled step would carry (and copy) a vocabulary-sized tensor from batch to batch.
         self.token_counts = np.zeros(self.id_limit, np.int64) if counted else None
         self.states = stream.initial_states(self.layouts)
+
+    def _table_plans(self, length: int) -> dict[str, tables_lib.Plan]:
+        """The convs this run gathers from projection tables (tables.py): where they apply,
+        under TensorFlow, and where the run's size pays for building them."""
+        if backends.check_backend() != "tensorflow":
+            return {}
+        known = self.expected_examples is not None
+        return {name: plan for name, plan in tables_lib.plans(self.chains).items()
+                if tables_lib.worth_it(plan, self.expected_examples * plan.output_length(length) if known else None)}
 
     def _worth_xla(self) -> bool:
         """XLA compilation pays off past some work; data of unknown size may be large."""
@@ -221,7 +234,7 @@ class _Run:
             ids = np.zeros((self.rows, self.length), np.int32)
             ids[:valid] = batch
         self.states, flags, activations = self.step(
-            tf.constant(ids), tf.constant(valid, tf.int32), tf.constant(first, tf.int64), self.states
+            tf.constant(ids), tf.constant(valid, tf.int32), tf.constant(first, tf.int64), self.states, self.tables
         )
         self._check_finite(flags, first)
         self.sample.feed(ids, valid, first, activations)
@@ -284,14 +297,16 @@ _STEPS_KEPT = 4
 
 
 def _compiled_step(
-    model: Any, chains: list[chains_lib.Chain], layouts: list[state_lib.Layout], xla: bool
+    model: Any, chains: list[chains_lib.Chain], layouts: list[state_lib.Layout], xla: bool,
+    plans: dict[str, tables_lib.Plan],
 ) -> Callable:
     layouts = [layout.for_step() for layout in layouts]
-    key = (tuple(tuple(id(layer) for layer in chain.layers) for chain in chains), tuple(layouts), xla)
+    key = (tuple(tuple(id(layer) for layer in chain.layers) for chain in chains), tuple(layouts), xla,
+           tuple(sorted(plans)))
     if key in _STEPS:
         _STEPS.move_to_end(key)
         return _STEPS[key]
-    step = backends.make_step(chains, layouts, xla)
+    step = backends.make_step(chains, layouts, xla, plans)
     _STEPS[key] = step
     weakref.finalize(model, _STEPS.pop, key, None)
     while len(_STEPS) > _STEPS_KEPT:

@@ -147,6 +147,10 @@ CHAINS = {
     "crop-then-pad": lambda: chain_model(
         keras.layers.Cropping1D((1, 2)), keras.layers.ZeroPadding1D(2), conv(5, 3, "c", activation="relu")
     ),
+    "dropout-pad-same-d2": lambda: chain_model(
+        keras.layers.SpatialDropout1D(0.3), keras.layers.ZeroPadding1D((2, 1)),
+        conv(5, 3, "c", dilation_rate=2, padding="same", activation="relu"),
+    ),
     "normalized": lambda: randomize_normalization(chain_model(
         keras.layers.BatchNormalization(),
         keras.layers.ZeroPadding1D(1),
@@ -157,13 +161,21 @@ CHAINS = {
 }
 
 
-@pytest.fixture(params=[False, True], ids=["plain", "xla"])
-def xla(request, monkeypatch) -> bool:
-    """Small array inputs skip XLA; this runs a test with and without it."""
-    from tb_filters.engine import interpret as engine
-
-    monkeypatch.setattr(engine, "XLA_MIN_ACTIVATIONS", 0 if request.param else engine.XLA_MIN_ACTIVATIONS)
+@pytest.fixture(params=["plain", "xla", "tables"])
+def path(request, monkeypatch) -> str:
+    """Runs a test on each way the step computes a batch: the layers' own calls without XLA (small
+    inputs skip it) and with it, and, where the first conv reads the embedding, the table path."""
+    pin_path(monkeypatch, tables=request.param == "tables", xla=request.param != "plain")
     return request.param
+
+
+def pin_path(monkeypatch, tables: bool, xla: bool = True) -> None:
+    """Gather from projection tables wherever they apply (tables.py), or nowhere, whatever the data's size."""
+    from tb_filters.engine import interpret as engine
+    from tb_filters.engine import tables as tables_lib
+
+    monkeypatch.setattr(engine, "XLA_MIN_ACTIVATIONS", 0 if xla else engine.XLA_MIN_ACTIVATIONS)
+    monkeypatch.setattr(tables_lib, "worth_it", lambda plan, positions: tables and plan is not None)
 
 
 @pytest.fixture(scope="module", params=sorted(CHAINS))
@@ -172,7 +184,7 @@ def chain_case(request, data):
     return request.param, model, submodel_outputs(model, "c", data)
 
 
-def test_raw_matches_brute_force(chain_case, data, xla):
+def test_raw_matches_brute_force(chain_case, data, path):
     _, model, acts = chain_case
     report = tb_filters.interpret(model, data, layers="c", top_k=7, distinct=False, batch_size=33)
     span, length = layer_geometry(report, "c")
@@ -180,7 +192,7 @@ def test_raw_matches_brute_force(chain_case, data, xla):
     assert_windows_match(report["c"], brute_raw(acts, 7), span_windows(data, span, length))
 
 
-def test_distinct_matches_brute_force(chain_case, data, xla):
+def test_distinct_matches_brute_force(chain_case, data, path):
     name, model, acts = chain_case
     report = tb_filters.interpret(model, data, layers="c", top_k=7, distinct=True, batch_size=33)
     span, length = layer_geometry(report, "c")
@@ -197,7 +209,7 @@ def test_distinct_matches_brute_force(chain_case, data, xla):
             assert w.activation == pytest.approx(float(acts[w.example, w.position, f.index]), abs=TOLERANCE)
 
 
-def test_stats_match_numpy(chain_case, data, xla):
+def test_stats_match_numpy(chain_case, data, path):
     _, model, acts = chain_case
     report = tb_filters.interpret(model, data, layers="c", top_k=2, batch_size=64)
     for f in report["c"].filters:
@@ -343,8 +355,10 @@ def test_fewer_positions_than_k_gives_every_position(notebook):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tables", [False, True], ids=["layers", "tables"])
 @pytest.mark.parametrize("distinct", [True, False], ids=["distinct", "raw"])
-def test_streaming_equals_one_shot(notebook, data, tmp_path, distinct):
+def test_streaming_equals_one_shot(notebook, data, tmp_path, distinct, tables, monkeypatch):
+    pin_path(monkeypatch, tables)  # else data of unknown size (a generator) would take the layers' path
     n = len(data)
 
     def run(sequences, batch_size=1024):
