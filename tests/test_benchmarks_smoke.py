@@ -146,11 +146,13 @@ def test_engine_targets_end_to_end_at_tiny_sizes(tmp_path):
     speedup_raw, speedup_again, speedup_distinct, agreement = engine_targets.t1_rows(w, log=quiet)
     assert agreement.status == "PASS" and agreement.value == 4
     assert speedup_raw.value > 0 and speedup_again.value > 0 and speedup_distinct.passed is not False
-    table, native, raw, under_jax, opt_in, without_detects = engine_targets.t2_rows(w, log=quiet)
+    table, native, raw, layers_path, under_jax, opt_in, without_detects = engine_targets.t2_rows(w, log=quiet)
     assert "KERAS_BACKEND=jax" in under_jax.what and "distinct=False" in raw.what
     for ratio in (table, native, raw, under_jax):
         assert ratio.value > 0 and ratio.passed is not False and "forward pass's" in ratio.detail
         assert ": NO" not in ratio.detail
+    assert "of 4 filters list the same windows" in native.detail and "what blocks the target" in native.detail
+    assert "tables off" in layers_path.what and "the table path is" in layers_path.detail
     assert opt_in.value > 0 and "hence opt-in" in opt_in.detail
     assert without_detects.value > 0 and "slot preferences cost" in without_detects.detail
     (memory,) = engine_targets.t3_rows(w, log=quiet)
