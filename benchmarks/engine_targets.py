@@ -3,7 +3,6 @@ T3 (peak memory at 1.29M vs 10k sequences) on the notebook-shaped workload."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -129,7 +128,7 @@ def t1_rows(w: Workload, log=print) -> list[Measurement]:
 def t2_rows(w: Workload, log=print) -> list[Measurement]:
     """Both warmed up on two batches first, so neither pays TensorFlow's start-up for the other.
     interpret takes the table path here (tables.py: 1.29M sequences pay for conv_1's tables);
-    its layers' path is timed too, with the tables turned off."""
+    its layers' path is timed too (table_memory_mb=0)."""
     batch = w.sizes.batch_size
     step = forward.conv_maximum_step(w.model, LAYER)
     forward.run(step, w.tokens[: 2 * batch], batch)
@@ -145,9 +144,8 @@ def t2_rows(w: Workload, log=print) -> list[Measurement]:
     _interpret(w, w.tokens[: 2 * batch], distinct=False)
     raw_layer, raw_s = _interpret(w, w.tokens, distinct=False)
     log(f"  interpret(distinct=False) over the same: {raw_s:.1f} s")
-    with _without_tables():
-        _interpret(w, w.tokens[: 2 * batch], distinct=True)
-        layers_layer, layers_s = _interpret(w, w.tokens, distinct=True)
+    _interpret(w, w.tokens[: 2 * batch], distinct=True, table_memory_mb=0)
+    layers_layer, layers_s = _interpret(w, w.tokens, distinct=True, table_memory_mb=0)
     log(f"  interpret(distinct=True) on the layers' path (no tables): {layers_s:.1f} s")
     raw_agrees = [f.stats.max for f in raw_layer.filters] == [f.stats.max for f in layer.filters]
     _interpret(w, w.tokens[: 2 * batch], distinct=True, **WITH_OPT_IN)
@@ -169,7 +167,7 @@ def t2_rows(w: Workload, log=print) -> list[Measurement]:
                 blocked=_blocked(w, interpret_s, table_s)),
         _t2_row(w, f"{len(w.tokens):,} sequences (memmap), raw mode", raw_s, forward_s, stats_agree and raw_agrees,
                 distinct=False, note="the table path", blocked=_blocked(w, raw_s, table_s)),
-        Measurement("T2", "interpret(distinct=True) on the layers' path (tables off) / bare forward pass",
+        Measurement("T2", "interpret(distinct=True) on the layers' path (table_memory_mb=0) / bare forward pass",
                     layers_s / forward_s, "x", detail=f"interpret {layers_s:.1f} s: the table path is "
                     f"{layers_s / interpret_s:.2f}x faster"),
         _t2_row(w, "KERAS_BACKEND=jax (jax.jit forward, TensorFlow fold), same data",
@@ -182,18 +180,6 @@ def t2_rows(w: Workload, log=print) -> list[Measurement]:
                     "bare forward pass", plain_s / forward_s, "x", limit=w.sizes.time_ratio_target,
                     detail=f"interpret {plain_s:.1f} s: slot preferences cost {interpret_s / plain_s:.2f}x"),
     ]
-
-
-@contextlib.contextmanager
-def _without_tables():
-    from tb_filters.engine import tables
-
-    saved = tables.TABLE_MIN_POSITIONS_PER_ID, tables.TABLE_CHEAP_PRODUCTS
-    tables.TABLE_MIN_POSITIONS_PER_ID, tables.TABLE_CHEAP_PRODUCTS = float("inf"), -1
-    try:
-        yield
-    finally:
-        tables.TABLE_MIN_POSITIONS_PER_ID, tables.TABLE_CHEAP_PRODUCTS = saved
 
 
 def _maxima_agree(layer, maxima: np.ndarray) -> bool:
@@ -340,8 +326,9 @@ def _jax_probe(w: Workload) -> dict:
     return _run_probe("benchmarks.jax_probe", w, {"KERAS_BACKEND": "jax"})
 
 
-def _probe(w: Workload, examples: int) -> dict:
-    return _run_probe("benchmarks.rss_probe", w, {}, ["--examples", str(examples)])
+def _probe(w: Workload, examples: int, table_memory_mb: int | None = None) -> dict:
+    tables = [] if table_memory_mb is None else ["--table-memory-mb", str(table_memory_mb)]
+    return _run_probe("benchmarks.rss_probe", w, {}, ["--examples", str(examples), *tables])
 
 
 def _run_probe(module: str, w: Workload, env: dict[str, str], arguments: tuple | list = ()) -> dict:
@@ -356,21 +343,36 @@ def _run_probe(module: str, w: Workload, env: dict[str, str], arguments: tuple |
 
 
 def t3_rows(w: Workload, log=print) -> list[Measurement]:
+    """Peak RSS growth from the small to the whole token file, with the default options (the whole
+    file pays for conv_1's projection tables, the table path) and with table_memory_mb=0 (what grows
+    with the number of examples: the streaming state alone)."""
     small = _probe(w, w.sizes.small_examples)
     large = _probe(w, len(w.tokens))
-    for probe in (small, large):
+    streamed = _probe(w, len(w.tokens), table_memory_mb=0)
+    for probe in (small, large, streamed):
         log(f"  {probe['examples']:,} sequences: resident {probe['resident_before_mb']:.0f} MB before interpret, "
             f"peak {probe['peak_rss_mb']:.0f} MB during it (model building peaked at "
             f"{probe['setup_peak_rss_mb']:.0f} MB), interpret {probe['seconds']:.1f} s")
-    growth = large["peak_rss_mb"] - small["peak_rss_mb"]
-    reset = small["peak_was_reset"] and large["peak_was_reset"]
+    reset = small["peak_was_reset"] and large["peak_was_reset"] and streamed["peak_was_reset"]
     how = ("peak (VmHWM) reset to the current RSS after building the model, whose random initialization "
            f"peaks at {large['setup_peak_rss_mb']:.0f} MB" if reset else
            "the peak could NOT be reset after building the model, so its peak may hide interpret's own")
+    what = f"peak RSS growth, {large['examples']:,} vs {small['examples']:,} sequences (memmap)"
     return [
-        Measurement("T3", f"peak RSS growth, {large['examples']:,} vs {small['examples']:,} sequences (memmap)",
-                    growth, "MB", limit=w.sizes.rss_target_mb,
+        Measurement("T3", what, large["peak_rss_mb"] - small["peak_rss_mb"], "MB", limit=w.sizes.rss_target_mb,
                     detail=f"peak during interpret {small['peak_rss_mb']:.0f} MB -> {large['peak_rss_mb']:.0f} MB "
                     f"(resident before: {small['resident_before_mb']:.0f} / {large['resident_before_mb']:.0f} MB), "
-                    f"each in its own process; {how}"),
+                    f"each in its own process; the larger run builds conv_1's projection tables "
+                    f"({_tables_mb(w):.0f} MB, bounded by table_memory_mb, default 1024) to be faster (T2); {how}"),
+        Measurement("T3", what + ", table_memory_mb=0", streamed["peak_rss_mb"] - small["peak_rss_mb"], "MB",
+                    limit=w.sizes.rss_target_mb, detail=f"peak during interpret {small['peak_rss_mb']:.0f} MB -> "
+                    f"{streamed['peak_rss_mb']:.0f} MB: what grows with the number of examples, the streaming "
+                    "state alone"),
     ]
+
+
+def _tables_mb(w: Workload) -> float:
+    from tb_filters.engine import chains, tables
+
+    plan = tables.plans(chains.find_chains(w.model, [LAYER])).get(LAYER)
+    return 0.0 if plan is None else plan.nbytes / 1e6

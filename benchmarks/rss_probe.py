@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vocab-size", type=int, required=True)
     parser.add_argument("--filters", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--table-memory-mb", type=int, default=None, help="Options.table_memory_mb (default: its)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -40,8 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     peak_was_reset = _reset_peak_rss()
     resident_before_mb = _high_water_mb() if peak_was_reset else float("nan")
     started = time.perf_counter()
+    tables = {} if args.table_memory_mb is None else {"table_memory_mb": args.table_memory_mb}
     report = tb_filters.interpret(model, tokens, layers=[workload.FIRST_CONV], vocab=vocab, top_k=10,
-                                  distinct=True, batch_size=args.batch_size)
+                                  distinct=True, batch_size=args.batch_size, **tables)
     seconds = time.perf_counter() - started
     layer = report[workload.FIRST_CONV]
     print(json.dumps({"examples": layer.num_examples, "filters": len(layer.filters), "seconds": seconds,

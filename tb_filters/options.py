@@ -114,6 +114,10 @@ class Options:
         0, "per filter and activation interval (each positive histogram bucket), N windows sampled uniformly "
            "and reproducibly, the N smallest hashes of (example, position); 0: none (opt-in: at N=5 about "
            "+20-40%% of the time and +22%% of the report size, make bench INT)", check=_at_least(0), metavar="N")
+    table_memory_mb: int = _option(
+        1024, "a conv reading the embedding is computed from projection tables (taps x vocabulary x filters "
+              "float32) of at most M MiB, gathered at each window's ids instead of convolved, when the data "
+              "pays for building them; 0: never (make bench T2)", check=_at_least(0), metavar="M")
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -152,10 +152,11 @@ def test_engine_targets_end_to_end_at_tiny_sizes(tmp_path):
         assert ratio.value > 0 and ratio.passed is not False and "forward pass's" in ratio.detail
         assert ": NO" not in ratio.detail
     assert "of 4 filters list the same windows" in native.detail and "what blocks the target" in native.detail
-    assert "tables off" in layers_path.what and "the table path is" in layers_path.detail
+    assert "table_memory_mb=0" in layers_path.what and "the table path is" in layers_path.detail
     assert opt_in.value > 0 and "hence opt-in" in opt_in.detail
     assert without_detects.value > 0 and "slot preferences cost" in without_detects.detail
-    (memory,) = engine_targets.t3_rows(w, log=quiet)
+    memory, streamed = engine_targets.t3_rows(w, log=quiet)
+    assert "table_memory_mb=0" in streamed.what and streamed.unit == "MB" and "projection tables" in memory.detail
     # The probes report how many examples their interpret saw.
     assert "1,200 vs 300 sequences" in memory.what and "peak (VmHWM) reset" in memory.detail
     assert memory.unit == "MB" and abs(memory.value) < 2_000

@@ -173,12 +173,13 @@ class _Run:
 
     def _table_plans(self, length: int) -> dict[str, tables_lib.Plan]:
         """The convs this run gathers from projection tables (tables.py): where they apply,
-        under TensorFlow, and where the run's size pays for building them."""
+        under TensorFlow, within `table_memory_mb`, and where the run's size pays for building them."""
         if backends.check_backend() != "tensorflow":
             return {}
         known = self.expected_examples is not None
         return {name: plan for name, plan in tables_lib.plans(self.chains).items()
-                if tables_lib.worth_it(plan, self.expected_examples * plan.output_length(length) if known else None)}
+                if tables_lib.worth_it(plan, self.expected_examples * plan.output_length(length) if known else None,
+                                       self.options.table_memory_mb << 20)}
 
     def _worth_xla(self) -> bool:
         """XLA compilation pays off past some work; data of unknown size may be large."""

@@ -12,8 +12,8 @@ vocabulary, so a run takes this path when that product is negligible (a small
 vocabulary: then every run takes it, whatever its size, so shards, generators
 and arrays agree to the bit) or when the run will see several times more token
 positions than the vocabulary has ids; and only when the tables fit in
-TABLE_MAX_BYTES. Conv layers after the first keep the layers' own calls, fed
-from the gathered activations.
+`Options.table_memory_mb`. Conv layers after the first keep the layers' own
+calls, fed from the gathered activations.
 
 The sums round differently from the convolution (float32 rounding of the same
 terms in another order), as the convolution itself does between batch shapes:
@@ -44,8 +44,6 @@ _IDENTITY_AT_INFERENCE = (
 # is one dense product over the vocabulary, about as costly as convolving that
 # many positions. Tests lower it to 0 to run the path on small data.
 TABLE_MIN_POSITIONS_PER_ID = 8
-# Tables (taps x vocabulary x filters float32) larger than this are not built.
-TABLE_MAX_BYTES = 1 << 30
 # Tables whose product takes at most this many multiply-adds (a few milliseconds) are
 # always built: the runs of one model then take one path, whatever their sizes.
 TABLE_CHEAP_PRODUCTS = 1 << 24
@@ -116,9 +114,10 @@ def _plain(layer: Any, kind: type) -> bool:
     )
 
 
-def worth_it(plan_: Plan | None, positions: int | None) -> bool:
-    """Whether a run over `positions` token positions (None: unknown) should gather from tables."""
-    if plan_ is None or plan_.nbytes > TABLE_MAX_BYTES:
+def worth_it(plan_: Plan | None, positions: int | None, max_bytes: int) -> bool:
+    """Whether a run over `positions` token positions (None: unknown) should gather from tables
+    of at most `max_bytes`."""
+    if plan_ is None or plan_.nbytes > max_bytes:
         return False
     if plan_.products <= TABLE_CHEAP_PRODUCTS:
         return True

@@ -175,7 +175,7 @@ def pin_path(monkeypatch, tables: bool, xla: bool = True) -> None:
     from tb_filters.engine import tables as tables_lib
 
     monkeypatch.setattr(engine, "XLA_MIN_ACTIVATIONS", 0 if xla else engine.XLA_MIN_ACTIVATIONS)
-    monkeypatch.setattr(tables_lib, "worth_it", lambda plan, positions: tables and plan is not None)
+    monkeypatch.setattr(tables_lib, "worth_it", lambda plan, positions, max_bytes: tables and plan is not None)
 
 
 @pytest.fixture(scope="module", params=sorted(CHAINS))

@@ -80,14 +80,22 @@ def test_only_each_chains_first_conv_is_gathered():
 def test_a_run_gathers_when_the_tables_are_cheap_or_its_positions_pay_for_them(monkeypatch):
     _, plan = _plan(APPLIES["valid"]())
     assert (plan.nbytes, plan.products) == (4 * 3 * VOCAB_SIZE * 5, 3 * VOCAB_SIZE * EMBED_DIM * 5)
-    assert tables.worth_it(plan, None) and tables.worth_it(plan, 1)  # cheap: every run, whatever its size
+    room = plan.nbytes
+    assert tables.worth_it(plan, None, room) and tables.worth_it(plan, 1, room)  # cheap: every run, any size
+    assert not tables.worth_it(plan, None, room - 1)  # table_memory_mb: too small for them
     monkeypatch.setattr(tables, "TABLE_CHEAP_PRODUCTS", plan.products - 1)
     enough = tables.TABLE_MIN_POSITIONS_PER_ID * VOCAB_SIZE
-    assert tables.worth_it(plan, enough) and not tables.worth_it(plan, enough - 1)
-    assert not tables.worth_it(plan, None)  # data of unknown size
-    assert not tables.worth_it(None, enough)
-    monkeypatch.setattr(tables, "TABLE_MAX_BYTES", plan.nbytes - 1)
-    assert not tables.worth_it(plan, 10 * enough)
+    assert tables.worth_it(plan, enough, room) and not tables.worth_it(plan, enough - 1, room)
+    assert not tables.worth_it(plan, None, room)  # data of unknown size
+    assert not tables.worth_it(None, enough, room)
+    assert not tables.worth_it(plan, 10 * enough, room - 1)
+
+
+@pytest.mark.parametrize("table_memory_mb, gathered", [(0, []), (1, ["c"])])
+def test_table_memory_mb_bounds_the_tables_a_run_builds(table_memory_mb, gathered):
+    model, data = chain_model(*APPLIES["valid"]()), token_data(n=80)
+    run = _run(model, data, table_memory_mb=table_memory_mb)
+    assert sorted(run.tables) == gathered
 
 
 def _run(model, data, **options):
