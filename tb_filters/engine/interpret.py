@@ -166,8 +166,9 @@ class _Run:
         self.step = _compiled_step(self.model, self.chains, self.layouts, self._worth_xla(), plans)
         # Built from the weights as they are now: a callback's next epoch builds its own.
         self.tables = {name: tables_lib.projections(plan) for name, plan in plans.items()}
-        # Counted in numpy, beside the step: a bincount per batch costs ~0.3 ms where the
-        # compiled step would carry (and copy) a vocabulary-sized tensor from batch to batch.
+        # Counted in numpy, beside the step, which would carry (and copy) a vocabulary-sized tensor
+        # from batch to batch; in place (np.add.at), as a bincount's vocabulary-sized array per
+        # batch costs a fresh allocation's page faults.
         self.token_counts = np.zeros(self.id_limit, np.int64) if counted else None
         self.states = stream.initial_states(self.layouts)
 
@@ -225,7 +226,7 @@ class _Run:
             )
         self._check_ids(batch, first)
         if self.token_counts is not None:
-            self.token_counts += np.bincount(batch.ravel(), minlength=self.token_counts.size)
+            np.add.at(self.token_counts, batch.ravel(), 1)
         valid = batch.shape[0]
         self.rows = max(self.rows, valid)
         if valid == self.rows:
