@@ -42,7 +42,9 @@ NOTES = [
     "same memmap with the same batch size, reduced to a per-filter max; both it and interpret are warmed "
     "up on two batches first. Its per-filter max is checked against interpret's statistics. The JAX row "
     "does the same in a process of its own under KERAS_BACKEND=jax: the reference is the sub-model's "
-    "stateless_call in jax.jit; interpret runs the chain in jax.jit and folds its output in TensorFlow.",
+    "stateless_call in jax.jit; interpret runs the chain in jax.jit and folds its output in TensorFlow. "
+    "Under TensorFlow interpret takes the table path at this size (conv_1 gathered from projection tables, "
+    "engine/tables.py); its layers' path is timed with table_memory_mb=0.",
     "T3: each size runs in its own process; peak RSS is the process's high-water mark (VmHWM, what "
     "ru_maxrss reports) after interpret, reset through /proc/self/clear_refs once the model is built: the "
     "embedding's random initialization peaks higher than interpret and would otherwise hide it. Pages of "
