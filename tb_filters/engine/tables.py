@@ -41,8 +41,9 @@ _IDENTITY_AT_INFERENCE = (
 
 # A run takes the table path when it sees at least this many token positions
 # (examples x the conv's output positions) per vocabulary id: building the tables
-# is one dense product over the vocabulary, about as costly as convolving that
-# many positions. Tests lower it to 0 to run the path on small data.
+# is one dense product over the vocabulary, about as costly as convolving one
+# position per id, and runs at matrix-product speed; the first touch of the
+# tables' memory costs more (make bench T2, docs/performance.md).
 TABLE_MIN_POSITIONS_PER_ID = 8
 # Tables whose product takes at most this many multiply-adds (a few milliseconds) are
 # always built: the runs of one model then take one path, whatever their sizes.
@@ -68,8 +69,12 @@ class Plan:
         return int(self.conv.dilation_rate[0])
 
     @property
+    def rows(self) -> int:
+        return self.taps * int(self.embedding.input_dim)
+
+    @property
     def nbytes(self) -> int:
-        return 4 * self.taps * int(self.embedding.input_dim) * int(self.conv.filters)
+        return 4 * self.rows * int(self.conv.filters)
 
     @property
     def products(self) -> int:
@@ -117,7 +122,7 @@ def _plain(layer: Any, kind: type) -> bool:
 def worth_it(plan_: Plan | None, positions: int | None, max_bytes: int) -> bool:
     """Whether a run over `positions` token positions (None: unknown) should gather from tables
     of at most `max_bytes`."""
-    if plan_ is None or plan_.nbytes > max_bytes:
+    if plan_ is None or plan_.nbytes > max_bytes or plan_.rows >= 2**31:  # rows are indexed in int32
         return False
     if plan_.products <= TABLE_CHEAP_PRODUCTS:
         return True
