@@ -362,8 +362,7 @@ def t3_rows(w: Workload, log=print) -> list[Measurement]:
         Measurement("T3", what, large["peak_rss_mb"] - small["peak_rss_mb"], "MB", limit=w.sizes.rss_target_mb,
                     detail=f"peak during interpret {small['peak_rss_mb']:.0f} MB -> {large['peak_rss_mb']:.0f} MB "
                     f"(resident before: {small['resident_before_mb']:.0f} / {large['resident_before_mb']:.0f} MB), "
-                    f"each in its own process; the larger run builds conv_1's projection tables "
-                    f"({_tables_mb(w):.0f} MB, bounded by table_memory_mb, default 1024) to be faster (T2); {how}"),
+                    f"each in its own process; {_tables_note(w)}; {how}"),
         Measurement("T3", what + ", table_memory_mb=0", streamed["peak_rss_mb"] - small["peak_rss_mb"], "MB",
                     limit=w.sizes.rss_target_mb, detail=f"peak during interpret {small['peak_rss_mb']:.0f} MB -> "
                     f"{streamed['peak_rss_mb']:.0f} MB: what grows with the number of examples, the streaming "
@@ -371,8 +370,15 @@ def t3_rows(w: Workload, log=print) -> list[Measurement]:
     ]
 
 
-def _tables_mb(w: Workload) -> float:
+def _tables_note(w: Workload) -> str:
+    """Whether the whole file's run builds conv_1's projection tables, and their size."""
+    import tb_filters
     from tb_filters.engine import chains, tables
 
     plan = tables.plans(chains.find_chains(w.model, [LAYER])).get(LAYER)
-    return 0.0 if plan is None else plan.nbytes / 1e6
+    limit = tb_filters.Options().table_memory_mb
+    if plan is None or not tables.worth_it(plan, len(w.tokens) * plan.output_length(w.tokens.shape[1]),
+                                           limit << 20):
+        return "no projection tables at this size"
+    return (f"the larger run builds conv_1's projection tables ({plan.nbytes / 1e6:.0f} MB, bounded by "
+            f"table_memory_mb, default {limit}) to be faster (T2)")
