@@ -62,6 +62,7 @@ Expected = dict[int, list[ExpectedFilter]]  # step -> filters by index
 # A page as the tab asks it (frontend/panels/grid.js): closed cards of 10 windows; a card's
 # slot preferences, inhibiting windows and intervals come from `details` when it is opened.
 TAB_PAGE = {"parts": "card", "windows_limit": 10}
+UNWARMED_PAGE = {"parts": "card", "windows_limit": 9}
 ON_DEMAND = ("slot_preferences", "inhibiting", "intervals")
 
 
@@ -376,6 +377,9 @@ def t4_rows(server: live_tensorboard.Server, spec: PluginWorkload, expected: Exp
     settled = server.wait_idle()
     cold = sequential_latency(port, spec, expected, len(spec.page_offsets()), warmups=0,
                               step=max(0, spec.latest_step - 1), asked=TAB_PAGE)
+    # The same pages with one window fewer: cards the background warming did not build (store.CARD_WINDOWS).
+    built = sequential_latency(port, spec, expected, len(spec.page_offsets()), warmups=0,
+                               step=max(0, spec.latest_step - 2), asked=UNWARMED_PAGE)
     shown = sequential_latency(port, spec, expected, sizes.route_requests, sizes.route_warmups, asked=TAB_PAGE)
     full = sequential_latency(port, spec, expected, sizes.route_requests, sizes.route_warmups)
     details = details_latency(port, spec, sizes.route_requests)
@@ -388,8 +392,12 @@ def t4_rows(server: live_tensorboard.Server, spec: PluginWorkload, expected: Exp
         _latency_row(f"route `filters`, first visit of a page as the tab asks it ({page}; closed cards, "
                      "windows_limit=10), median", cold, limit=150,
                      note=f", one per page of a step no request touched, after the server settled "
-                     f"({settled:.1f} s): the plugin warmed the step's tables in the background, each page "
-                     "builds its own cards"),
+                     f"({settled:.1f} s): the plugin warmed the step's tables and closed cards in the "
+                     "background (its latest store.WARM_STEPS steps)"),
+        _latency_row("route `filters`, first visit of a page whose cards no one built (closed cards, "
+                     f"windows_limit={UNWARMED_PAGE['windows_limit']}), median", built,
+                     note=", one per page of another step no request touched: its tables warmed in the "
+                     "background, each page builds its own cards (an older step's first visit)"),
         _latency_row("route `filters` as the tab asks it, pages visited before, median", shown, limit=50,
                      note=cycling),
         _latency_row("route `filters`, the whole page (every window and part), median", full, note=cycling),

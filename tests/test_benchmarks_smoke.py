@@ -255,13 +255,14 @@ def test_plugin_targets_against_a_live_tensorboard(tiny_plugin_workload):
     sizes = plugin_targets.Sizes(route_requests=4, route_warmups=1, render_repeats=1, load_clients=4,
                                  load_requests=3, load_time_limit=120)
     rows = plugin_targets.measure(tiny_plugin_workload, sizes, {"T4", "LOAD"}, log=lambda *a: None)
-    assert [r.target for r in rows] == ["T4"] * 7 + ["EFF"] * 2 + ["LOAD"] * 2
-    payload = rows[6]
+    assert [r.target for r in rows] == ["T4"] * 8 + ["EFF"] * 2 + ["LOAD"] * 2
+    payload = rows[7]
     assert payload.unit == "MiB" and payload.value > 0 and "without them" in payload.detail
+    assert "closed cards in the background" in rows[0].detail and "builds its own cards" in rows[1].detail
     wrong = [r for r in rows if r.passed is False]
     assert not wrong, [r.detail for r in wrong]
-    assert rows[8].unit == "KB" and 0 < rows[8].value < 100
-    correct = rows[9]
+    assert rows[9].unit == "KB" and 0 < rows[9].value < 100
+    correct = rows[10]
     assert (correct.value, correct.unit, correct.status) == (12, "of 12", "PASS")
     assert all(r.value > 0 for r in rows)
 

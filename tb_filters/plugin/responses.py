@@ -62,6 +62,11 @@ class SizedLru:
                     self._cache = cachetools.LRUCache(maxsize=max(size, self._budget), getsizeof=self._size_of)
                 self._cache[key] = value
 
+    def filled(self) -> float:
+        """The share of the budget its values take."""
+        with self._lock:
+            return self._cache.currsize / self._budget
+
     def discard_where(self, predicate: Callable[[Hashable], bool]) -> None:
         with self._lock:
             for key in [k for k in self._cache if predicate(k)]:

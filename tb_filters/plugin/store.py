@@ -48,6 +48,13 @@ WARMED_BYTES_PER_ID = 100  # an entry of the id -> token dict
 WARMED_BYTES_PER_CONTEXT = 24  # three int64 columns
 # Characters of cached per-filter JSON.
 DEFAULT_FRAGMENT_CHARS = 256 * 1024 * 1024
+# A warmed step's closed cards are built in the background too, so a page's first visit reads them
+# cached: as the tab asks them (frontend/views/windows.js WINDOWS_SHOWN windows, parts=card), a
+# chunk at a time (the GIL is taken in turns with requests), while the cached fragments fill at
+# most this share of their budget: warming never evicts what readers opened.
+CARD_WINDOWS = 10
+WARM_CARDS_CHUNK = 64
+WARM_CARDS_SHARE = 0.25
 # Bytes of cached match and dynamics answers (a 1024-filter match is ~0.2 MB of dicts).
 DEFAULT_RESULT_BYTES = 64 * 1024 * 1024
 # Where the floats of a filter object and a `details` answer sit: checked finite, orjson writes them.
@@ -272,6 +279,11 @@ class Series:
                     f"Layer {quoted(self.layer)} of run {quoted(self.run)} has no readable step")
             return latest
         if step not in self.steps:
+            reason = next((s.reason for s in self.skipped if s.step == step), None)
+            if reason is not None:  # found damaged: by an earlier request or the background warming
+                raise tb_errors.NotFoundError(
+                    f"Step {step} of layer {quoted(self.layer)} in run {quoted(self.run)} could not be read: "
+                    f"{reason}. Steps: {name_list(self.steps)}")
             raise tb_errors.NotFoundError(
                 f"No step {step} in layer {quoted(self.layer)} of run {quoted(self.run)}. "
                 f"Steps: {name_list(self.steps)}")
@@ -376,23 +388,24 @@ class ReportStore:
                 self._series.put((experiment, run, series.layer), series)
                 current[(run, series.layer)] = series
                 read.append(series)
-        self._warm_later(read)
+        self._warm_later(experiment, read)
         return [self._with_corruption(experiment, current[key]) for key in sorted(current)]
 
-    def _warm_later(self, read: list[Series]) -> None:
+    def _warm_later(self, experiment: str, read: list[Series]) -> None:
         """Queues each series' latest WARM_STEPS steps for LayerStep.warm on one background thread:
         the request that read the series answers without waiting, and neither the tab's first page
         nor a step the reader moves to pays for its step. Under 20 clients, a cold step's build held
         the GIL for every request queued behind it (LOAD p95 187-250 vs 272-343 ms with the steps
         warmed beforehand, three runs each). One thread, every series' latest step before any
-        second-latest: many runs listed at once do not start a thread each. Older steps are warmed
-        by their first request (once, however many ask together)."""
+        second-latest: many runs listed at once do not start a thread each. Then their closed
+        cards (_warm_cards), after every queued step's tables. Older steps are warmed by their
+        first request (once, however many ask together)."""
         if not self.warm_in_background:
             return
         for series in read:
             for rank, step in enumerate(list(reversed(series.steps.values()))[:WARM_STEPS]):
                 if not step.warmed:
-                    self._to_warm.put((rank, next(_queued), step))
+                    self._to_warm.put((rank, next(_queued), experiment, step))
         with self._warmer_lock:
             if self._warmer is None and not self._to_warm.empty():
                 self._warmer = threading.Thread(target=self._warm_queued, name="tb_filters-warm", daemon=True)
@@ -402,14 +415,36 @@ class ReportStore:
         """Warms queued steps until none is left for a second."""
         while True:
             try:
-                _, _, step = self._to_warm.get(timeout=1.0)
+                rank, _, experiment, step = self._to_warm.get(timeout=1.0)
             except queue.Empty:
                 with self._warmer_lock:  # a step queued meanwhile finds this thread gone, or is taken
                     if self._to_warm.empty():
                         self._warmer = None
                         return
                 continue
-            step.warm()
+            if rank < WARM_STEPS:
+                step.warm()
+                self._to_warm.put((rank + WARM_STEPS, next(_queued), experiment, step))
+            else:
+                self._warm_cards(experiment, step)
+
+    def _warm_cards(self, experiment: str, step: LayerStep) -> None:
+        """Builds and caches the step's closed cards as the tab asks them, chunk by chunk, while the
+        fragment cache is under WARM_CARDS_SHARE of its budget. A damaged step stops here: marked
+        corrupt, or left to the request that reads it."""
+        try:
+            indices = list(step.positions)
+        except Exception:  # noqa: BLE001 - the request that reads it reports it
+            return
+        for start in range(0, len(indices), WARM_CARDS_CHUNK):
+            if self._fragments.filled() >= WARM_CARDS_SHARE:
+                return
+            try:
+                self.filter_jsons(experiment, step, indices[start:start + WARM_CARDS_CHUNK], CARD_WINDOWS, card=True)
+            except Exception:  # noqa: BLE001 - as above
+                logger.debug("filters: cards of step %d of %s/%s left to be built on demand", step.step, step.run,
+                             step.layer, exc_info=True)
+                return
 
     def _read_run(self, ctx, experiment: str, run: str, tags: dict[str, Any],
                   previous: dict[str, Series | None]) -> list[Series]:

@@ -192,3 +192,47 @@ def test_the_latest_steps_of_every_run_listed_are_warmed_by_one_thread_latest_fi
     served.reload()
     served.json("runs")  # the same steps: nothing to warm
     assert len(warmed) == 4
+
+
+def _closed_cards_cached(store, step) -> bool:
+    keys = [(step.serial, "filter", i, store_lib.CARD_WINDOWS, True) for i in step.positions]
+    return all(text is not None for text in store._fragments.get_many(keys))
+
+
+def test_the_warmed_steps_closed_cards_are_built_in_the_background_as_the_tab_asks_them(logdir, monkeypatch):
+    monkeypatch.setattr(store_lib, "WARM_STEPS", 2)
+    monkeypatch.setattr(store_lib, "WARM_CARDS_CHUNK", 5)  # 16 filters: four chunks
+    served = serve(logdir)
+    served.json("runs")
+    store, steps = served.plugin._store, steps_of(served)
+    assert wait_until(lambda: _closed_cards_cached(store, steps[3]) and _closed_cards_cached(store, steps[2]))
+    assert wait_until(lambda: store._warmer is None)
+    assert not _closed_cards_cached(store, steps[1])  # older steps: built when asked
+    built, filter_object = [], store_lib.LayerStep.filter_object
+    monkeypatch.setattr(store_lib.LayerStep, "filter_object", lambda *a, **k: built.append(1) or filter_object(*a, **k))
+    page = {"run": "a", "layer": "conv1d", "step": 3, "parts": "card", "windows_limit": store_lib.CARD_WINDOWS}
+    warmed_answer = served.get("filters", page).data
+    assert built == []  # a first visit read every card from the cache
+    cold = serve(logdir)
+    cold.plugin._store.warm_in_background = False
+    assert strict_json(cold.get("filters", page).data) == strict_json(warmed_answer)
+    assert len(built) == 16
+
+
+def test_card_warming_stops_once_the_fragments_fill_their_share(logdir, monkeypatch):
+    monkeypatch.setattr(store_lib, "WARM_STEPS", 2)
+    monkeypatch.setattr(store_lib, "WARM_CARDS_SHARE", 0.0)
+    served = serve(logdir)
+    served.json("runs")
+    store, steps = served.plugin._store, steps_of(served)
+    assert wait_until(lambda: steps[3].warmed and steps[2].warmed)
+    assert wait_until(lambda: store._warmer is None)
+    assert store._fragments.filled() == 0.0  # tables warmed, no card built
+
+
+def test_the_cards_warmed_are_the_ones_the_tab_asks_for():
+    import pathlib
+    import re
+
+    source = (pathlib.Path(__file__).parents[2] / "frontend" / "views" / "windows.js").read_text()
+    assert int(re.search(r"export const WINDOWS_SHOWN = (\d+);", source).group(1)) == store_lib.CARD_WINDOWS
