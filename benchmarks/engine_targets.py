@@ -182,6 +182,11 @@ def t2_rows(w: Workload, log=print) -> list[Measurement]:
     ]
 
 
+def _ms_per_batch(w: Workload) -> float:
+    """What turns seconds over the whole token file into milliseconds a batch."""
+    return 1000 / -(-len(w.tokens) // w.sizes.batch_size)
+
+
 def _maxima_agree(layer, maxima: np.ndarray) -> bool:
     reported = np.array([f.stats.max for f in layer.filters], dtype=np.float32)
     return reported.shape == maxima.shape and bool(np.allclose(reported, maxima, atol=1e-5))
@@ -193,7 +198,7 @@ def _window_keys(report_filter) -> list[tuple]:
 
 def _blocked(w: Workload, interpret_s: float, table_s: float) -> str:
     """What keeps interpret on the table path above the target: its work after the activations."""
-    per_batch = 1000 / -(-len(w.tokens) // w.sizes.batch_size)
+    per_batch = _ms_per_batch(w)
     return (f"the gathers take {table_s * per_batch:.1f} ms a batch, interpret's work after them "
             f"{(interpret_s - table_s) * per_batch:.1f} ms (statistics, histogram, candidates, the state's merge, "
             "token counts; docs/performance.md): what blocks the target")
@@ -301,11 +306,11 @@ def _signature_work(w: Workload, tokens) -> float:
 
 def _t2_row(w: Workload, what: str, interpret_s: float, forward_s: float, stats_agree: bool,
             distinct: bool = True, note: str = "", blocked: str = "") -> Measurement:
-    batches = -(-len(w.tokens) // w.sizes.batch_size)
+    per_batch = _ms_per_batch(w)
     return Measurement("T2", f"interpret(distinct={distinct}) / bare forward pass, {what}", interpret_s / forward_s,
                        "x", limit=w.sizes.table_path_target,
                        detail=f"interpret {interpret_s:.1f} s, forward {forward_s:.1f} s, batch {w.sizes.batch_size} "
-                       f"({1000 * interpret_s / batches:.1f} vs {1000 * forward_s / batches:.1f} ms a batch); per-filter "
+                       f"({interpret_s * per_batch:.1f} vs {forward_s * per_batch:.1f} ms a batch); per-filter "
                        f"max equals the forward pass's: {'yes' if stats_agree else 'NO'}; slot preferences and patterns "
                        f"on (the default); {note}" + (f"; {blocked}" if blocked else ""),
                        passed=None if stats_agree else False)
@@ -313,7 +318,7 @@ def _t2_row(w: Workload, what: str, interpret_s: float, forward_s: float, stats_
 
 def _table_row(w: Workload, table_s: float, forward_s: float, interpret_s: float, agree: bool) -> Measurement:
     """The gathers by themselves, the floor of the table path."""
-    per_batch = 1000 / -(-len(w.tokens) // w.sizes.batch_size)
+    per_batch = _ms_per_batch(w)
     return Measurement("T2", "the conv's activations through projection-table gathers alone (XLA) / bare forward pass",
                        table_s / forward_s, "x", detail=f"{table_s * per_batch:.1f} vs {forward_s * per_batch:.1f} "
                        f"ms a batch; per-filter max equals the forward pass's to float32 rounding: "

@@ -22,6 +22,7 @@ import numpy as np
 
 from benchmarks import live_tensorboard, workload
 from benchmarks.table import Measurement
+from tb_filters.plugin import store
 from tests.e2e.harness import launch_chromium
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,10 +60,12 @@ class ExpectedFilter:
 
 Expected = dict[int, list[ExpectedFilter]]  # step -> filters by index
 
-# A page as the tab asks it (frontend/panels/grid.js): closed cards of 10 windows; a card's
-# slot preferences, inhibiting windows and intervals come from `details` when it is opened.
-TAB_PAGE = {"parts": "card", "windows_limit": 10}
-UNWARMED_PAGE = {"parts": "card", "windows_limit": 9}
+# A page as the tab asks it (frontend/panels/grid.js): closed cards of store.CARD_WINDOWS windows, the
+# ones the plugin warms; a card's slot preferences, inhibiting windows and intervals come from
+# `details` when it is opened.
+TAB_PAGE = {"parts": "card", "windows_limit": store.CARD_WINDOWS}
+# One window fewer: cards the plugin's background warming does not build.
+UNWARMED_PAGE = {"parts": "card", "windows_limit": store.CARD_WINDOWS - 1}
 ON_DEMAND = ("slot_preferences", "inhibiting", "intervals")
 
 
@@ -377,7 +380,6 @@ def t4_rows(server: live_tensorboard.Server, spec: PluginWorkload, expected: Exp
     settled = server.wait_idle()
     cold = sequential_latency(port, spec, expected, len(spec.page_offsets()), warmups=0,
                               step=max(0, spec.latest_step - 1), asked=TAB_PAGE)
-    # The same pages with one window fewer: cards the background warming did not build (store.CARD_WINDOWS).
     built = sequential_latency(port, spec, expected, len(spec.page_offsets()), warmups=0,
                                step=max(0, spec.latest_step - 2), asked=UNWARMED_PAGE)
     shown = sequential_latency(port, spec, expected, sizes.route_requests, sizes.route_warmups, asked=TAB_PAGE)

@@ -275,10 +275,10 @@ def forward(chains: Sequence[Chain], pre_activations: bool = False,
         for chain in chains:
             x, start = token_ids, 0
             for index, layer in enumerate(chain.layers):
-                if layer.name in gathered and id(layer) not in outputs:
-                    pre[id(layer)] = gathered[layer.name](token_ids, tables[layer.name])
-                    outputs[id(layer)] = layer.activation(pre[id(layer)])
                 if layer.name in gathered:
+                    if id(layer) not in outputs:
+                        pre[id(layer)] = gathered[layer.name](token_ids, tables[layer.name])
+                        outputs[id(layer)] = layer.activation(pre[id(layer)])
                     x, start = outputs[id(layer)], index + 1
             for layer in chain.layers[start:]:
                 if id(layer) not in outputs:

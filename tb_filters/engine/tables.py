@@ -85,7 +85,7 @@ class Plan:
         return input_length + self.left + self.right - (self.taps - 1) * self.dilation
 
 
-def plan(layers: Sequence[Any]) -> Plan | None:
+def plan_for(layers: Sequence[Any]) -> Plan | None:
     """A Plan for a chain's layers (Embedding first, conv last), or None when the conv
     is not a plain float32 stride-1 Conv1D reading the embedding through zero padding
     and inference-time identities only."""
@@ -119,14 +119,14 @@ def _plain(layer: Any, kind: type) -> bool:
     )
 
 
-def worth_it(plan_: Plan | None, positions: int | None, max_bytes: int) -> bool:
+def worth_it(plan: Plan | None, positions: int | None, max_bytes: int) -> bool:
     """Whether a run over `positions` token positions (None: unknown) should gather from tables
     of at most `max_bytes`."""
-    if plan_ is None or plan_.nbytes > max_bytes or plan_.rows >= 2**31:  # rows are indexed in int32
+    if plan is None or plan.nbytes > max_bytes or plan.rows >= 2**31:  # rows are indexed in int32
         return False
-    if plan_.products <= TABLE_CHEAP_PRODUCTS:
+    if plan.products <= TABLE_CHEAP_PRODUCTS:
         return True
-    return positions is not None and positions >= TABLE_MIN_POSITIONS_PER_ID * int(plan_.embedding.input_dim)
+    return positions is not None and positions >= TABLE_MIN_POSITIONS_PER_ID * int(plan.embedding.input_dim)
 
 
 @tf.function(autograph=False)
@@ -136,35 +136,35 @@ def _project(embeddings, kernel):
     return tf.reshape(tf.matmul(embeddings, by_tap), [-1, filters])
 
 
-def projections(plan_: Plan) -> tf.Tensor:
+def projections(plan: Plan) -> tf.Tensor:
     """The tables from the layers' current weights, interleaved: row id * taps + j is
     E[id] @ K[j], so a window's rows for one id sit side by side. One matrix product
     (an einsum into [taps, vocabulary, filters] compiled slower the first time)."""
-    embeddings = tf.convert_to_tensor(plan_.embedding.embeddings, tf.float32)
-    return _project(embeddings, tf.convert_to_tensor(plan_.conv.kernel, tf.float32))
+    embeddings = tf.convert_to_tensor(plan.embedding.embeddings, tf.float32)
+    return _project(embeddings, tf.convert_to_tensor(plan.conv.kernel, tf.float32))
 
 
-def pre_activations(plan_: Plan, token_ids: Any, tables: Any) -> tf.Tensor:
+def pre_activations(plan: Plan, token_ids: Any, tables: Any) -> tf.Tensor:
     """The conv's output before its activation, [B, output_length, filters], gathered from
-    `projections(plan_)`."""
-    ids = tf.pad(tf.cast(token_ids, tf.int32), [[0, 0], [plan_.left, plan_.right]], constant_values=-1)
-    length = plan_.output_length(int(token_ids.shape[1]))
+    `projections(plan)`."""
+    ids = tf.pad(tf.cast(token_ids, tf.int32), [[0, 0], [plan.left, plan.right]], constant_values=-1)
+    length = plan.output_length(int(token_ids.shape[1]))
     total = None
-    for tap in range(plan_.taps):
-        at = ids[:, tap * plan_.dilation: tap * plan_.dilation + length]
-        rows = tf.gather(tables, tf.maximum(at, 0) * plan_.taps + tap)
+    for tap in range(plan.taps):
+        at = ids[:, tap * plan.dilation: tap * plan.dilation + length]
+        rows = tf.gather(tables, tf.maximum(at, 0) * plan.taps + tap)
         # A select, not a product: padding must add an exact 0 whatever the table holds.
         rows = tf.where((at >= 0)[..., None], rows, 0.0)
         total = rows if total is None else total + rows
-    if plan_.conv.use_bias:
-        total = total + tf.convert_to_tensor(plan_.conv.bias, tf.float32)
+    if plan.conv.use_bias:
+        total = total + tf.convert_to_tensor(plan.conv.bias, tf.float32)
     return total
 
 
-def gatherer(plan_: Plan, xla: bool):
+def gatherer(plan: Plan, xla: bool):
     """(token ids, table) -> pre-activations, an XLA kernel when `xla`."""
     def gather(token_ids, table):
-        return pre_activations(plan_, token_ids, table)
+        return pre_activations(plan, token_ids, table)
 
     return tf.function(gather, jit_compile=True, autograph=False) if xla else gather
 
@@ -174,7 +174,7 @@ def plans(chains: Sequence[Any]) -> dict[str, Plan]:
     found = {}
     for chain in chains:
         first = next(i for i, layer in enumerate(chain.layers) if isinstance(layer, keras.layers.Conv1D))
-        found_plan = plan(chain.layers[: first + 1])
-        if found_plan is not None:
-            found[found_plan.conv.name] = found_plan
+        plan = plan_for(chain.layers[: first + 1])
+        if plan is not None:
+            found[plan.conv.name] = plan
     return found

@@ -225,16 +225,13 @@ class TokenTable:
         fits = not slots or 0 <= min(slots) <= max(slots) < width
         if fits and slots and not ids and self.derived_patterns:
             first = self._first_window(p, windows)
-            ids = known_ids[first] if first < len(known_ids) else self.window_ids(windows[first])
-            if len(ids) == width:
-                result: list[int | None] = [None] * width
-                for slot in slots:
-                    result[slot] = ids[slot]
-                return result
+            window = known_ids[first] if first < len(known_ids) else self.window_ids(windows[first])
+            if len(window) == width:
+                ids = [window[slot] for slot in slots]
         if len(slots) != len(ids) or not fits:
             raise CorruptReport(f"a pattern's slots {list(slots[:8])} and token ids {list(ids[:8])} do not fit "
                                 f"its span of {width} slots")
-        result = [None] * width
+        result: list[int | None] = [None] * width
         for slot, i in zip(slots, ids):
             result[slot] = i
         return result

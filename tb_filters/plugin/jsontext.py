@@ -119,12 +119,11 @@ def to_json(obj: Any) -> str:
     if isinstance(obj, EncodedJson):
         return obj
     fragments: list[str] = []
-    marker = _MARKER
 
     def swap(value: Any) -> Any:
         if isinstance(value, EncodedJson):
             fragments.append(value)
-            return marker + str(len(fragments) - 1)
+            return _MARKER + str(len(fragments) - 1)
         if isinstance(value, dict):
             return {k: swap(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):

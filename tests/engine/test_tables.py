@@ -45,7 +45,7 @@ DOES_NOT_APPLY = {
 
 def _plan(layers):
     model = chain_model(*layers)
-    return model, tables.plan([model.layers[0]] + model.layers[1:])
+    return model, tables.plan_for([model.layers[0]] + model.layers[1:])
 
 
 @pytest.mark.parametrize("case", sorted(APPLIES))
